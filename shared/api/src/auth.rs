@@ -1,0 +1,217 @@
+//! Scoped API keys. Keys are held only as SHA-256 digests and compared in constant time;
+//! each scope may have several keys at once, so keys can be rotated without downtime.
+
+use crate::error::ApiError;
+use http::{HeaderMap, StatusCode, header};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Push builds, logs and traces.
+    Ingest,
+    /// Read builds, summaries, traces and analyses.
+    Read,
+    /// Everything, plus administrative changes (cache purge, system prompt).
+    Admin,
+}
+
+impl Scope {
+    fn name(self) -> &'static str {
+        match self {
+            Scope::Ingest => "ingest",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+type Digest32 = [u8; 32];
+
+fn digest(key: &str) -> Digest32 {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    ingest: Vec<Digest32>,
+    read: Vec<Digest32>,
+    admin: Vec<Digest32>,
+}
+
+impl std::fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeys")
+            .field("ingest", &self.ingest.len())
+            .field("read", &self.read.len())
+            .field("admin", &self.admin.len())
+            .finish()
+    }
+}
+
+/// Keys shorter than this are refused at start-up: they can be guessed.
+pub const MIN_KEY_LEN: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{variable} holds a key shorter than {MIN_KEY_LEN} characters; use a long random key")]
+pub struct WeakKey {
+    pub variable: &'static str,
+}
+
+impl ApiKeys {
+    /// Each argument is a comma-separated list of keys (empty: no key has that scope).
+    pub fn from_lists(ingest: &str, read: &str, admin: &str) -> Result<Self, WeakKey> {
+        let parse = |list: &str, variable: &'static str| -> Result<Vec<Digest32>, WeakKey> {
+            list.split(',')
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(|key| {
+                    if key.len() < MIN_KEY_LEN {
+                        Err(WeakKey { variable })
+                    } else {
+                        Ok(digest(key))
+                    }
+                })
+                .collect()
+        };
+        Ok(ApiKeys {
+            ingest: parse(ingest, "INGEST_API_KEY")?,
+            read: parse(read, "READ_API_KEY")?,
+            admin: parse(admin, "ADMIN_API_KEY")?,
+        })
+    }
+
+    fn matches(candidates: &[Digest32], presented: &Digest32) -> bool {
+        // Check every candidate so timing does not reveal which one matched.
+        candidates
+            .iter()
+            .fold(subtle::Choice::from(0), |found, candidate| {
+                found | candidate.ct_eq(presented)
+            })
+            .into()
+    }
+
+    /// Which scopes a presented key carries.
+    fn scopes_of(&self, presented: &str) -> Vec<Scope> {
+        let presented = digest(presented);
+        let mut scopes = Vec::new();
+        if Self::matches(&self.admin, &presented) {
+            scopes.extend([Scope::Admin, Scope::Ingest, Scope::Read]);
+        }
+        if Self::matches(&self.ingest, &presented) {
+            scopes.push(Scope::Ingest);
+        }
+        if Self::matches(&self.read, &presented) {
+            scopes.push(Scope::Read);
+        }
+        scopes
+    }
+
+    /// Checks the request's bearer key for `scope`: 401 without a known key, 403 with a key
+    /// of another scope.
+    pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+        let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(unauthorized(
+                "missing API key: send the header `Authorization: Bearer <key>`",
+            ));
+        };
+        let text = value.to_str().unwrap_or_default().trim();
+        let key = match text.split_once(' ') {
+            Some((scheme, key)) if scheme.eq_ignore_ascii_case("bearer") => key.trim(),
+            _ => {
+                return Err(unauthorized(
+                    "the Authorization header must be `Bearer <key>`",
+                ));
+            }
+        };
+        let scopes = self.scopes_of(key);
+        if scopes.is_empty() {
+            return Err(unauthorized("API key not recognised"));
+        }
+        if !scopes.contains(&scope) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this key does not have the {} scope; use a key that does",
+                    scope.name()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    const INGEST: &str = "ingest-key-0123456789";
+    const READ: &str = "read-key-0123456789ab";
+    const ADMIN: &str = "admin-key-0123456789a";
+
+    fn keys() -> ApiKeys {
+        ApiKeys::from_lists(&format!("{INGEST}, old-ingest-key-rotated"), READ, ADMIN).unwrap()
+    }
+
+    fn with(value: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
+        headers
+    }
+
+    #[test]
+    fn scopes_are_enforced() {
+        let keys = keys();
+        assert!(
+            keys.authorize(&with(&format!("Bearer {INGEST}")), Scope::Ingest)
+                .is_ok()
+        );
+        assert!(
+            keys.authorize(&with("bearer old-ingest-key-rotated"), Scope::Ingest)
+                .is_ok()
+        );
+        assert_eq!(
+            keys.authorize(&with(&format!("Bearer {INGEST}")), Scope::Read)
+                .unwrap_err()
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            keys.authorize(&with(&format!("Bearer {READ}")), Scope::Ingest)
+                .unwrap_err()
+                .status,
+            StatusCode::FORBIDDEN
+        );
+        for scope in [Scope::Ingest, Scope::Read, Scope::Admin] {
+            assert!(
+                keys.authorize(&with(&format!("Bearer {ADMIN}")), scope)
+                    .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn missing_malformed_and_unknown_keys_are_401() {
+        let keys = keys();
+        for headers in [
+            HeaderMap::new(),
+            with("Basic abc"),
+            with(INGEST),
+            with("Bearer nope-nope-nope-nope"),
+        ] {
+            assert_eq!(
+                keys.authorize(&headers, Scope::Read).unwrap_err().status,
+                StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+
+    #[test]
+    fn short_keys_are_refused_and_debug_shows_no_digests() {
+        assert!(ApiKeys::from_lists("short", "", "").is_err());
+        assert!(ApiKeys::from_lists("", "", "").is_ok());
+        assert!(!format!("{:?}", keys()).contains('['));
+    }
+}

@@ -1,0 +1,42 @@
+//! Reading a JSON request body: content type, size limit and syntax, each with a 4xx that
+//! says what to fix.
+
+use crate::error::ApiError;
+use axum::body::Body;
+use http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
+
+/// Checks the content type (absent is taken as JSON, since plain `curl -d` scripts often
+/// omit it) and reads at most `limit` bytes of JSON.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
+        let text = content_type
+            .to_str()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let essence = text.split(';').next().unwrap_or_default().trim();
+        let is_json = essence == "application/json" || essence.ends_with("+json");
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type must be application/json, got {:?}",
+                    essence.chars().take(64).collect::<String>()
+                ),
+            ));
+        }
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the {limit} byte limit"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|error| ApiError::bad_request(format!("request body is not valid JSON: {error}")))
+}

@@ -1,0 +1,65 @@
+//! Configuration from environment variables, read once at start-up.
+
+use crate::auth::{ApiKeys, WeakKey};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `TABLE_NAME`: the DynamoDB table.
+    pub table_name: String,
+    /// `ANALYSIS_QUEUE_URL`: the SQS queue of analysis requests.
+    pub analysis_queue_url: Option<String>,
+    /// `INGEST_API_KEY`, `READ_API_KEY`, `ADMIN_API_KEY`: comma-separated keys per scope.
+    pub keys: ApiKeys,
+    /// `BUILD_RETENTION_DAYS`: builds expire this long after they ran (default 400, 0 = never).
+    pub build_retention_days: Option<u32>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("environment variable {0} is not set; it must name {1}")]
+    Missing(&'static str, &'static str),
+    #[error("environment variable {0} must be {1}")]
+    Invalid(&'static str, &'static str),
+    #[error(transparent)]
+    WeakKey(#[from] WeakKey),
+}
+
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, so tests can supply their own variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let table_name = lookup("TABLE_NAME")
+            .filter(|name| !name.trim().is_empty())
+            .ok_or(ConfigError::Missing("TABLE_NAME", "the DynamoDB table"))?;
+        let analysis_queue_url = lookup("ANALYSIS_QUEUE_URL").filter(|url| !url.trim().is_empty());
+        let keys = ApiKeys::from_lists(
+            &lookup("INGEST_API_KEY").unwrap_or_default(),
+            &lookup("READ_API_KEY").unwrap_or_default(),
+            &lookup("ADMIN_API_KEY").unwrap_or_default(),
+        )?;
+        let build_retention_days = match lookup("BUILD_RETENTION_DAYS") {
+            None => Some(DEFAULT_RETENTION_DAYS),
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(0) => None,
+                Ok(days) => Some(days),
+                Err(_) => {
+                    return Err(ConfigError::Invalid(
+                        "BUILD_RETENTION_DAYS",
+                        "a whole number of days (0 keeps builds forever)",
+                    ));
+                }
+            },
+        };
+        Ok(Config {
+            table_name,
+            analysis_queue_url,
+            keys,
+            build_retention_days,
+        })
+    }
+}

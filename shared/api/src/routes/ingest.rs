@@ -1,0 +1,233 @@
+//! The ingest function: builds (Leliel contract); webhooks, log push and trace append follow.
+
+use super::not_yet;
+use crate::auth::Scope;
+use crate::body::read_json;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use buildlore_core::Build;
+use buildlore_core::build::BuildSubmission;
+use buildlore_core::ports::StoreError;
+use buildlore_core::record_build::{RecordBuildError, RecordOutcome, record_build};
+use futures_util::StreamExt;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// One build is small: 64 KB of extra_data plus the fields.
+pub const MAX_BUILD_BODY_BYTES: usize = 128 * 1024;
+/// A batch stays under Lambda's 6 MB payload limit.
+pub const MAX_BATCH_BODY_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_BATCH_RECORDS: usize = 100;
+/// Distinct builds of one batch written at once.
+const BATCH_CONCURRENCY: usize = 16;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/builds", post(ingest_build))
+        .route("/api/v1/builds/batch", post(ingest_batch))
+        .route("/webhooks/gitlab", not_yet("POST /webhooks/gitlab"))
+        .route("/webhooks/github", not_yet("POST /webhooks/github"))
+        .route("/api/ingest/log", not_yet("POST /api/ingest/log"))
+        .route(
+            "/api/v1/jobs/{provider}/{project}/{job_id}/trace",
+            not_yet("/api/v1/jobs/{provider}/{project}/{job_id}/trace"),
+        )
+}
+
+/// Where a build can be read back.
+pub fn build_location(build: &Build) -> String {
+    format!(
+        "/api/v1/repos/{}/builds/{}",
+        percent_encode(build.repo.as_str()),
+        percent_encode(&build.build_id)
+    )
+}
+
+/// Encodes everything but unreserved characters, so the value is one path segment.
+pub fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn record_error(error: RecordBuildError) -> ApiError {
+    match error {
+        RecordBuildError::Regression { .. } | RecordBuildError::AlreadyFinished { .. } => {
+            ApiError::conflict(error.to_string())
+        }
+        RecordBuildError::Contended(_) | RecordBuildError::Store(StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %error, "build write deferred");
+            ApiError::unavailable("storage is busy; retry in a moment")
+        }
+        RecordBuildError::Store(store) => ApiError::internal(&store),
+    }
+}
+
+fn outcome_status(outcome: RecordOutcome) -> StatusCode {
+    match outcome {
+        RecordOutcome::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    }
+}
+
+async fn ingest_build(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Ingest)?;
+    let value = read_json(&headers, body, MAX_BUILD_BODY_BYTES).await?;
+    let build = BuildSubmission::parse(&value, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let (outcome, stored) = record_build(&state.builds, build)
+        .await
+        .map_err(record_error)?;
+    tracing::info!(repo = %stored.repo, build_id = %stored.build_id, result = outcome.as_str(), "build recorded");
+    let location = build_location(&stored);
+    let mut response = (
+        outcome_status(outcome),
+        Json(json!({ "result": outcome.as_str(), "build": stored })),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+/// The records of a batch body: a JSON array, or an object with a `builds` array.
+fn batch_records(value: Value) -> Result<Vec<Value>, ApiError> {
+    let records = match value {
+        Value::Array(records) => records,
+        Value::Object(mut object) => match object.remove("builds") {
+            Some(Value::Array(records)) => records,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "a batch must be a JSON array of builds or an object {\"builds\": [...]}",
+                ));
+            }
+        },
+        _ => {
+            return Err(ApiError::bad_request(
+                "a batch must be a JSON array of builds or an object {\"builds\": [...]}",
+            ));
+        }
+    };
+    if records.is_empty() {
+        return Err(ApiError::bad_request(
+            "the batch is empty; send 1 to 100 builds",
+        ));
+    }
+    if records.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::bad_request(format!(
+            "a batch holds at most {MAX_BATCH_RECORDS} builds, got {}; split it",
+            records.len()
+        )));
+    }
+    Ok(records)
+}
+
+async fn ingest_batch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Ingest)?;
+    let value = read_json(&headers, body, MAX_BATCH_BODY_BYTES).await?;
+    let records = batch_records(value)?;
+    let now = chrono::Utc::now();
+
+    // Reports of the same build are applied in the order given; different builds in parallel.
+    let mut results: Vec<Value> = vec![Value::Null; records.len()];
+    let mut groups: BTreeMap<(String, String), Vec<(usize, Build)>> = BTreeMap::new();
+    for (index, record) in records.iter().enumerate() {
+        match BuildSubmission::parse(record, now) {
+            Ok(build) => groups
+                .entry((build.repo.to_string(), build.build_id.clone()))
+                .or_default()
+                .push((index, build)),
+            Err(error) => {
+                results[index] = json!({
+                    "index": index,
+                    "build_id": record.get("build_id"),
+                    "statusCode": 400,
+                    "error": error.to_string(),
+                });
+            }
+        }
+    }
+    let builds = &state.builds;
+    let outcomes: Vec<Vec<(usize, Value)>> = futures_util::stream::iter(groups.into_values())
+        .map(|group| async move {
+            let mut answers = Vec::with_capacity(group.len());
+            for (index, build) in group {
+                let build_id = build.build_id.clone();
+                let answer = match record_build(builds, build).await {
+                    Ok((outcome, stored)) => json!({
+                        "index": index,
+                        "build_id": build_id,
+                        "statusCode": outcome_status(outcome).as_u16(),
+                        "result": outcome.as_str(),
+                        "location": build_location(&stored),
+                    }),
+                    Err(error) => {
+                        let error = record_error(error);
+                        json!({
+                            "index": index,
+                            "build_id": build_id,
+                            "statusCode": error.status.as_u16(),
+                            "error": error.message,
+                        })
+                    }
+                };
+                answers.push((index, answer));
+            }
+            answers
+        })
+        .buffer_unordered(BATCH_CONCURRENCY)
+        .collect()
+        .await;
+    for (index, answer) in outcomes.into_iter().flatten() {
+        results[index] = answer;
+    }
+    let count = |result: &str| {
+        results
+            .iter()
+            .filter(|r| r.get("result").and_then(Value::as_str) == Some(result))
+            .count()
+    };
+    let failed = results.iter().filter(|r| r.get("error").is_some()).count();
+    let summary = json!({
+        "received": results.len(),
+        "created": count("created"),
+        "updated": count("updated"),
+        "unchanged": count("unchanged"),
+        "failed": failed,
+        "results": results,
+    });
+    Ok((StatusCode::OK, Json(summary)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_one_segment() {
+        assert_eq!(percent_encode("group/sub/app"), "group%2Fsub%2Fapp");
+        assert_eq!(percent_encode("a b#?"), "a%20b%23%3F");
+        assert_eq!(percent_encode("ü"), "%C3%BC");
+    }
+}

@@ -1,0 +1,24 @@
+//! One router per Lambda function. Each function's binary serves its own; `buildlore dev`
+//! merges them all on one port.
+
+pub mod analyze;
+pub mod health;
+pub mod ingest;
+pub mod query;
+pub mod trace;
+
+use crate::state::AppState;
+use axum::Router;
+
+/// Every function's routes together, as `buildlore dev` and the end-to-end tests serve them.
+pub fn all() -> Router<AppState> {
+    ingest::routes()
+        .merge(query::routes())
+        .merge(trace::routes())
+        .merge(analyze::routes())
+}
+
+/// A route that exists in the API but whose feature is not built yet: an honest 501.
+pub(crate) fn not_yet(what: &'static str) -> axum::routing::MethodRouter<AppState> {
+    axum::routing::any(move || async move { crate::error::ApiError::not_implemented(what) })
+}

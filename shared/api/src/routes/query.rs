@@ -1,0 +1,130 @@
+//! The query function: builds now; summaries, pipeline details and analysis follow.
+
+use super::not_yet;
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use buildlore_core::RepoPath;
+use buildlore_core::list_builds::{BuildQuery, RawBuildQuery};
+use buildlore_core::ports::{BuildStore, StoreError};
+use http::HeaderMap;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/builds", get(list_builds))
+        .route("/api/v1/builds/{build_id}", get(get_build_by_query))
+        .route(
+            "/api/v1/repos/{repo}/builds/{build_id}",
+            get(get_build_by_path),
+        )
+        .route(
+            "/api/pipelines/summary",
+            not_yet("GET /api/pipelines/summary"),
+        )
+        .route(
+            "/api/pipelines/{project_id}/details/{pipeline_id}",
+            not_yet("GET /api/pipelines/{projectId}/details/{pipelineId}"),
+        )
+        .route(
+            "/api/v1/repos/{repo}/analysis",
+            not_yet("GET /api/v1/repos/{repo}/analysis"),
+        )
+        .route(
+            "/api/events/pipelines",
+            not_yet("GET /api/events/pipelines"),
+        )
+}
+
+type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(map)| map)
+        .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))
+}
+
+fn store_failure(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %error, "read deferred");
+            ApiError::unavailable("storage is busy; retry in a moment")
+        }
+        other => ApiError::internal(&other),
+    }
+}
+
+async fn list_builds(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Params,
+) -> Result<Json<Value>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let mut params = params(query)?;
+    let raw = RawBuildQuery {
+        repo: params.remove("repo"),
+        branch: params.remove("branch"),
+        status: params.remove("status"),
+        since: params.remove("since"),
+        limit: params.remove("limit"),
+        cursor: params.remove("cursor"),
+    };
+    let query = BuildQuery::parse(raw, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let page = state
+        .builds
+        .list_builds(&query)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!({
+        "repo": query.repo,
+        "count": page.builds.len(),
+        "builds": page.builds,
+        "next_cursor": page.next_cursor.map(|cursor| cursor.encode()),
+    })))
+}
+
+async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<Value>, ApiError> {
+    let repo = RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("repo {e}")))?;
+    let build = state
+        .builds
+        .get_build(&repo, build_id)
+        .await
+        .map_err(store_failure)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!("no build {build_id:?} in repo {:?}", repo.as_str()))
+        })?;
+    Ok(Json(json!(build.build)))
+}
+
+async fn get_build_by_query(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Params,
+) -> Result<Json<Value>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Path(build_id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let params = params(query)?;
+    let repo = params.get("repo").ok_or_else(|| {
+        ApiError::bad_request(
+            "query parameter `repo` is required (for example ?repo=group/project)",
+        )
+    })?;
+    get_build(&state, repo, &build_id).await
+}
+
+async fn get_build_by_path(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Path((repo, build_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    get_build(&state, &repo, &build_id).await
+}

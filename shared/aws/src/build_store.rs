@@ -1,0 +1,295 @@
+//! The build store on DynamoDB: one conditional transaction per write (the build plus its
+//! day's counters), consistent reads for idempotency checks, index queries for listings.
+
+use crate::build_item::{Item, build_key, build_to_item, item_to_build};
+use crate::errors::store_error;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use buildlore_core::counters::CounterDelta;
+use buildlore_core::cursor::Cursor;
+use buildlore_core::keys;
+use buildlore_core::list_builds::{BuildPage, BuildQuery};
+use buildlore_core::ports::{BuildStore, StoreError, StoredBuild};
+use buildlore_core::table::{PARTITION_KEY, SORT_KEY};
+use buildlore_core::{Build, BuildStatus, RepoPath};
+use chrono::{Duration, NaiveDate};
+use std::collections::HashMap;
+
+/// Items read per query call when a status filter is applied (DynamoDB filters after reading).
+const FILTERED_PAGE_SIZE: i32 = 100;
+/// Query calls one listing may spend looking for filtered matches before returning a cursor.
+const MAX_QUERY_CALLS: usize = 10;
+/// Attempts of a transaction that lost to another transaction on the same items.
+const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 4;
+
+#[derive(Debug, Clone)]
+pub struct DynamoBuildStore {
+    client: Client,
+    table: String,
+    retention: Option<Duration>,
+}
+
+impl DynamoBuildStore {
+    /// `retention_days`: builds expire that long after they happened (`None`: never).
+    pub fn new(client: Client, table: impl Into<String>, retention_days: Option<u32>) -> Self {
+        DynamoBuildStore {
+            client,
+            table: table.into(),
+            retention: retention_days.map(|days| Duration::days(i64::from(days))),
+        }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn counters_update(&self, repo: &RepoPath, delta: &CounterDelta) -> Result<Update, StoreError> {
+        let mut names = HashMap::new();
+        let mut values = HashMap::new();
+        let mut adds = Vec::new();
+        for (index, (counter, amount)) in delta.increments.iter().enumerate() {
+            names.insert(format!("#c{index}"), counter.clone());
+            values.insert(format!(":c{index}"), AttributeValue::N(amount.to_string()));
+            adds.push(format!("#c{index} :c{index}"));
+        }
+        names.insert("#repo".into(), "repo".into());
+        names.insert("#day".into(), "day".into());
+        names.insert("#entity".into(), "entity".into());
+        values.insert(":repo".into(), AttributeValue::S(repo.to_string()));
+        values.insert(
+            ":day".into(),
+            AttributeValue::S(delta.day.format("%Y-%m-%d").to_string()),
+        );
+        values.insert(
+            ":entity".into(),
+            AttributeValue::S("repo_day_counters".into()),
+        );
+        Update::builder()
+            .table_name(&self.table)
+            .key(
+                PARTITION_KEY,
+                AttributeValue::S(keys::counters_partition(delta.day)),
+            )
+            .key(SORT_KEY, AttributeValue::S(keys::counters_sort_key(repo)))
+            .update_expression(format!(
+                "SET #repo = :repo, #day = :day, #entity = :entity ADD {}",
+                adds.join(", ")
+            ))
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .build()
+            .map_err(|e| StoreError::Failed(e.to_string()))
+    }
+
+    /// Runs a transaction whose first item carries the condition. A failed condition is a
+    /// `Conflict`; a clash with a concurrent transaction is retried briefly.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let error = match result {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            if let SdkError::ServiceError(service) = &error
+                && let TransactWriteItemsError::TransactionCanceledException(cancel) = service.err()
+            {
+                let codes: Vec<&str> = cancel
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|reason| reason.code().unwrap_or("None"))
+                    .collect();
+                if codes.first() == Some(&"ConditionalCheckFailed") {
+                    return Err(StoreError::Conflict);
+                }
+                if codes.contains(&"TransactionConflict") {
+                    if attempt < TRANSACTION_CONFLICT_ATTEMPTS {
+                        let backoff = 10 * u64::from(attempt) + jitter_ms();
+                        tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
+                        continue;
+                    }
+                    return Err(StoreError::Unavailable(
+                        "transaction kept clashing with concurrent writes".into(),
+                    ));
+                }
+            }
+            return Err(store_error(error));
+        }
+    }
+}
+
+/// A few milliseconds of jitter so clashing writers do not retry in lockstep.
+fn jitter_ms() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    u64::from(nanos % 20)
+}
+
+impl BuildStore for DynamoBuildStore {
+    async fn insert_build(&self, build: &Build, counters: &CounterDelta) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(build_to_item(build, counters.day, self.retention)))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .build()
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        self.transact(vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder()
+                .update(self.counters_update(&build.repo, counters)?)
+                .build(),
+        ])
+        .await
+    }
+
+    async fn advance_build(
+        &self,
+        build: &Build,
+        expected: BuildStatus,
+        counted_on: NaiveDate,
+        counters: &CounterDelta,
+    ) -> Result<(), StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(build_to_item(build, counted_on, self.retention)))
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expected", AttributeValue::S(expected.as_str().into()))
+            .build()
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        self.transact(vec![
+            TransactWriteItem::builder().put(put).build(),
+            TransactWriteItem::builder()
+                .update(self.counters_update(&build.repo, counters)?)
+                .build(),
+        ])
+        .await
+    }
+
+    async fn get_build(
+        &self,
+        repo: &RepoPath,
+        build_id: &str,
+    ) -> Result<Option<StoredBuild>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(build_key(repo, build_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        output.item.as_ref().map(item_to_build).transpose()
+    }
+
+    async fn list_builds(&self, query: &BuildQuery) -> Result<BuildPage, StoreError> {
+        let (index, partition) = query.index();
+        let mut names = HashMap::from([("#ipk".to_string(), index.key.partition.to_string())]);
+        let mut values = HashMap::from([(":ipk".to_string(), AttributeValue::S(partition))]);
+        let mut key_condition = "#ipk = :ipk".to_string();
+        if let Some(since) = query.since {
+            names.insert("#isk".into(), index.key.sort.into());
+            values.insert(
+                ":since".into(),
+                AttributeValue::S(buildlore_core::time::sortable(since)),
+            );
+            key_condition.push_str(" AND #isk >= :since");
+        }
+        let filter = query.status.map(|status| {
+            names.insert("#status".into(), "status".into());
+            values.insert(":status".into(), AttributeValue::S(status.as_str().into()));
+            "#status = :status".to_string()
+        });
+
+        let mut builds = Vec::new();
+        let mut last_items: Vec<Item> = Vec::new();
+        let mut start_key: Option<Item> = query.cursor.as_ref().map(|cursor| {
+            cursor
+                .key
+                .iter()
+                .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                .collect()
+        });
+        let mut more_in_table = false;
+        for _ in 0..MAX_QUERY_CALLS {
+            let wanted = query.limit + 1 - builds.len();
+            let page_size = if filter.is_some() {
+                FILTERED_PAGE_SIZE
+            } else {
+                i32::try_from(wanted).unwrap_or(FILTERED_PAGE_SIZE)
+            };
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index.name)
+                .key_condition_expression(&key_condition)
+                .set_filter_expression(filter.clone())
+                .set_expression_attribute_names(Some(names.clone()))
+                .set_expression_attribute_values(Some(values.clone()))
+                .scan_index_forward(false)
+                .limit(page_size)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items.unwrap_or_default() {
+                builds.push(item_to_build(&item)?.build);
+                last_items.push(item);
+            }
+            start_key = output.last_evaluated_key;
+            more_in_table = start_key.is_some();
+            if builds.len() > query.limit || !more_in_table {
+                break;
+            }
+        }
+        let next_cursor = if builds.len() > query.limit {
+            builds.truncate(query.limit);
+            last_items
+                .get(query.limit - 1)
+                .map(|item| cursor_of(item, index.key.partition, index.key.sort))
+        } else if more_in_table {
+            // Ran out of calls while filtering: continue where the reading stopped.
+            start_key.map(|key| cursor_from_key(&key))
+        } else {
+            None
+        };
+        Ok(BuildPage {
+            builds,
+            next_cursor,
+        })
+    }
+}
+
+fn cursor_from_key(key: &Item) -> Cursor {
+    Cursor {
+        key: key
+            .iter()
+            .filter_map(|(name, value)| value.as_s().ok().map(|v| (name.clone(), v.clone())))
+            .collect(),
+    }
+}
+
+/// The index key of an item, as `ExclusiveStartKey` wants it.
+fn cursor_of(item: &Item, index_partition: &str, index_sort: &str) -> Cursor {
+    let key: Item = [PARTITION_KEY, SORT_KEY, index_partition, index_sort]
+        .iter()
+        .filter_map(|name| {
+            item.get(*name)
+                .map(|value| (name.to_string(), value.clone()))
+        })
+        .collect();
+    cursor_from_key(&key)
+}

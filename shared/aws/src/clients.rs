@@ -1,0 +1,42 @@
+//! SDK clients, built once at start-up. Endpoints, region and credentials come from the
+//! standard AWS environment (`AWS_ENDPOINT_URL` points them at a local emulator).
+
+use crate::call_stats::CallStats;
+use aws_config::BehaviorVersion;
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+
+#[derive(Debug, Clone)]
+pub struct AwsClients {
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub stats: CallStats,
+}
+
+impl AwsClients {
+    pub async fn from_env() -> Self {
+        // rustls with ring: no C toolchain needed, and the same on x86_64 and arm64.
+        let http_client = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .build_https();
+        let shared = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(http_client)
+            .load()
+            .await;
+        let stats = CallStats::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&shared)
+                .interceptor(stats.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&shared)
+                .interceptor(stats.clone())
+                .build(),
+        );
+        AwsClients {
+            dynamodb,
+            sqs,
+            stats,
+        }
+    }
+}

@@ -1,0 +1,20 @@
+//! The buildlore core: the domain model of builds, how submissions are validated, how state
+//! moves forward, what the daily counters hold, and the ports the adapters implement.
+//! Nothing here knows about AWS or HTTP.
+
+pub mod build;
+pub mod counters;
+pub mod cursor;
+pub mod fields;
+pub mod keys;
+pub mod list_builds;
+pub mod ports;
+pub mod record_build;
+pub mod repo;
+pub mod status;
+pub mod table;
+pub mod time;
+
+pub use build::{Build, BuildSubmission};
+pub use repo::RepoPath;
+pub use status::BuildStatus;
