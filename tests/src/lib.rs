@@ -1,1 +1,7 @@
+//! Test support: the local AWS emulator, a fresh table per test, and helpers to call the
+//! routers the way API Gateway would.
 
+pub mod emulator;
+pub mod stack;
+
+pub use stack::{TestStack, keys};

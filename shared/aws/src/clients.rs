@@ -12,24 +12,43 @@ pub struct AwsClients {
     pub stats: CallStats,
 }
 
+fn loader() -> aws_config::ConfigLoader {
+    // rustls with ring: no C toolchain needed, and the same on x86_64 and arm64.
+    let http_client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client)
+}
+
 impl AwsClients {
+    /// Clients configured from the standard AWS environment variables and profiles.
     pub async fn from_env() -> Self {
-        // rustls with ring: no C toolchain needed, and the same on x86_64 and arm64.
-        let http_client = aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let shared = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(http_client)
+        Self::from_shared(&loader().load().await)
+    }
+
+    /// Clients for a local emulator at `endpoint`, with dummy credentials.
+    pub async fn for_emulator(endpoint: &str) -> Self {
+        let credentials = aws_sdk_dynamodb::config::Credentials::new(
+            "emulator", "emulator", None, None, "emulator",
+        );
+        let shared = loader()
+            .endpoint_url(endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(credentials)
             .load()
             .await;
+        Self::from_shared(&shared)
+    }
+
+    fn from_shared(shared: &aws_config::SdkConfig) -> Self {
         let stats = CallStats::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&shared)
+            aws_sdk_dynamodb::config::Builder::from(shared)
                 .interceptor(stats.clone())
                 .build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&shared)
+            aws_sdk_sqs::config::Builder::from(shared)
                 .interceptor(stats.clone())
                 .build(),
         );

@@ -1,0 +1,185 @@
+//! A fresh table on the emulator per test, the full router over it, and request helpers.
+
+use crate::emulator;
+use aws_sdk_dynamodb::types::AttributeValue;
+use axum::Router;
+use axum::body::Body;
+use buildlore_api::auth::ApiKeys;
+use buildlore_api::{AppState, Config, function_app, routes};
+use buildlore_aws::AwsClients;
+use buildlore_aws::bootstrap::ensure_table;
+use buildlore_core::table::TABLE;
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tower::ServiceExt;
+
+pub mod keys {
+    pub const INGEST: &str = "test-ingest-key-000000000001";
+    pub const READ: &str = "test-read-key-0000000000001";
+    pub const ADMIN: &str = "test-admin-key-000000000001";
+}
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub struct TestStack {
+    pub state: AppState,
+    pub app: Router,
+    pub table: String,
+    pub clients: AwsClients,
+}
+
+/// A table name no other test (or test process) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn test_config(table: &str) -> Config {
+    Config {
+        table_name: table.to_string(),
+        analysis_queue_url: None,
+        keys: ApiKeys::from_lists(keys::INGEST, keys::READ, keys::ADMIN).expect("test keys are long"),
+        build_retention_days: Some(400),
+    }
+}
+
+impl TestStack {
+    pub async fn new() -> Self {
+        let clients = AwsClients::for_emulator(emulator::endpoint()).await;
+        let table = unique_name("buildlore-test");
+        ensure_table(&clients.dynamodb, &table, &TABLE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let state = AppState::new(test_config(&table), clients.clone());
+        let app = function_app(routes::all(), state.clone());
+        TestStack {
+            state,
+            app,
+            table,
+            clients,
+        }
+    }
+
+    /// Sends a request through the router as API Gateway would deliver it.
+    pub async fn send(&self, request: Request<Body>) -> (StatusCode, HeaderMap, Value) {
+        let response = self
+            .app
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|never| match never {});
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map(|collected| collected.to_bytes())
+            .unwrap_or_default();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("response is not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        (status, headers, body)
+    }
+
+    /// A JSON request with an optional bearer key.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            builder = builder.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let body = match body {
+            Some(value) => {
+                builder = builder.header(header::CONTENT_TYPE, "application/json");
+                Body::from(serde_json::to_vec(value).unwrap_or_default())
+            }
+            None => Body::empty(),
+        };
+        self.send(builder.body(body).unwrap_or_else(|e| panic!("bad test request: {e}")))
+            .await
+    }
+
+    pub async fn post_build(&self, build: &Value) -> (StatusCode, Value) {
+        let (status, _, body) = self
+            .call(Method::POST, "/api/v1/builds", Some(keys::INGEST), Some(build))
+            .await;
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        let (status, _, body) = self.call(Method::GET, path, Some(keys::READ), None).await;
+        (status, body)
+    }
+
+    /// Every item in the table, in key order.
+    pub async fn items(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .clients
+                .dynamodb
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("scan failed: {e:?}"));
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let key = |item: &Item| {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            (text("pk"), text("sk"))
+        };
+        items.sort_by_key(key);
+        items
+    }
+
+    /// The counters of one repo on one day (`YYYY-MM-DD`), as numbers.
+    pub async fn counters(&self, repo: &str, day: &str) -> HashMap<String, i64> {
+        let item = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("DAY#{day}")))
+            .key("sk", AttributeValue::S(format!("REPO#{repo}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get counters failed: {e:?}"))
+            .item
+            .unwrap_or_default();
+        item.into_iter()
+            .filter_map(|(name, value)| {
+                value.as_n().ok().and_then(|n| n.parse().ok()).map(|n| (name, n))
+            })
+            .collect()
+    }
+}
