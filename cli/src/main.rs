@@ -1,1 +1,47 @@
-fn main() {}
+//! `buildlore`: run every function locally on one port, create resources, measure.
+
+mod bench;
+mod dev;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "buildlore",
+    version,
+    about = "CI build knowledge: local server, bootstrap and benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve every function's routes on one port and run the analysis worker against SQS,
+    /// as API Gateway and the SQS event source would on AWS.
+    Dev(dev::DevArgs),
+    /// Create the table and the analysis queues (idempotent) and print their names.
+    Bootstrap(dev::BootstrapArgs),
+    /// Benchmarks against the local emulator.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    buildlore_api::telemetry::init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Dev(args) => dev::run(args).await,
+        Command::Bootstrap(args) => dev::bootstrap(args).await,
+        Command::Bench(command) => bench::run(command).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("buildlore: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

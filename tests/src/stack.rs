@@ -49,7 +49,8 @@ pub fn test_config(table: &str) -> Config {
     Config {
         table_name: table.to_string(),
         analysis_queue_url: None,
-        keys: ApiKeys::from_lists(keys::INGEST, keys::READ, keys::ADMIN).expect("test keys are long"),
+        keys: ApiKeys::from_lists(keys::INGEST, keys::READ, keys::ADMIN)
+            .expect("test keys are long"),
         build_retention_days: Some(400),
     }
 }
@@ -116,13 +117,22 @@ impl TestStack {
             }
             None => Body::empty(),
         };
-        self.send(builder.body(body).unwrap_or_else(|e| panic!("bad test request: {e}")))
-            .await
+        self.send(
+            builder
+                .body(body)
+                .unwrap_or_else(|e| panic!("bad test request: {e}")),
+        )
+        .await
     }
 
     pub async fn post_build(&self, build: &Value) -> (StatusCode, Value) {
         let (status, _, body) = self
-            .call(Method::POST, "/api/v1/builds", Some(keys::INGEST), Some(build))
+            .call(
+                Method::POST,
+                "/api/v1/builds",
+                Some(keys::INGEST),
+                Some(build),
+            )
             .await;
         (status, body)
     }
@@ -154,7 +164,12 @@ impl TestStack {
             }
         }
         let key = |item: &Item| {
-            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+            let text = |name: &str| {
+                item.get(name)
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default()
+            };
             (text("pk"), text("sk"))
         };
         items.sort_by_key(key);
@@ -178,7 +193,11 @@ impl TestStack {
             .unwrap_or_default();
         item.into_iter()
             .filter_map(|(name, value)| {
-                value.as_n().ok().and_then(|n| n.parse().ok()).map(|n| (name, n))
+                value
+                    .as_n()
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .map(|n| (name, n))
             })
             .collect()
     }

@@ -47,9 +47,10 @@ fn process(_state: &AppState, message: &SqsMessage) -> Result<(), MessageError> 
     let body = message.body.as_deref().unwrap_or_default();
     let parsed: Value = serde_json::from_str(body)
         .map_err(|e| MessageError::Permanent(format!("body is not JSON: {e}")))?;
-    let version = parsed.get("version").and_then(Value::as_u64).ok_or_else(|| {
-        MessageError::Permanent("message has no numeric `version`".to_string())
-    })?;
+    let version = parsed
+        .get("version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| MessageError::Permanent("message has no numeric `version`".to_string()))?;
     if !SUPPORTED_VERSIONS.contains(&version) {
         // A newer producer than this worker: keep the message for a worker that knows it.
         return Err(MessageError::Retryable(format!(

@@ -1,0 +1,191 @@
+//! Benchmarks that print their figures. They run against the local emulator
+//! (`AWS_ENDPOINT_URL`), each in a fresh table of its own.
+
+use crate::dev::BoxError;
+use buildlore_api::auth::ApiKeys;
+use buildlore_api::{AppState, Config, function_app, routes};
+use buildlore_aws::AwsClients;
+use buildlore_aws::bootstrap::ensure_table;
+use buildlore_core::table::TABLE;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// POST builds over HTTP to the dev server (started in this process, on the emulator)
+    /// and report throughput, latency, errors, records stored and DynamoDB calls per build.
+    Ingest {
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Builds are spread over this many repos.
+        #[arg(long, default_value_t = 10)]
+        repos: usize,
+    },
+}
+
+pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
+    match command {
+        BenchCommand::Ingest {
+            count,
+            concurrency,
+            repos,
+        } => ingest(count, concurrency, repos.max(1)).await,
+    }
+}
+
+const INGEST_KEY: &str = "bench-ingest-key-0000000000";
+const READ_KEY: &str = "bench-read-key-00000000000000";
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), BoxError> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        return Err("set AWS_ENDPOINT_URL to the local emulator (infra/local/run starts one on http://127.0.0.1:4566)".into());
+    }
+    let clients = AwsClients::from_env().await;
+    let table = format!("buildlore-bench-{}", chrono::Utc::now().timestamp_millis());
+    ensure_table(&clients.dynamodb, &table, &TABLE).await?;
+    let config = Config {
+        table_name: table.clone(),
+        analysis_queue_url: None,
+        keys: ApiKeys::from_lists(INGEST_KEY, READ_KEY, "")?,
+        build_retention_days: Some(400),
+    };
+    let state = AppState::new(config, clients.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, function_app(routes::all(), state)).await;
+    });
+
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let started_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    clients.stats.reset();
+    let started = Instant::now();
+    let results: Vec<(Duration, Result<u16, String>)> = futures_util::stream::iter(0..count)
+        .map(|n| {
+            let http = http.clone();
+            let url = format!("{base}/api/v1/builds");
+            let body = json!({
+                "build_id": format!("bench-{n}"),
+                "repo": format!("bench/repo-{}", n % repos),
+                "branch": if n % 3 == 0 { "main" } else { "feature/x" },
+                "status": if n % 7 == 0 { "failed" } else { "success" },
+                "commit": format!("{n:040x}"),
+                "duration_ms": 30_000 + (n as u64 * 7919) % 600_000,
+                "timestamp": (started_at + chrono::Duration::milliseconds(n as i64)).to_rfc3339(),
+            });
+            async move {
+                let sent = Instant::now();
+                let outcome = http
+                    .post(url)
+                    .bearer_auth(INGEST_KEY)
+                    .json(&body)
+                    .send()
+                    .await
+                    .map(|response| response.status().as_u16())
+                    .map_err(|e| e.to_string());
+                (sent.elapsed(), outcome)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let calls = clients.stats.snapshot();
+
+    let mut latencies: Vec<Duration> = results.iter().map(|(latency, _)| *latency).collect();
+    latencies.sort();
+    let created = results.iter().filter(|(_, r)| matches!(r, Ok(201))).count();
+    let errors = count - created;
+
+    let mut found = 0usize;
+    for repo in 0..repos {
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut url = format!("{base}/api/v1/builds?repo=bench/repo-{repo}&limit=100");
+            if let Some(cursor) = &cursor {
+                url.push_str(&format!("&cursor={cursor}"));
+            }
+            let page: Value = http
+                .get(url)
+                .bearer_auth(READ_KEY)
+                .send()
+                .await?
+                .json()
+                .await?;
+            found += page["builds"].as_array().map_or(0, Vec::len);
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+    }
+
+    let per_build = |n: u64| n as f64 / count.max(1) as f64;
+    let writes: u64 = calls
+        .iter()
+        .filter(|(op, _)| {
+            [
+                "TransactWriteItems",
+                "PutItem",
+                "UpdateItem",
+                "BatchWriteItem",
+                "DeleteItem",
+            ]
+            .iter()
+            .any(|w| op.ends_with(w))
+        })
+        .map(|(_, n)| n)
+        .sum();
+    let total_calls: u64 = calls.values().sum();
+    println!(
+        "bench ingest: {count} builds over {repos} repos, concurrency {concurrency}, table {table}"
+    );
+    println!("  elapsed            {:.2} s", elapsed.as_secs_f64());
+    println!(
+        "  throughput         {:.0} builds/s",
+        count as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  latency p50        {:.1} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0
+    );
+    println!(
+        "  latency p99        {:.1} ms",
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+    println!(
+        "  latency max        {:.1} ms",
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1000.0
+    );
+    println!("  created (201)      {created}");
+    println!("  errors             {errors}");
+    println!("  records found      {found}");
+    for (operation, n) in &calls {
+        println!(
+            "  calls {operation:<28} {n} ({:.2} per build)",
+            per_build(*n)
+        );
+    }
+    println!("  write calls/build  {:.2}", per_build(writes));
+    println!("  all calls/build    {:.2}", per_build(total_calls));
+    if found != count || errors > 0 {
+        return Err(format!(
+            "expected {count} records and no errors, found {found} with {errors} errors"
+        )
+        .into());
+    }
+    Ok(())
+}

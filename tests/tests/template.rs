@@ -1,0 +1,300 @@
+//! template.yaml, the bootstrap and the code agree: one table definition, the queue
+//! settings, one function per folder, and every API route is one the routers serve.
+
+use buildlore_aws::bootstrap::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
+use buildlore_core::table::{TABLE, TableSpec};
+use buildlore_tests::{TestStack, keys};
+use http::{Method, StatusCode};
+use serde_yaml::Value;
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Value {
+    let text =
+        std::fs::read_to_string(root().join("template.yaml")).expect("template.yaml is readable");
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// (attribute, type) definitions, key schema and indexes of a table as plain strings.
+#[derive(Debug, PartialEq, Eq)]
+struct Shape {
+    attributes: BTreeSet<(String, String)>,
+    key: Vec<(String, String)>,
+    indexes: BTreeSet<(String, Vec<(String, String)>, String)>,
+}
+
+fn spec_shape(spec: &TableSpec) -> Shape {
+    let pair = |p: &str, s: &str| {
+        vec![
+            (p.to_string(), "HASH".to_string()),
+            (s.to_string(), "RANGE".to_string()),
+        ]
+    };
+    Shape {
+        attributes: spec
+            .key_attributes()
+            .into_iter()
+            .map(|(name, _)| (name.to_string(), "S".to_string()))
+            .collect(),
+        key: pair(spec.key.partition, spec.key.sort),
+        indexes: spec
+            .indexes
+            .iter()
+            .map(|i| {
+                (
+                    i.name.to_string(),
+                    pair(i.key.partition, i.key.sort),
+                    "ALL".to_string(),
+                )
+            })
+            .collect(),
+    }
+}
+
+fn yaml_keys(schema: &Value) -> Vec<(String, String)> {
+    schema
+        .as_sequence()
+        .expect("KeySchema is a list")
+        .iter()
+        .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+        .collect()
+}
+
+#[test]
+fn template_table_matches_the_code() {
+    let template = template();
+    let table = &template["Resources"]["Table"]["Properties"];
+    let shape = Shape {
+        attributes: table["AttributeDefinitions"]
+            .as_sequence()
+            .expect("AttributeDefinitions")
+            .iter()
+            .map(|a| (text(&a["AttributeName"]), text(&a["AttributeType"])))
+            .collect(),
+        key: yaml_keys(&table["KeySchema"]),
+        indexes: table["GlobalSecondaryIndexes"]
+            .as_sequence()
+            .expect("GlobalSecondaryIndexes")
+            .iter()
+            .map(|i| {
+                (
+                    text(&i["IndexName"]),
+                    yaml_keys(&i["KeySchema"]),
+                    text(&i["Projection"]["ProjectionType"]),
+                )
+            })
+            .collect(),
+    };
+    assert_eq!(shape, spec_shape(&TABLE));
+    assert_eq!(text(&table["BillingMode"]), "PAY_PER_REQUEST");
+    assert_eq!(
+        text(&table["TimeToLiveSpecification"]["AttributeName"]),
+        TABLE.ttl_attribute
+    );
+    assert_eq!(text(&table["TimeToLiveSpecification"]["Enabled"]), "true");
+    assert_eq!(
+        text(&table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]),
+        "true"
+    );
+}
+
+#[tokio::test]
+async fn bootstrapped_table_matches_the_code() {
+    let stack = TestStack::new().await;
+    let described = stack
+        .clients
+        .dynamodb
+        .describe_table()
+        .table_name(&stack.table)
+        .send()
+        .await
+        .expect("describe the test table")
+        .table
+        .expect("table description");
+    let keys = |schema: &[aws_sdk_dynamodb::types::KeySchemaElement]| -> Vec<(String, String)> {
+        schema
+            .iter()
+            .map(|k| {
+                (
+                    k.attribute_name().to_string(),
+                    k.key_type().as_str().to_string(),
+                )
+            })
+            .collect()
+    };
+    let shape = Shape {
+        attributes: described
+            .attribute_definitions()
+            .iter()
+            .map(|a| {
+                (
+                    a.attribute_name().to_string(),
+                    a.attribute_type().as_str().to_string(),
+                )
+            })
+            .collect(),
+        key: keys(described.key_schema()),
+        indexes: described
+            .global_secondary_indexes()
+            .iter()
+            .map(|i| {
+                let projection = i
+                    .projection()
+                    .and_then(|p| p.projection_type())
+                    .map(|p| p.as_str().to_string());
+                (
+                    i.index_name().unwrap_or_default().to_string(),
+                    keys(i.key_schema()),
+                    projection.unwrap_or_default(),
+                )
+            })
+            .collect(),
+    };
+    assert_eq!(shape, spec_shape(&TABLE));
+    let ttl = stack
+        .clients
+        .dynamodb
+        .describe_time_to_live()
+        .table_name(&stack.table)
+        .send()
+        .await
+        .expect("describe TTL");
+    let ttl = ttl.time_to_live_description().expect("TTL description");
+    assert_eq!(ttl.attribute_name(), Some(TABLE.ttl_attribute));
+}
+
+#[test]
+fn queue_settings_match_the_bootstrap() {
+    let template = template();
+    let queue = &template["Resources"]["AnalysisQueue"]["Properties"];
+    assert_eq!(
+        text(&queue["VisibilityTimeout"]),
+        VISIBILITY_TIMEOUT_SECONDS.to_string()
+    );
+    assert_eq!(
+        text(&queue["RedrivePolicy"]["maxReceiveCount"]),
+        MAX_RECEIVE_COUNT.to_string()
+    );
+    let worker_timeout: u32 =
+        text(&template["Resources"]["AnalyzeWorkerFunction"]["Properties"]["Timeout"])
+            .parse()
+            .expect("worker timeout is a number");
+    assert!(VISIBILITY_TIMEOUT_SECONDS >= 6 * worker_timeout);
+}
+
+fn functions(template: &Value) -> Vec<(String, Value)> {
+    template["Resources"]
+        .as_mapping()
+        .expect("Resources")
+        .iter()
+        .filter(|(_, r)| text(&r["Type"]) == "AWS::Serverless::Function")
+        .map(|(name, r)| (text(name), r.clone()))
+        .collect()
+}
+
+#[test]
+fn one_function_per_folder_with_a_matching_binary() {
+    let template = template();
+    let binaries: BTreeSet<String> = functions(&template)
+        .iter()
+        .map(|(_, f)| {
+            assert_eq!(text(&f["Metadata"]["BuildMethod"]), "rust-cargolambda");
+            assert_eq!(text(&f["Properties"]["CodeUri"]), ".");
+            text(&f["Metadata"]["BuildProperties"]["Binary"])
+        })
+        .collect();
+    let folders: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .expect("functions/")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(binaries, folders);
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(text(&globals["Runtime"]), "provided.al2023");
+    assert_eq!(globals["Architectures"][0].as_str(), Some("arm64"));
+}
+
+#[test]
+fn no_secret_is_a_plain_parameter() {
+    let template = template();
+    for (name, _) in template["Parameters"].as_mapping().expect("Parameters") {
+        let name = text(name).to_ascii_lowercase();
+        assert!(
+            !["key", "secret", "token", "password"]
+                .iter()
+                .any(|word| name.contains(word)),
+            "{name}"
+        );
+    }
+    for (name, function) in functions(&template) {
+        let variables = &function["Properties"]["Environment"]["Variables"];
+        for (variable, value) in variables.as_mapping().into_iter().flatten() {
+            if text(variable).ends_with("_API_KEY") {
+                let Value::Tagged(tagged) = value else {
+                    panic!("{name}: {variable:?} is not resolved from a secret")
+                };
+                assert!(
+                    text(&tagged.value).starts_with("{{resolve:secretsmanager:"),
+                    "{name}: {variable:?}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_api_route_in_the_template_is_served() {
+    let stack = TestStack::new().await;
+    let template = template();
+    let mut checked = 0;
+    for (name, function) in functions(&template) {
+        for (_, event) in function["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+        {
+            if text(&event["Type"]) != "HttpApi" {
+                continue;
+            }
+            let path = text(&event["Properties"]["Path"])
+                .replace("{proxy+}", "history")
+                .replace("{repo}", "group%2Fapp")
+                .replace("{project}", "group%2Fapp")
+                .replace("{provider}", "gitlab")
+                .replace(['{', '}'], "");
+            let method = match text(&event["Properties"]["Method"]).as_str() {
+                "ANY" => Method::GET,
+                other => Method::from_bytes(other.as_bytes()).expect("a method"),
+            };
+            let (status, _, body) = stack
+                .call(method.clone(), &path, Some(keys::ADMIN), None)
+                .await;
+            let unrouted = status == StatusCode::NOT_FOUND
+                && body["error"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("no route"));
+            assert!(
+                !unrouted && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{name}: {method} {path} is not served: {body}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 15,
+        "only {checked} routes found in template.yaml"
+    );
+}
