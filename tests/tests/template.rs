@@ -28,12 +28,15 @@ fn text(value: &Value) -> String {
     }
 }
 
+/// (attribute name, HASH or RANGE) pairs of a key schema.
+type KeyPairs = Vec<(String, String)>;
+
 /// (attribute, type) definitions, key schema and indexes of a table as plain strings.
 #[derive(Debug, PartialEq, Eq)]
 struct Shape {
     attributes: BTreeSet<(String, String)>,
-    key: Vec<(String, String)>,
-    indexes: BTreeSet<(String, Vec<(String, String)>, String)>,
+    key: KeyPairs,
+    indexes: BTreeSet<(String, KeyPairs, String)>,
 }
 
 fn spec_shape(spec: &TableSpec) -> Shape {
