@@ -7,6 +7,12 @@ never are on AWS. Serialising requests restores DynamoDB's guarantee; connection
 served concurrently (keep-alive, many clients), only the application of DynamoDB requests
 is serialised.
 
+moto also backs up every table a transaction touches, whole, before each TransactWriteItems
+(a deep copy per call), which makes each transaction cost time and memory in proportion to
+the table: thousands of builds slow it to a crawl and use gigabytes. Here a transaction saves
+only the items it touches and restores those if it is cancelled: the same all-or-nothing
+outcome, at a cost independent of the table's size.
+
 Usage: emulator.py [--host 127.0.0.1] [--port 4566]
 """
 
@@ -15,12 +21,59 @@ import os
 import signal
 import threading
 
+import copy
+import types
+
 from werkzeug.serving import run_simple
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models import DynamoDBBackend, Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
+
+
+def _deepcopy_except_tables(value, memo=None):
+    # Tables are no longer copied whole; transactions save their items instead (below).
+    if isinstance(value, Table):
+        return value
+    return copy.deepcopy(value, memo)
+
+
+dynamodb_models.copy = types.SimpleNamespace(deepcopy=_deepcopy_except_tables)
+_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _transact_with_item_backups(self, transact_items):
+    backups = []
+    for entry in transact_items:
+        try:
+            op_type, op = next(iter(entry.items()))
+            table = self.get_table(op["TableName"])
+            if op_type == "Put":
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            current = self.get_item(op["TableName"], key)
+        except Exception:  # moto itself reports malformed operations
+            continue
+        saved = copy.deepcopy(current.to_json()["Attributes"]) if current else None
+        backups.append((op["TableName"], key, saved))
+    try:
+        return _transact_write_items(self, transact_items)
+    except Exception:
+        for table_name, key, saved in reversed(backups):
+            if saved is None:
+                self.delete_item(table_name, key)
+            else:
+                self.put_item(table_name, saved)
+        raise
+
+
+DynamoDBBackend.transact_write_items = _transact_with_item_backups
 
 
 class Serialised:
