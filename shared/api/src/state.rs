@@ -1,26 +1,26 @@
 //! What every handler shares, built once per process (per Lambda cold start).
 
 use crate::config::Config;
-use buildlore_aws::{AwsClients, DynamoBuildStore};
+use buildlore_aws::{AwsClients, DynamoStore};
 use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct AppState {
     pub config: Arc<Config>,
-    pub builds: DynamoBuildStore,
+    pub store: DynamoStore,
     pub clients: AwsClients,
 }
 
 impl AppState {
     pub fn new(config: Config, clients: AwsClients) -> Self {
-        let builds = DynamoBuildStore::new(
+        let store = DynamoStore::new(
             clients.dynamodb.clone(),
             config.table_name.clone(),
             config.build_retention_days,
         );
         AppState {
             config: Arc::new(config),
-            builds,
+            store,
             clients,
         }
     }

@@ -1,11 +1,12 @@
 //! A build as a DynamoDB item, and back.
 
+use crate::record_store::ItemCodec;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::keys;
-use buildlore_core::ports::{StoreError, StoredBuild};
+use buildlore_core::ports::StoreError;
 use buildlore_core::table::{BY_BRANCH_TIME, BY_REPO_TIME, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use buildlore_core::{Build, BuildStatus, RepoPath};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Duration, Utc};
 use std::collections::HashMap;
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -16,6 +17,20 @@ fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
+impl ItemCodec for Build {
+    fn key(&self) -> Item {
+        build_key(&self.repo, &self.build_id)
+    }
+
+    fn to_item(&self, retention: Option<Duration>) -> Item {
+        build_to_item(self, retention)
+    }
+
+    fn from_item(item: &Item) -> Result<Self, StoreError> {
+        item_to_build(item)
+    }
+}
+
 pub fn build_key(repo: &RepoPath, build_id: &str) -> Item {
     HashMap::from([
         (PARTITION_KEY.to_string(), s(keys::repo_partition(repo))),
@@ -23,7 +38,7 @@ pub fn build_key(repo: &RepoPath, build_id: &str) -> Item {
     ])
 }
 
-pub fn build_to_item(build: &Build, counted_on: NaiveDate, retention: Option<Duration>) -> Item {
+fn build_to_item(build: &Build, retention: Option<Duration>) -> Item {
     let mut item = build_key(&build.repo, &build.build_id);
     let time_key = keys::builds_time_key(build.timestamp, &build.build_id);
     item.insert(
@@ -61,10 +76,6 @@ pub fn build_to_item(build: &Build, counted_on: NaiveDate, retention: Option<Dur
     item.insert("timestamp".into(), s(build.timestamp.to_rfc3339()));
     item.insert("received_at".into(), s(build.received_at.to_rfc3339()));
     item.insert("updated_at".into(), s(build.updated_at.to_rfc3339()));
-    item.insert(
-        "counted_on".into(),
-        s(counted_on.format("%Y-%m-%d").to_string()),
-    );
     if let Some(extra) = &build.extra_data {
         item.insert(
             "extra_data".into(),
@@ -78,7 +89,7 @@ pub fn build_to_item(build: &Build, counted_on: NaiveDate, retention: Option<Dur
     item
 }
 
-fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
+pub(crate) fn text<'a>(item: &'a Item, name: &str) -> Result<&'a str, StoreError> {
     match item.get(name) {
         Some(AttributeValue::S(value)) => Ok(value),
         _ => Err(StoreError::Corrupt(format!(
@@ -100,7 +111,7 @@ fn time(item: &Item, name: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|_| StoreError::Corrupt(format!("build item has a bad `{name}`")))
 }
 
-pub fn item_to_build(item: &Item) -> Result<StoredBuild, StoreError> {
+fn item_to_build(item: &Item) -> Result<Build, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("build item has a bad `{what}`"));
     let repo = RepoPath::parse(text(item, "repo")?).map_err(|_| corrupt("repo"))?;
     let status = BuildStatus::parse(text(item, "status")?).map_err(|_| corrupt("status"))?;
@@ -114,9 +125,7 @@ pub fn item_to_build(item: &Item) -> Result<StoredBuild, StoreError> {
         Some(json) => Some(serde_json::from_str(&json).map_err(|_| corrupt("extra_data"))?),
         None => None,
     };
-    let counted_on = NaiveDate::parse_from_str(text(item, "counted_on")?, "%Y-%m-%d")
-        .map_err(|_| corrupt("counted_on"))?;
-    let build = Build {
+    Ok(Build {
         repo,
         build_id: text(item, "build_id")?.to_string(),
         branch: text(item, "branch")?.to_string(),
@@ -130,6 +139,5 @@ pub fn item_to_build(item: &Item) -> Result<StoredBuild, StoreError> {
         received_at: time(item, "received_at")?,
         updated_at: time(item, "updated_at")?,
         extra_data,
-    };
-    Ok(StoredBuild { build, counted_on })
+    })
 }

@@ -3,11 +3,11 @@
 
 pub mod bootstrap;
 pub mod build_item;
-pub mod build_store;
 pub mod call_stats;
 pub mod clients;
 pub mod errors;
+pub mod record_store;
 
-pub use build_store::DynamoBuildStore;
 pub use call_stats::CallStats;
 pub use clients::AwsClients;
+pub use record_store::DynamoStore;

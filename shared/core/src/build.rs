@@ -1,6 +1,8 @@
 //! A build record (the Leliel ingest contract) and how a submitted one is validated.
 
+use crate::counters::{Contribution, CounterFamily};
 use crate::fields::{FieldError, Fields, type_name};
+use crate::record::{Decision, Record, decide_by_status};
 use crate::repo::RepoPath;
 use crate::status::BuildStatus;
 use crate::time::{parse_timestamp, sortable};
@@ -117,12 +119,62 @@ impl BuildSubmission {
 }
 
 impl Build {
-    /// Whether two reports describe the same state, ignoring when they were received.
-    pub fn same_report_as(&self, other: &Build) -> bool {
-        self.status == other.status
-            && self.branch == other.branch
-            && self.commit == other.commit
-            && self.duration_ms == other.duration_ms
+    /// The advanced build keeps its identity and time of first sighting; fields the new
+    /// report leaves out keep their stored values.
+    fn merged_onto(&self, stored: &Build) -> Build {
+        Build {
+            repo: stored.repo.clone(),
+            build_id: stored.build_id.clone(),
+            branch: self.branch.clone(),
+            status: self.status,
+            commit: self.commit.clone().or_else(|| stored.commit.clone()),
+            priority: self.priority.clone().or_else(|| stored.priority.clone()),
+            build_type: self
+                .build_type
+                .clone()
+                .or_else(|| stored.build_type.clone()),
+            change_id: self.change_id.clone().or_else(|| stored.change_id.clone()),
+            duration_ms: self.duration_ms.or(stored.duration_ms),
+            timestamp: stored.timestamp,
+            received_at: stored.received_at,
+            updated_at: self.received_at,
+            extra_data: self
+                .extra_data
+                .clone()
+                .or_else(|| stored.extra_data.clone()),
+        }
+    }
+}
+
+impl Record for Build {
+    const KIND: &'static str = "build";
+
+    fn repo(&self) -> &RepoPath {
+        &self.repo
+    }
+
+    fn id(&self) -> String {
+        self.build_id.clone()
+    }
+
+    fn status(&self) -> BuildStatus {
+        self.status
+    }
+
+    fn first_seen(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+
+    fn contribution(&self) -> Contribution {
+        Contribution {
+            family: CounterFamily::Runs,
+            status: self.status,
+            duration_ms: self.duration_ms,
+        }
+    }
+
+    fn decide(&self, stored: &Self) -> Decision<Self> {
+        decide_by_status(stored, self, || self.merged_onto(stored))
     }
 }
 
@@ -149,6 +201,7 @@ impl Serialize for Build {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::RefuseReason;
     use serde_json::json;
 
     fn now() -> DateTime<Utc> {
@@ -230,6 +283,62 @@ mod tests {
                 "{message} should contain {expected}"
             );
         }
+    }
+
+    fn report(status: &str, minutes_later: i64) -> Build {
+        let at = now() + chrono::Duration::minutes(minutes_later);
+        BuildSubmission::parse(
+            &json!({"build_id": "7", "repo": "a/b", "branch": "main", "status": status}),
+            at,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn repeats_change_nothing() {
+        assert_eq!(
+            report("running", 5).decide(&report("running", 0)),
+            Decision::Unchanged
+        );
+        assert_eq!(
+            report("FAILURE", 5).decide(&report("failed", 0)),
+            Decision::Unchanged
+        );
+    }
+
+    #[test]
+    fn later_states_advance_and_keep_first_sighting() {
+        let stored = report("pending", 0);
+        let Decision::Advance(advanced) = report("running", 3).decide(&stored) else {
+            panic!("pending → running must advance");
+        };
+        assert_eq!(advanced.status, BuildStatus::Running);
+        assert_eq!(advanced.timestamp, stored.timestamp);
+        assert_eq!(
+            advanced.updated_at,
+            stored.updated_at + chrono::Duration::minutes(3)
+        );
+        assert!(matches!(
+            report("success", 9).decide(&advanced),
+            Decision::Advance(_)
+        ));
+    }
+
+    #[test]
+    fn earlier_states_and_second_endings_are_refused() {
+        let refused = |stored: &str, incoming: &str| report(incoming, 1).decide(&report(stored, 0));
+        assert_eq!(
+            refused("success", "running"),
+            Decision::Refuse(RefuseReason::Regression)
+        );
+        assert_eq!(
+            refused("running", "pending"),
+            Decision::Refuse(RefuseReason::Regression)
+        );
+        assert_eq!(
+            refused("success", "failed"),
+            Decision::Refuse(RefuseReason::AlreadyFinished)
+        );
     }
 
     #[test]

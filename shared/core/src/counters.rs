@@ -1,7 +1,6 @@
 //! Per-project, per-day counters. They are updated in the same transaction as the record they
 //! count, so a summary reads one item per project per day whatever the history holds.
 
-use crate::build::Build;
 use crate::status::BuildStatus;
 use chrono::NaiveDate;
 
@@ -30,6 +29,49 @@ pub fn status_counter(status: BuildStatus) -> String {
     format!("status_{}", status.as_str().to_ascii_lowercase())
 }
 
+/// Which set of counters a record feeds: runs (builds and pipelines, the unit of a project's
+/// health) or jobs (the steps inside a pipeline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CounterFamily {
+    Runs,
+    Jobs,
+}
+
+impl CounterFamily {
+    fn prefix(self) -> &'static str {
+        match self {
+            CounterFamily::Runs => "",
+            CounterFamily::Jobs => "job_",
+        }
+    }
+}
+
+/// What one record adds to its project's counters for the day it was first seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Contribution {
+    pub family: CounterFamily,
+    pub status: BuildStatus,
+    /// Counted only once the record is finished.
+    pub duration_ms: Option<u64>,
+}
+
+impl Contribution {
+    fn increments(self, sign: i64) -> Vec<(String, i64)> {
+        let prefix = self.family.prefix();
+        let mut increments = vec![(format!("{prefix}{}", status_counter(self.status)), sign)];
+        if let Some(ms) = self.duration_ms.filter(|_| self.status.is_terminal()) {
+            let ms_i64 = i64::try_from(ms).unwrap_or(i64::MAX);
+            increments.push((format!("{prefix}{DURATION_SUM_MS}"), sign * ms_i64));
+            increments.push((format!("{prefix}{DURATION_COUNT}"), sign));
+            increments.push((
+                format!("{prefix}{}", bucket_counter(duration_bucket(ms))),
+                sign,
+            ));
+        }
+        increments
+    }
+}
+
 /// Increments to apply atomically to one day's counters of one project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CounterDelta {
@@ -38,63 +80,48 @@ pub struct CounterDelta {
 }
 
 impl CounterDelta {
-    /// A build seen for the first time.
-    pub fn first_sighting(build: &Build) -> Self {
-        let mut increments = vec![(TOTAL.to_string(), 1), (status_counter(build.status), 1)];
-        increments.extend(duration_increments(build));
-        CounterDelta {
-            day: build.timestamp.date_naive(),
-            increments,
-        }
+    /// A record seen for the first time: one more in total, plus what it contributes.
+    pub fn first_sighting(contribution: Contribution, day: NaiveDate) -> Self {
+        let mut increments = vec![(format!("{}{TOTAL}", contribution.family.prefix()), 1)];
+        increments.extend(contribution.increments(1));
+        CounterDelta { day, increments }
     }
 
-    /// A build that moved from `from` to its current status; counted on the day it was first
-    /// counted so the two updates cancel out exactly.
-    pub fn transition(from: BuildStatus, build: &Build, counted_on: NaiveDate) -> Self {
-        let mut increments = vec![
-            (status_counter(from), -1),
-            (status_counter(build.status), 1),
-        ];
-        increments.extend(duration_increments(build));
+    /// A record that changed: its old contribution is taken back and the new one added, on the
+    /// day it was first counted, so counters always describe each record's latest state once.
+    pub fn transition(old: Contribution, new: Contribution, counted_on: NaiveDate) -> Self {
+        let mut merged: std::collections::BTreeMap<String, i64> = Default::default();
+        for (name, amount) in old.increments(-1).into_iter().chain(new.increments(1)) {
+            *merged.entry(name).or_default() += amount;
+        }
         CounterDelta {
             day: counted_on,
-            increments,
+            increments: merged
+                .into_iter()
+                .filter(|(_, amount)| *amount != 0)
+                .collect(),
         }
     }
-}
 
-/// Durations are counted once, when a build with a duration reaches a terminal state.
-fn duration_increments(build: &Build) -> Vec<(String, i64)> {
-    match build.duration_ms {
-        Some(ms) if build.status.is_terminal() => {
-            let ms_i64 = i64::try_from(ms).unwrap_or(i64::MAX);
-            vec![
-                (DURATION_SUM_MS.to_string(), ms_i64),
-                (DURATION_COUNT.to_string(), 1),
-                (bucket_counter(duration_bucket(ms)), 1),
-            ]
-        }
-        _ => Vec::new(),
+    pub fn is_empty(&self) -> bool {
+        self.increments.is_empty()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::BuildSubmission;
-    use chrono::{DateTime, Utc};
-    use serde_json::json;
 
-    fn build(status: &str, duration: Option<u64>) -> Build {
-        let now = DateTime::parse_from_rfc3339("2026-11-22T23:59:00Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        BuildSubmission::parse(
-            &json!({"build_id": "1", "repo": "a/b", "branch": "main", "status": status,
-                    "duration_ms": duration, "timestamp": "2026-11-21T23:30:00-02:00"}),
-            now,
-        )
-        .unwrap()
+    fn runs(status: BuildStatus, duration_ms: Option<u64>) -> Contribution {
+        Contribution {
+            family: CounterFamily::Runs,
+            status,
+            duration_ms,
+        }
+    }
+
+    fn day() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 20).unwrap()
     }
 
     #[test]
@@ -108,9 +135,9 @@ mod tests {
     }
 
     #[test]
-    fn first_sighting_counts_on_the_utc_day() {
-        let delta = CounterDelta::first_sighting(&build("success", Some(90_000)));
-        assert_eq!(delta.day.to_string(), "2026-11-22");
+    fn first_sighting_counts_total_status_and_finished_duration() {
+        let delta = CounterDelta::first_sighting(runs(BuildStatus::Success, Some(90_000)), day());
+        assert_eq!(delta.day, day());
         assert!(delta.increments.contains(&("total".into(), 1)));
         assert!(delta.increments.contains(&("status_success".into(), 1)));
         assert!(
@@ -119,18 +146,64 @@ mod tests {
                 .contains(&("duration_sum_ms".into(), 90_000))
         );
         assert!(delta.increments.contains(&("duration_bucket_07".into(), 1)));
+        let running = CounterDelta::first_sighting(runs(BuildStatus::Running, Some(5)), day());
+        assert_eq!(running.increments.len(), 2);
     }
 
     #[test]
-    fn running_builds_do_not_count_durations_and_transitions_move_status() {
-        let running = CounterDelta::first_sighting(&build("running", Some(5)));
-        assert_eq!(running.increments.len(), 2);
-        let day = NaiveDate::from_ymd_opt(2026, 11, 20).unwrap();
-        let done = CounterDelta::transition(BuildStatus::Running, &build("failed", Some(5)), day);
-        assert_eq!(done.day, day);
+    fn transitions_move_status_and_replace_durations() {
+        let done = CounterDelta::transition(
+            runs(BuildStatus::Running, None),
+            runs(BuildStatus::Failure, Some(5)),
+            day(),
+        );
         assert!(done.increments.contains(&("status_running".into(), -1)));
         assert!(done.increments.contains(&("status_failure".into(), 1)));
         assert!(!done.increments.iter().any(|(name, _)| name == "total"));
         assert!(done.increments.contains(&("duration_count".into(), 1)));
+        // A retried pipeline: failed after 5 s, then succeeded after 8 s; one duration remains.
+        let retried = CounterDelta::transition(
+            runs(BuildStatus::Failure, Some(5_000)),
+            runs(BuildStatus::Success, Some(8_000)),
+            day(),
+        );
+        assert!(
+            retried
+                .increments
+                .contains(&("duration_sum_ms".into(), 3_000))
+        );
+        assert!(
+            !retried
+                .increments
+                .iter()
+                .any(|(name, _)| name == "duration_count")
+        );
+        assert!(
+            retried
+                .increments
+                .contains(&("duration_bucket_02".into(), -1))
+        );
+        assert!(
+            retried
+                .increments
+                .contains(&("duration_bucket_03".into(), 1))
+        );
+    }
+
+    #[test]
+    fn job_counters_have_their_own_names() {
+        let job = Contribution {
+            family: CounterFamily::Jobs,
+            status: BuildStatus::Failure,
+            duration_ms: None,
+        };
+        let delta = CounterDelta::first_sighting(job, day());
+        assert_eq!(
+            delta.increments,
+            vec![
+                ("job_total".to_string(), 1),
+                ("job_status_failure".to_string(), 1)
+            ]
+        );
     }
 }

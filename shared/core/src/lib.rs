@@ -9,7 +9,7 @@ pub mod fields;
 pub mod keys;
 pub mod list_builds;
 pub mod ports;
-pub mod record_build;
+pub mod record;
 pub mod repo;
 pub mod status;
 pub mod table;

@@ -1,19 +1,7 @@
 //! What the core needs from storage. Adapters implement these against DynamoDB.
 
-use crate::build::Build;
-use crate::counters::CounterDelta;
 use crate::list_builds::{BuildPage, BuildQuery};
-use crate::repo::RepoPath;
-use crate::status::BuildStatus;
-use chrono::NaiveDate;
 use std::future::Future;
-
-/// A stored build with the day its counters were recorded on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredBuild {
-    pub build: Build,
-    pub counted_on: NaiveDate,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,31 +19,7 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-pub trait BuildStore: Send + Sync {
-    /// Stores a build that must not exist yet, with its counters, atomically.
-    /// `Conflict` if it already exists.
-    fn insert_build(
-        &self,
-        build: &Build,
-        counters: &CounterDelta,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Replaces a stored build whose status is still `expected`, with its counters,
-    /// atomically. `Conflict` if the status changed meanwhile.
-    fn advance_build(
-        &self,
-        build: &Build,
-        expected: BuildStatus,
-        counted_on: NaiveDate,
-        counters: &CounterDelta,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    fn get_build(
-        &self,
-        repo: &RepoPath,
-        build_id: &str,
-    ) -> impl Future<Output = Result<Option<StoredBuild>, StoreError>> + Send;
-
+pub trait BuildListing: Send + Sync {
     fn list_builds(
         &self,
         query: &BuildQuery,

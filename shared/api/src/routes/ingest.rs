@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use buildlore_core::Build;
 use buildlore_core::build::BuildSubmission;
 use buildlore_core::ports::StoreError;
-use buildlore_core::record_build::{RecordBuildError, RecordOutcome, record_build};
+use buildlore_core::record::{RecordError, RecordOutcome, record};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -62,16 +62,16 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-fn record_error(error: RecordBuildError) -> ApiError {
+pub(crate) fn record_error(error: RecordError) -> ApiError {
     match error {
-        RecordBuildError::Regression { .. } | RecordBuildError::AlreadyFinished { .. } => {
+        RecordError::Regression { .. } | RecordError::AlreadyFinished { .. } => {
             ApiError::conflict(error.to_string())
         }
-        RecordBuildError::Contended(_) | RecordBuildError::Store(StoreError::Unavailable(_)) => {
-            tracing::warn!(error = %error, "build write deferred");
+        RecordError::Contended(_) | RecordError::Store(StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %error, "write deferred");
             ApiError::unavailable("storage is busy; retry in a moment")
         }
-        RecordBuildError::Store(store) => ApiError::internal(&store),
+        RecordError::Store(store) => ApiError::internal(&store),
     }
 }
 
@@ -91,9 +91,7 @@ async fn ingest_build(
     let value = read_json(&headers, body, MAX_BUILD_BODY_BYTES).await?;
     let build = BuildSubmission::parse(&value, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (outcome, stored) = record_build(&state.builds, build)
-        .await
-        .map_err(record_error)?;
+    let (outcome, stored) = record(&state.store, build).await.map_err(record_error)?;
     tracing::info!(repo = %stored.repo, build_id = %stored.build_id, result = outcome.as_str(), "build recorded");
     let location = build_location(&stored);
     let mut response = (
@@ -168,13 +166,13 @@ async fn ingest_batch(
             }
         }
     }
-    let builds = &state.builds;
+    let store = &state.store;
     let outcomes: Vec<Vec<(usize, Value)>> = futures_util::stream::iter(groups.into_values())
         .map(|group| async move {
             let mut answers = Vec::with_capacity(group.len());
             for (index, build) in group {
                 let build_id = build.build_id.clone();
-                let answer = match record_build(builds, build).await {
+                let answer = match record(store, build).await {
                     Ok((outcome, stored)) => json!({
                         "index": index,
                         "build_id": build_id,

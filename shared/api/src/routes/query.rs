@@ -10,7 +10,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::list_builds::{BuildQuery, RawBuildQuery};
-use buildlore_core::ports::{BuildStore, StoreError};
+use buildlore_core::ports::{BuildListing, StoreError};
 use http::HeaderMap;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -77,7 +77,7 @@ async fn list_builds(
     let query = BuildQuery::parse(raw, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let page = state
-        .builds
+        .store
         .list_builds(&query)
         .await
         .map_err(store_failure)?;
@@ -92,14 +92,14 @@ async fn list_builds(
 async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<Value>, ApiError> {
     let repo = RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("repo {e}")))?;
     let build = state
-        .builds
+        .store
         .get_build(&repo, build_id)
         .await
         .map_err(store_failure)?
         .ok_or_else(|| {
             ApiError::not_found(format!("no build {build_id:?} in repo {:?}", repo.as_str()))
         })?;
-    Ok(Json(json!(build.build)))
+    Ok(Json(json!(build)))
 }
 
 async fn get_build_by_query(

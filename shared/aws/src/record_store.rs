@@ -1,7 +1,7 @@
-//! The build store on DynamoDB: one conditional transaction per write (the build plus its
+//! The record store on DynamoDB: one conditional transaction per write (the record plus its
 //! day's counters), consistent reads for idempotency checks, index queries for listings.
 
-use crate::build_item::{Item, build_key, build_to_item, item_to_build};
+use crate::build_item::{Item, text};
 use crate::errors::store_error;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
@@ -11,9 +11,10 @@ use buildlore_core::counters::CounterDelta;
 use buildlore_core::cursor::Cursor;
 use buildlore_core::keys;
 use buildlore_core::list_builds::{BuildPage, BuildQuery};
-use buildlore_core::ports::{BuildStore, StoreError, StoredBuild};
+use buildlore_core::ports::{BuildListing, StoreError};
+use buildlore_core::record::{Record, RecordStore, Stored};
 use buildlore_core::table::{PARTITION_KEY, SORT_KEY};
-use buildlore_core::{Build, BuildStatus, RepoPath};
+use buildlore_core::{Build, RepoPath};
 use chrono::{Duration, NaiveDate};
 use std::collections::HashMap;
 
@@ -24,17 +25,30 @@ const MAX_QUERY_CALLS: usize = 10;
 /// Attempts of a transaction that lost to another transaction on the same items.
 const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 4;
 
+/// How a record becomes an item and back. The store adds `counted_on` and `revision`.
+pub trait ItemCodec: Record {
+    /// `pk` and `sk`.
+    fn key(&self) -> Item;
+    /// The whole item: key, index attributes, `status`, data, and `expires_at` when the
+    /// record expires after `retention`.
+    fn to_item(&self, retention: Option<Duration>) -> Item;
+    fn from_item(item: &Item) -> Result<Self, StoreError>;
+}
+
+const COUNTED_ON: &str = "counted_on";
+const REVISION: &str = "revision";
+
 #[derive(Debug, Clone)]
-pub struct DynamoBuildStore {
+pub struct DynamoStore {
     client: Client,
     table: String,
     retention: Option<Duration>,
 }
 
-impl DynamoBuildStore {
-    /// `retention_days`: builds expire that long after they happened (`None`: never).
+impl DynamoStore {
+    /// `retention_days`: records expire that long after they happened (`None`: never).
     pub fn new(client: Client, table: impl Into<String>, retention_days: Option<u32>) -> Self {
-        DynamoBuildStore {
+        DynamoStore {
             client,
             table: table.into(),
             retention: retention_days.map(|days| Duration::days(i64::from(days))),
@@ -135,65 +149,118 @@ fn jitter_ms() -> u64 {
     u64::from(nanos % 20)
 }
 
-impl BuildStore for DynamoBuildStore {
-    async fn insert_build(&self, build: &Build, counters: &CounterDelta) -> Result<(), StoreError> {
+impl DynamoStore {
+    fn full_item<R: ItemCodec>(&self, record: &R, counted_on: NaiveDate, revision: u64) -> Item {
+        let mut item = record.to_item(self.retention);
+        item.insert(
+            COUNTED_ON.into(),
+            AttributeValue::S(counted_on.format("%Y-%m-%d").to_string()),
+        );
+        item.insert(REVISION.into(), AttributeValue::N(revision.to_string()));
+        item
+    }
+
+    /// The record's put (carrying `condition`) and its counter update, as one transaction.
+    async fn write_with_counters<R: ItemCodec>(
+        &self,
+        put: Put,
+        record: &R,
+        counters: &CounterDelta,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![TransactWriteItem::builder().put(put).build()];
+        if !counters.is_empty() {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(self.counters_update(record.repo(), counters)?)
+                    .build(),
+            );
+        }
+        self.transact(items).await
+    }
+}
+
+impl<R: ItemCodec> RecordStore<R> for DynamoStore {
+    async fn insert(&self, record: &R, counters: &CounterDelta) -> Result<(), StoreError> {
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(build_to_item(build, counters.day, self.retention)))
+            .set_item(Some(self.full_item(record, counters.day, 1)))
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", PARTITION_KEY)
             .build()
             .map_err(|e| StoreError::Failed(e.to_string()))?;
-        self.transact(vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder()
-                .update(self.counters_update(&build.repo, counters)?)
-                .build(),
-        ])
-        .await
+        self.write_with_counters(put, record, counters).await
     }
 
-    async fn advance_build(
+    async fn advance(
         &self,
-        build: &Build,
-        expected: BuildStatus,
-        counted_on: NaiveDate,
+        record: &R,
+        expected: &Stored<R>,
         counters: &CounterDelta,
     ) -> Result<(), StoreError> {
+        let item = self.full_item(record, expected.counted_on, expected.revision + 1);
         let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(build_to_item(build, counted_on, self.retention)))
-            .condition_expression("#status = :expected")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":expected", AttributeValue::S(expected.as_str().into()))
+            .set_item(Some(item))
+            .condition_expression("#revision = :expected")
+            .expression_attribute_names("#revision", REVISION)
+            .expression_attribute_values(
+                ":expected",
+                AttributeValue::N(expected.revision.to_string()),
+            )
             .build()
             .map_err(|e| StoreError::Failed(e.to_string()))?;
-        self.transact(vec![
-            TransactWriteItem::builder().put(put).build(),
-            TransactWriteItem::builder()
-                .update(self.counters_update(&build.repo, counters)?)
-                .build(),
-        ])
-        .await
+        self.write_with_counters(put, record, counters).await
     }
 
-    async fn get_build(
-        &self,
-        repo: &RepoPath,
-        build_id: &str,
-    ) -> Result<Option<StoredBuild>, StoreError> {
+    async fn get(&self, like: &R) -> Result<Option<Stored<R>>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(build_key(repo, build_id)))
+            .set_key(Some(like.key()))
             .consistent_read(true)
             .send()
             .await
             .map_err(store_error)?;
-        output.item.as_ref().map(item_to_build).transpose()
+        let Some(item) = output.item else {
+            return Ok(None);
+        };
+        let corrupt =
+            |what: &str| StoreError::Corrupt(format!("{} item has a bad `{what}`", R::KIND));
+        let counted_on = NaiveDate::parse_from_str(text(&item, COUNTED_ON)?, "%Y-%m-%d")
+            .map_err(|_| corrupt(COUNTED_ON))?;
+        let revision = match item.get(REVISION) {
+            Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt(REVISION))?,
+            _ => return Err(corrupt(REVISION)),
+        };
+        Ok(Some(Stored {
+            record: R::from_item(&item)?,
+            counted_on,
+            revision,
+        }))
     }
+}
 
+impl DynamoStore {
+    /// One build by repo and id.
+    pub async fn get_build(
+        &self,
+        repo: &RepoPath,
+        build_id: &str,
+    ) -> Result<Option<Build>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(crate::build_item::build_key(repo, build_id)))
+            .send()
+            .await
+            .map_err(store_error)?;
+        output.item.as_ref().map(Build::from_item).transpose()
+    }
+}
+
+impl BuildListing for DynamoStore {
     async fn list_builds(&self, query: &BuildQuery) -> Result<BuildPage, StoreError> {
         let (index, partition) = query.index();
         let mut names = HashMap::from([("#ipk".to_string(), index.key.partition.to_string())]);
@@ -246,7 +313,7 @@ impl BuildStore for DynamoBuildStore {
                 .await
                 .map_err(store_error)?;
             for item in output.items.unwrap_or_default() {
-                builds.push(item_to_build(&item)?.build);
+                builds.push(Build::from_item(&item)?);
                 last_items.push(item);
             }
             start_key = output.last_evaluated_key;
