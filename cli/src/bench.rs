@@ -59,6 +59,8 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
         analysis_queue_url: None,
         keys: ApiKeys::from_lists(INGEST_KEY, READ_KEY, "")?,
         build_retention_days: Some(400),
+        gitlab_webhook_secrets: Default::default(),
+        github_webhook_secrets: Default::default(),
     };
     let state = AppState::new(config, clients.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -2,6 +2,7 @@
 //! routers the way API Gateway would.
 
 pub mod emulator;
+pub mod fixtures;
 pub mod stack;
 
 pub use stack::{TestStack, keys};

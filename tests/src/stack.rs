@@ -9,6 +9,7 @@ use buildlore_api::{AppState, Config, function_app, routes};
 use buildlore_aws::AwsClients;
 use buildlore_aws::bootstrap::ensure_table;
 use buildlore_core::table::TABLE;
+use buildlore_core::webhooks::secret::{WebhookSecrets, signature_header};
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -20,6 +21,13 @@ pub mod keys {
     pub const INGEST: &str = "test-ingest-key-000000000001";
     pub const READ: &str = "test-read-key-0000000000001";
     pub const ADMIN: &str = "test-admin-key-000000000001";
+}
+
+pub mod secrets {
+    pub const GITLAB: &str = "gitlab-webhook-token-current";
+    /// Still accepted during a rotation.
+    pub const GITLAB_PREVIOUS: &str = "gitlab-webhook-token-previous";
+    pub const GITHUB: &str = "github-webhook-secret";
 }
 
 pub type Item = HashMap<String, AttributeValue>;
@@ -51,7 +59,13 @@ pub fn test_config(table: &str) -> Config {
         analysis_queue_url: None,
         keys: ApiKeys::from_lists(keys::INGEST, keys::READ, keys::ADMIN)
             .expect("test keys are long"),
-        build_retention_days: Some(400),
+        build_retention_days: None,
+        gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
+            "{},{}",
+            secrets::GITLAB,
+            secrets::GITLAB_PREVIOUS
+        )),
+        github_webhook_secrets: WebhookSecrets::from_list(secrets::GITHUB),
     }
 }
 
@@ -140,6 +154,77 @@ impl TestStack {
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
         let (status, _, body) = self.call(Method::GET, path, Some(keys::READ), None).await;
         (status, body)
+    }
+
+    /// Sends raw bytes with the given headers.
+    pub async fn deliver(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
+        let mut builder = Request::builder().method(Method::POST).uri(path);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let request = builder
+            .body(Body::from(body))
+            .unwrap_or_else(|e| panic!("bad test request: {e}"));
+        let (status, _, body) = self.send(request).await;
+        (status, body)
+    }
+
+    /// A GitLab webhook delivery with the current token.
+    pub async fn gitlab_hook(&self, event: &str, body: &[u8]) -> (StatusCode, Value) {
+        self.deliver(
+            "/webhooks/gitlab",
+            &[
+                ("x-gitlab-event", event),
+                ("x-gitlab-token", secrets::GITLAB),
+                ("content-type", "application/json"),
+            ],
+            body.to_vec(),
+        )
+        .await
+    }
+
+    /// A signed GitHub webhook delivery.
+    pub async fn github_hook(
+        &self,
+        event: &str,
+        delivery: &str,
+        body: &[u8],
+    ) -> (StatusCode, Value) {
+        let signature = signature_header(secrets::GITHUB.as_bytes(), body);
+        self.deliver(
+            "/webhooks/github",
+            &[
+                ("x-github-event", event),
+                ("x-github-delivery", delivery),
+                ("x-hub-signature-256", &signature),
+                ("content-type", "application/json"),
+            ],
+            body.to_vec(),
+        )
+        .await
+    }
+
+    /// The stored JSON of a pipeline or job (`sort_key` like `PIPELINE#gitlab#31`).
+    pub async fn record_json(&self, repo: &str, sort_key: &str) -> Option<Value> {
+        let item = self
+            .clients
+            .dynamodb
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(format!("REPO#{repo}")))
+            .key("sk", AttributeValue::S(sort_key.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("get item failed: {e:?}"))
+            .item?;
+        let data = item.get("data")?.as_s().ok()?;
+        serde_json::from_str(data).ok()
     }
 
     /// Every item in the table, in key order.

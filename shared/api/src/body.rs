@@ -6,9 +6,29 @@ use axum::body::Body;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
-/// Checks the content type (absent is taken as JSON, since plain `curl -d` scripts often
-/// omit it) and reads at most `limit` bytes of JSON.
-pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+/// Reads at most `limit` bytes of body.
+pub async fn read_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the {limit} byte limit"),
+        )
+    })
+}
+
+/// Parses JSON bytes, or says where they are broken.
+pub fn parse_json(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "request body is empty; send a JSON object",
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::bad_request(format!("request body is not valid JSON: {error}")))
+}
+
+/// Refuses a content type that is present and not JSON.
+pub fn require_json_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     if let Some(content_type) = headers.get(header::CONTENT_TYPE) {
         let text = content_type
             .to_str()
@@ -26,17 +46,13 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
             ));
         }
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than the {limit} byte limit"),
-        )
-    })?;
-    if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "request body is empty; send a JSON object",
-        ));
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|error| ApiError::bad_request(format!("request body is not valid JSON: {error}")))
+    Ok(())
+}
+
+/// Checks the content type (absent is taken as JSON, since plain `curl -d` scripts often
+/// omit it) and reads at most `limit` bytes of JSON.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Value, ApiError> {
+    require_json_content_type(headers)?;
+    let bytes = read_bytes(body, limit).await?;
+    parse_json(&bytes)
 }

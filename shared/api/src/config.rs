@@ -1,6 +1,7 @@
 //! Configuration from environment variables, read once at start-up.
 
 use crate::auth::{ApiKeys, WeakKey};
+use buildlore_core::webhooks::secret::WebhookSecrets;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,6 +13,10 @@ pub struct Config {
     pub keys: ApiKeys,
     /// `BUILD_RETENTION_DAYS`: builds expire this long after they ran (default 400, 0 = never).
     pub build_retention_days: Option<u32>,
+    /// `GITLAB_WEBHOOK_SECRET`: the `X-Gitlab-Token` values accepted, comma-separated.
+    pub gitlab_webhook_secrets: WebhookSecrets,
+    /// `GITHUB_WEBHOOK_SECRET`: the HMAC secrets accepted, comma-separated.
+    pub github_webhook_secrets: WebhookSecrets,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +65,12 @@ impl Config {
             analysis_queue_url,
             keys,
             build_retention_days,
+            gitlab_webhook_secrets: WebhookSecrets::from_list(
+                &lookup("GITLAB_WEBHOOK_SECRET").unwrap_or_default(),
+            ),
+            github_webhook_secrets: WebhookSecrets::from_list(
+                &lookup("GITHUB_WEBHOOK_SECRET").unwrap_or_default(),
+            ),
         })
     }
 }

@@ -6,7 +6,9 @@ pub mod build_item;
 pub mod call_stats;
 pub mod clients;
 pub mod errors;
+pub mod markers;
 pub mod record_store;
+pub mod run_items;
 
 pub use call_stats::CallStats;
 pub use clients::AwsClients;

@@ -59,6 +59,10 @@ impl DynamoStore {
         &self.table
     }
 
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     fn counters_update(&self, repo: &RepoPath, delta: &CounterDelta) -> Result<Update, StoreError> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();

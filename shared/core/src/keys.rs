@@ -36,3 +36,41 @@ pub fn counters_partition(day: NaiveDate) -> String {
 pub fn counters_sort_key(repo: &RepoPath) -> String {
     format!("REPO#{repo}")
 }
+
+pub fn pipeline_sort_key(provider: &str, pipeline_id: &str) -> String {
+    format!("PIPELINE#{provider}#{pipeline_id}")
+}
+
+pub fn job_sort_key(provider: &str, job_id: &str) -> String {
+    format!("JOB#{provider}#{job_id}")
+}
+
+/// Index partition of a repo's pipelines by time (summaries' recent pipelines).
+pub fn pipelines_by_repo(repo: &RepoPath) -> String {
+    format!("PIPELINES#{repo}")
+}
+
+/// Index partition of one pipeline's jobs.
+pub fn jobs_of_pipeline(provider: &str, repo: &RepoPath, pipeline_id: &str) -> String {
+    format!("JOBS#{provider}#{repo}#{pipeline_id}")
+}
+
+/// A provider's numeric project id, resolved to the repo path.
+pub fn project_alias(provider: &str, project_id: &str) -> String {
+    format!("PROJECT#{provider}#{project_id}")
+}
+
+/// A webhook delivery already processed.
+pub fn delivery(provider: &str, delivery_id: &str) -> String {
+    format!("DELIVERY#{provider}#{delivery_id}")
+}
+
+/// The stored log of one job.
+pub fn trace_partition(provider: &str, repo: &RepoPath, job_id: &str) -> String {
+    format!("TRACE#{provider}#{repo}#{job_id}")
+}
+
+/// The marker that one analysis was requested for a job.
+pub fn analysis_request(provider: &str, repo: &RepoPath, job_id: &str) -> String {
+    format!("ANALYSIS_REQUEST#{provider}#{repo}#{job_id}")
+}

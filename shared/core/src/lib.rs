@@ -11,9 +11,11 @@ pub mod list_builds;
 pub mod ports;
 pub mod record;
 pub mod repo;
+pub mod runs;
 pub mod status;
 pub mod table;
 pub mod time;
+pub mod webhooks;
 
 pub use build::{Build, BuildSubmission};
 pub use repo::RepoPath;

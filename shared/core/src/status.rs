@@ -26,6 +26,7 @@ const ALIASES: &[(&str, BuildStatus)] = &[
     ("requested", BuildStatus::Pending),
     ("manual", BuildStatus::Pending),
     ("running", BuildStatus::Running),
+    ("canceling", BuildStatus::Running),
     ("in_progress", BuildStatus::Running),
     ("started", BuildStatus::Running),
     ("success", BuildStatus::Success),

@@ -30,6 +30,23 @@ pub fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, I
     Ok(parsed)
 }
 
+/// Parses the timestamp forms CI providers send: RFC 3339 (`2021-02-23T02:41:37.886Z`) and
+/// GitLab's `2016-08-12 15:23:28 UTC` (also with a numeric offset such as `+0200`).
+pub fn parse_provider_time(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        return Some(at.with_timezone(&Utc));
+    }
+    if let Some(naive) = raw.strip_suffix(" UTC") {
+        return chrono::NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f")
+            .ok()
+            .map(|at| at.and_utc());
+    }
+    DateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f %z")
+        .ok()
+        .map(|at| at.with_timezone(&Utc))
+}
+
 /// Fixed-width UTC form (millisecond precision) that sorts lexicographically by time.
 pub fn sortable(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -101,6 +118,25 @@ mod tests {
             parse_timestamp("2026-11-25T00:00:00Z", now()),
             Err(InvalidTime::InFuture)
         );
+    }
+
+    #[test]
+    fn provider_times_in_both_gitlab_forms() {
+        let expected = DateTime::parse_from_rfc3339("2016-08-12T15:23:28Z").unwrap();
+        assert_eq!(
+            parse_provider_time("2016-08-12 15:23:28 UTC"),
+            Some(expected.into())
+        );
+        assert_eq!(
+            parse_provider_time("2016-08-12T15:23:28Z"),
+            Some(expected.into())
+        );
+        assert_eq!(
+            parse_provider_time("2016-08-12 17:23:28 +0200"),
+            Some(expected.into())
+        );
+        assert!(parse_provider_time("2021-02-23T02:41:37.886Z").is_some());
+        assert_eq!(parse_provider_time("12 Aug 2016"), None);
     }
 
     #[test]

@@ -28,11 +28,9 @@ pub const MAX_BATCH_RECORDS: usize = 100;
 const BATCH_CONCURRENCY: usize = 16;
 
 pub fn routes() -> Router<AppState> {
-    Router::new()
+    super::webhooks::routes()
         .route("/api/v1/builds", post(ingest_build))
         .route("/api/v1/builds/batch", post(ingest_batch))
-        .route("/webhooks/gitlab", not_yet("POST /webhooks/gitlab"))
-        .route("/webhooks/github", not_yet("POST /webhooks/github"))
         .route("/api/ingest/log", not_yet("POST /api/ingest/log"))
         .route(
             "/api/v1/jobs/{provider}/{project}/{job_id}/trace",

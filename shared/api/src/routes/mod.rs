@@ -6,6 +6,7 @@ pub mod health;
 pub mod ingest;
 pub mod query;
 pub mod trace;
+pub mod webhooks;
 
 use crate::state::AppState;
 use axum::Router;

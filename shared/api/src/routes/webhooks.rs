@@ -1,0 +1,184 @@
+//! `POST /webhooks/gitlab` and `POST /webhooks/github`: authenticate, parse and validate the
+//! whole delivery, then record every pipeline, job and build it mentions. Deliveries are
+//! idempotent; a report older than what is stored is acknowledged as stale (a webhook must get
+//! a 2xx, or the provider counts it as failed and may disable the hook).
+
+use crate::body::{parse_json, read_bytes};
+use crate::error::ApiError;
+use crate::routes::ingest::record_error;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use buildlore_aws::record_store::ItemCodec;
+use buildlore_core::keys;
+use buildlore_core::record::{Record, RecordError, RecordStore, record};
+use buildlore_core::webhooks::secret::SecretMismatch;
+use buildlore_core::webhooks::{Normalised, WebhookEvent, github, gitlab};
+use futures_util::StreamExt;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+
+/// GitLab pipeline hooks with many jobs are the largest deliveries.
+pub const MAX_WEBHOOK_BODY_BYTES: usize = 5 * 1024 * 1024;
+/// How long a processed delivery id is remembered.
+const DELIVERY_MEMORY_DAYS: i64 = 7;
+/// Records of one delivery written at once.
+const RECORD_CONCURRENCY: usize = 8;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/gitlab", post(gitlab_webhook))
+        .route("/webhooks/github", post(github_webhook))
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|value| value.to_str().ok())
+}
+
+fn unauthorized(mismatch: SecretMismatch, header_name: &str) -> ApiError {
+    let message = match mismatch {
+        SecretMismatch::NotConfigured => mismatch.to_string(),
+        SecretMismatch::Missing => format!("missing {header_name} header"),
+        SecretMismatch::Mismatch => format!("{header_name} does not match the configured secret"),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, message)
+}
+
+async fn gitlab_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_bytes(body, MAX_WEBHOOK_BODY_BYTES).await?;
+    state
+        .config
+        .gitlab_webhook_secrets
+        .verify_token(headers.get("x-gitlab-token").map(|v| v.as_bytes()))
+        .map_err(|e| unauthorized(e, "X-Gitlab-Token"))?;
+    let event = header(&headers, "x-gitlab-event")
+        .ok_or_else(|| ApiError::bad_request("missing X-Gitlab-Event header"))?;
+    let payload = parse_json(&bytes)?;
+    let parsed = gitlab::parse(event, &payload, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
+    let delivery = header(&headers, "x-gitlab-event-uuid").map(str::to_string);
+    respond(&state, gitlab::PROVIDER, delivery, parsed).await
+}
+
+async fn github_webhook(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let bytes = read_bytes(body, MAX_WEBHOOK_BODY_BYTES).await?;
+    state
+        .config
+        .github_webhook_secrets
+        .verify_signature(
+            &bytes,
+            headers.get("x-hub-signature-256").map(|v| v.as_bytes()),
+        )
+        .map_err(|e| unauthorized(e, "X-Hub-Signature-256"))?;
+    let event = header(&headers, "x-github-event")
+        .ok_or_else(|| ApiError::bad_request("missing X-GitHub-Event header"))?;
+    let payload = parse_json(&bytes)?;
+    let parsed = github::parse(event, &payload, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
+    let delivery = header(&headers, "x-github-delivery").map(str::to_string);
+    respond(&state, github::PROVIDER, delivery, parsed).await
+}
+
+async fn respond(
+    state: &AppState,
+    provider: &str,
+    delivery: Option<String>,
+    parsed: WebhookEvent,
+) -> Result<Response, ApiError> {
+    let records = match parsed {
+        WebhookEvent::Ping => {
+            return Ok(Json(json!({"status": "ok", "message": "pong"})).into_response());
+        }
+        WebhookEvent::Ignored(reason) => {
+            return Ok((
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "ignored", "reason": reason})),
+            )
+                .into_response());
+        }
+        WebhookEvent::Records(records) => records,
+    };
+    let marker = delivery
+        .filter(|id| !id.is_empty() && id.len() <= 128)
+        .map(|id| keys::delivery(provider, &id));
+    if let Some(marker) = &marker
+        && state
+            .store
+            .has_marker(marker)
+            .await
+            .map_err(store_failure)?
+    {
+        return Ok(Json(json!({"status": "duplicate", "results": []})).into_response());
+    }
+    let results = apply(state, &records).await?;
+    if let Some(marker) = &marker {
+        // Remembered only once every record is stored, so a failed delivery can be retried.
+        state
+            .store
+            .set_marker(marker, chrono::Duration::days(DELIVERY_MEMORY_DAYS))
+            .await
+            .map_err(store_failure)?;
+    }
+    Ok(Json(json!({"status": "processed", "results": results})).into_response())
+}
+
+fn store_failure(error: buildlore_core::ports::StoreError) -> ApiError {
+    record_error(RecordError::Store(error))
+}
+
+/// Records every pipeline, job and build of a delivery; returns one result per record.
+pub async fn apply(state: &AppState, records: &Normalised) -> Result<Vec<Value>, ApiError> {
+    for pipeline in &records.pipelines {
+        if let Some(project_id) = &pipeline.project_id {
+            state
+                .store
+                .put_project_alias(
+                    &keys::project_alias(&pipeline.provider, project_id),
+                    &pipeline.repo,
+                )
+                .await
+                .map_err(store_failure)?;
+        }
+    }
+    let mut results = Vec::new();
+    results.extend(record_all(state, &records.pipelines).await?);
+    results.extend(record_all(state, &records.jobs).await?);
+    results.extend(record_all(state, &records.builds).await?);
+    Ok(results)
+}
+
+async fn record_all<R>(state: &AppState, items: &[R]) -> Result<Vec<Value>, ApiError>
+where
+    R: Record + ItemCodec,
+    buildlore_aws::DynamoStore: RecordStore<R>,
+{
+    let outcomes: Vec<Result<Value, ApiError>> = futures_util::stream::iter(items.iter().cloned())
+        .map(|item| async move {
+            let id = item.id();
+            let result = match record(&state.store, item).await {
+                Ok((outcome, stored)) => json!({
+                    "kind": R::KIND, "id": id, "result": outcome.as_str(), "status": stored.status(),
+                }),
+                Err(error) if error.is_stale() => json!({
+                    "kind": R::KIND, "id": id, "result": "stale", "detail": error.to_string(),
+                }),
+                Err(error) => return Err(record_error(error)),
+            };
+            Ok(result)
+        })
+        .buffered(RECORD_CONCURRENCY)
+        .collect()
+        .await;
+    outcomes.into_iter().collect()
+}

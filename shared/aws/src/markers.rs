@@ -1,0 +1,89 @@
+//! Small items that make deliveries and requests idempotent: processed webhook deliveries,
+//! requested analyses, and a provider's numeric project id resolved to its path.
+
+use crate::errors::store_error;
+use crate::record_store::DynamoStore;
+use aws_sdk_dynamodb::types::AttributeValue;
+use buildlore_core::RepoPath;
+use buildlore_core::ports::StoreError;
+use buildlore_core::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use chrono::{Duration, Utc};
+
+const MARKER_SORT_KEY: &str = "MARKER";
+
+impl DynamoStore {
+    /// Whether a marker exists.
+    pub async fn has_marker(&self, partition: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, AttributeValue::S(partition.to_string()))
+            .key(SORT_KEY, AttributeValue::S(MARKER_SORT_KEY.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.is_some())
+    }
+
+    /// Sets a marker that expires after `keep`; `Ok(false)` if it was already set.
+    pub async fn set_marker(&self, partition: &str, keep: Duration) -> Result<bool, StoreError> {
+        let expires = (Utc::now() + keep).timestamp();
+        let result = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item(PARTITION_KEY, AttributeValue::S(partition.to_string()))
+            .item(SORT_KEY, AttributeValue::S(MARKER_SORT_KEY.into()))
+            .item("entity", AttributeValue::S("marker".into()))
+            .item(TTL_ATTRIBUTE, AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    /// Removes a marker (a request whose follow-up failed may then be made again).
+    pub async fn clear_marker(&self, partition: &str) -> Result<(), StoreError> {
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, AttributeValue::S(partition.to_string()))
+            .key(SORT_KEY, AttributeValue::S(MARKER_SORT_KEY.into()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Remembers which repo a provider's numeric project id names.
+    pub async fn put_project_alias(
+        &self,
+        partition: &str,
+        repo: &RepoPath,
+    ) -> Result<(), StoreError> {
+        self.client()
+            .put_item()
+            .table_name(self.table())
+            .item(PARTITION_KEY, AttributeValue::S(partition.to_string()))
+            .item(SORT_KEY, AttributeValue::S("PROJECT".into()))
+            .item("entity", AttributeValue::S("project_alias".into()))
+            .item("repo", AttributeValue::S(repo.to_string()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+}
