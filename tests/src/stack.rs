@@ -7,7 +7,7 @@ use axum::body::Body;
 use buildlore_api::auth::ApiKeys;
 use buildlore_api::{AppState, Config, function_app, routes};
 use buildlore_aws::AwsClients;
-use buildlore_aws::bootstrap::ensure_table;
+use buildlore_aws::bootstrap::{ensure_queues, ensure_table};
 use buildlore_core::table::TABLE;
 use buildlore_core::webhooks::secret::{WebhookSecrets, signature_header};
 use http::{HeaderMap, Method, Request, StatusCode, header};
@@ -71,12 +71,28 @@ pub fn test_config(table: &str) -> Config {
 
 impl TestStack {
     pub async fn new() -> Self {
+        Self::build(false).await
+    }
+
+    /// With an analysis queue (and its dead-letter queue) of its own.
+    pub async fn with_analysis_queue() -> Self {
+        Self::build(true).await
+    }
+
+    async fn build(with_queue: bool) -> Self {
         let clients = AwsClients::for_emulator(emulator::endpoint()).await;
         let table = unique_name("buildlore-test");
         ensure_table(&clients.dynamodb, &table, &TABLE)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        let state = AppState::new(test_config(&table), clients.clone());
+        let mut config = test_config(&table);
+        if with_queue {
+            let queues = ensure_queues(&clients.sqs, &unique_name("analysis"))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            config.analysis_queue_url = Some(queues.analysis);
+        }
+        let state = AppState::new(config, clients.clone());
         let app = function_app(routes::all(), state.clone());
         TestStack {
             state,
@@ -225,6 +241,37 @@ impl TestStack {
             .item?;
         let data = item.get("data")?.as_s().ok()?;
         serde_json::from_str(data).ok()
+    }
+
+    /// Bodies of the messages waiting on the analysis queue (received, then made visible again).
+    pub async fn queued_messages(&self) -> Vec<Value> {
+        let url = self
+            .state
+            .config
+            .analysis_queue_url
+            .clone()
+            .expect("a stack with a queue");
+        let mut bodies = Vec::new();
+        loop {
+            let received = self
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("receive failed: {e:?}"));
+            let messages = received.messages.unwrap_or_default();
+            if messages.is_empty() {
+                return bodies;
+            }
+            for message in messages {
+                let body = message.body.unwrap_or_default();
+                bodies.push(serde_json::from_str(&body).unwrap_or(Value::String(body)));
+            }
+        }
     }
 
     /// Every item in the table, in key order.

@@ -335,7 +335,7 @@ async fn routes_not_built_yet_answer_501_with_the_error_json() {
     for (method, path) in [
         (Method::GET, "/api/jobtrace?projectId=1&jobId=2"),
         (Method::POST, "/api/ai/analyse"),
-        (Method::POST, "/webhooks/gitlab"),
+        (Method::GET, "/api/v1/failures?repo=a/b"),
         (Method::GET, "/api/pipelines/summary"),
     ] {
         let (status, _, body) = stack.call(method, path, Some(keys::ADMIN), None).await;

@@ -1,6 +1,7 @@
 //! What every handler shares, built once per process (per Lambda cold start).
 
 use crate::config::Config;
+use buildlore_aws::analysis_queue::SqsAnalysisQueue;
 use buildlore_aws::{AwsClients, DynamoStore};
 use std::sync::Arc;
 
@@ -8,6 +9,8 @@ use std::sync::Arc;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: DynamoStore,
+    /// `None` when no `ANALYSIS_QUEUE_URL` is configured.
+    pub analysis_queue: Option<SqsAnalysisQueue>,
     pub clients: AwsClients,
 }
 
@@ -18,7 +21,12 @@ impl AppState {
             config.table_name.clone(),
             config.build_retention_days,
         );
+        let analysis_queue = config
+            .analysis_queue_url
+            .as_ref()
+            .map(|url| SqsAnalysisQueue::new(clients.sqs.clone(), url.clone()));
         AppState {
+            analysis_queue,
             config: Arc::new(config),
             store,
             clients,

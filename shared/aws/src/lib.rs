@@ -1,6 +1,7 @@
 //! AWS adapters: the DynamoDB build store, SQS queues, the table bootstrap, and the SDK
 //! clients they share.
 
+pub mod analysis_queue;
 pub mod bootstrap;
 pub mod build_item;
 pub mod call_stats;
@@ -9,6 +10,7 @@ pub mod errors;
 pub mod markers;
 pub mod record_store;
 pub mod run_items;
+pub mod trace_store;
 
 pub use call_stats::CallStats;
 pub use clients::AwsClients;

@@ -5,11 +5,21 @@ use crate::errors::store_error;
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::RepoPath;
-use buildlore_core::ports::StoreError;
+use buildlore_core::ports::{Markers, StoreError};
 use buildlore_core::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use chrono::{Duration, Utc};
 
 const MARKER_SORT_KEY: &str = "MARKER";
+
+impl Markers for DynamoStore {
+    async fn set_marker(&self, partition: &str, keep: Duration) -> Result<bool, StoreError> {
+        DynamoStore::set_marker(self, partition, keep).await
+    }
+
+    async fn clear_marker(&self, partition: &str) -> Result<(), StoreError> {
+        DynamoStore::clear_marker(self, partition).await
+    }
+}
 
 impl DynamoStore {
     /// Whether a marker exists.
@@ -85,5 +95,37 @@ impl DynamoStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// The status of a stored job, read cheaply (no record decoding).
+    pub async fn job_status(
+        &self,
+        provider: &str,
+        repo: &RepoPath,
+        job_id: &str,
+    ) -> Result<Option<buildlore_core::BuildStatus>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(
+                PARTITION_KEY,
+                AttributeValue::S(buildlore_core::keys::repo_partition(repo)),
+            )
+            .key(
+                SORT_KEY,
+                AttributeValue::S(buildlore_core::keys::job_sort_key(provider, job_id)),
+            )
+            .projection_expression("#status")
+            .expression_attribute_names("#status", "status")
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output
+            .item
+            .and_then(|item| item.get("status")?.as_s().ok().cloned())
+            .and_then(|status| buildlore_core::BuildStatus::parse(&status).ok()))
     }
 }

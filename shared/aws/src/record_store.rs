@@ -63,6 +63,10 @@ impl DynamoStore {
         &self.client
     }
 
+    pub fn retention(&self) -> Option<Duration> {
+        self.retention
+    }
+
     fn counters_update(&self, repo: &RepoPath, delta: &CounterDelta) -> Result<Update, StoreError> {
         let mut names = HashMap::new();
         let mut values = HashMap::new();
@@ -103,7 +107,7 @@ impl DynamoStore {
 
     /// Runs a transaction whose first item carries the condition. A failed condition is a
     /// `Conflict`; a clash with a concurrent transaction is retried briefly.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+    pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -2,12 +2,15 @@
 //! moves forward, what the daily counters hold, and the ports the adapters implement.
 //! Nothing here knows about AWS or HTTP.
 
+pub mod analysis_request;
 pub mod build;
+pub mod compression;
 pub mod counters;
 pub mod cursor;
 pub mod fields;
 pub mod keys;
 pub mod list_builds;
+pub mod log_push;
 pub mod ports;
 pub mod record;
 pub mod repo;
@@ -15,6 +18,7 @@ pub mod runs;
 pub mod status;
 pub mod table;
 pub mod time;
+pub mod trace;
 pub mod webhooks;
 
 pub use build::{Build, BuildSubmission};

@@ -25,3 +25,15 @@ pub trait BuildListing: Send + Sync {
         query: &BuildQuery,
     ) -> impl Future<Output = Result<BuildPage, StoreError>> + Send;
 }
+
+/// Small idempotency markers that expire.
+pub trait Markers: Send + Sync {
+    /// Sets a marker kept for `keep`; `Ok(false)` if it was already set.
+    fn set_marker(
+        &self,
+        partition: &str,
+        keep: chrono::Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn clear_marker(&self, partition: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

@@ -215,11 +215,25 @@ impl Record for Pipeline {
     }
 
     fn decide(&self, stored: &Self) -> Decision<Self> {
-        decide_by_observation(
+        let decision = decide_by_observation(
             (stored, stored.attempt, stored.observed_at),
             (self, self.attempt, self.observed_at),
             || self.merged_onto(stored),
-        )
+        );
+        match decision {
+            // A newer report that says nothing new (a repeated push) changes nothing.
+            Decision::Advance(next) if next.same_content_as(stored) => Decision::Unchanged,
+            other => other,
+        }
+    }
+}
+
+impl Pipeline {
+    fn same_content_as(&self, other: &Self) -> bool {
+        let mut this = self.clone();
+        this.observed_at = other.observed_at;
+        this.updated_at = other.updated_at;
+        this == *other
     }
 }
 
@@ -280,11 +294,25 @@ impl Record for Job {
     }
 
     fn decide(&self, stored: &Self) -> Decision<Self> {
-        decide_by_observation(
+        let decision = decide_by_observation(
             (stored, stored.attempt, stored.observed_at),
             (self, self.attempt, self.observed_at),
             || self.merged_onto(stored),
-        )
+        );
+        match decision {
+            // A newer report that says nothing new (a repeated push) changes nothing.
+            Decision::Advance(next) if next.same_content_as(stored) => Decision::Unchanged,
+            other => other,
+        }
+    }
+}
+
+impl Job {
+    fn same_content_as(&self, other: &Self) -> bool {
+        let mut this = self.clone();
+        this.observed_at = other.observed_at;
+        this.updated_at = other.updated_at;
+        this == *other
     }
 }
 

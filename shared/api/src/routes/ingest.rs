@@ -1,6 +1,5 @@
 //! The ingest function: builds (Leliel contract); webhooks, log push and trace append follow.
 
-use super::not_yet;
 use crate::auth::Scope;
 use crate::body::read_json;
 use crate::error::ApiError;
@@ -29,13 +28,9 @@ const BATCH_CONCURRENCY: usize = 16;
 
 pub fn routes() -> Router<AppState> {
     super::webhooks::routes()
+        .merge(super::logs::routes())
         .route("/api/v1/builds", post(ingest_build))
         .route("/api/v1/builds/batch", post(ingest_batch))
-        .route("/api/ingest/log", not_yet("POST /api/ingest/log"))
-        .route(
-            "/api/v1/jobs/{provider}/{project}/{job_id}/trace",
-            not_yet("/api/v1/jobs/{provider}/{project}/{job_id}/trace"),
-        )
 }
 
 /// Where a build can be read back.

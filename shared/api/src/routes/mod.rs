@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod health;
 pub mod ingest;
+pub mod logs;
 pub mod query;
 pub mod trace;
 pub mod webhooks;

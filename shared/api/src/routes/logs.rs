@@ -1,0 +1,238 @@
+//! Failure-log push (`POST /api/ingest/log`, the Exlogare contract) and incremental trace
+//! upload (`PATCH /api/v1/jobs/{provider}/{project}/{job_id}/trace`, the GitLab runner's
+//! semantics), with `GET` of the same path to read the stored bytes.
+
+use crate::auth::Scope;
+use crate::body::{parse_json, read_bytes, require_json_content_type};
+use crate::error::ApiError;
+use crate::routes::ingest::record_error;
+use crate::state::AppState;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use buildlore_core::BuildStatus;
+use buildlore_core::RepoPath;
+use buildlore_core::compression::{GunzipError, gunzip_capped};
+use buildlore_core::log_push::{LogPushError, parse_log_push, push_log};
+use buildlore_core::record::RecordError;
+use buildlore_core::runs::valid_provider;
+use buildlore_core::trace::{AppendOutcome, TraceKey, TraceStore, content_range_start};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// A log push as received (compressed or not): under Lambda's 6 MB request limit.
+pub const MAX_LOG_REQUEST_BYTES: usize = 6 * 1024 * 1024;
+/// A gzip-encoded log push once decompressed.
+pub const MAX_LOG_DECODED_BYTES: usize = 32 * 1024 * 1024;
+/// One part of an incremental trace upload.
+pub const MAX_TRACE_PART_BYTES: usize = 1024 * 1024;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/ingest/log", post(ingest_log))
+        .route(
+            "/api/v1/jobs/{provider}/{project}/{job_id}/trace",
+            get(read_trace).patch(append_trace),
+        )
+}
+
+fn status_word(status: BuildStatus) -> &'static str {
+    match status {
+        BuildStatus::Pending => "pending",
+        BuildStatus::Running => "running",
+        BuildStatus::Success => "success",
+        BuildStatus::Failure => "failed",
+        BuildStatus::Canceled => "canceled",
+        BuildStatus::Skipped => "skipped",
+    }
+}
+
+/// The body, decompressed when `Content-Encoding: gzip`.
+async fn decoded_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+    let raw = read_bytes(body, MAX_LOG_REQUEST_BYTES).await?;
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(raw.to_vec()),
+        Some("gzip") | Some("x-gzip") => gunzip_capped(&raw, MAX_LOG_DECODED_BYTES).map_err(|error| match error {
+            GunzipError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the log push is larger than {MAX_LOG_DECODED_BYTES} bytes once decompressed"),
+            ),
+            GunzipError::Corrupt => ApiError::bad_request("the body is not valid gzip (Content-Encoding: gzip)"),
+        }),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Encoding {:?} is not supported; send gzip or no encoding", other.chars().take(32).collect::<String>()),
+        )),
+    }
+}
+
+async fn ingest_log(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Ingest)?;
+    require_json_content_type(&headers)?;
+    let bytes = decoded_body(&headers, body).await?;
+    let value = parse_json(&bytes)?;
+    let push = parse_log_push(&value, chrono::Utc::now())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let outcome = push_log(&state.store, state.analysis_queue.as_ref(), push)
+        .await
+        .map_err(|error| match error {
+            LogPushError::Record(error) => record_error(error),
+            LogPushError::Store(error) => record_error(RecordError::Store(error)),
+            LogPushError::Queue(error) => {
+                tracing::warn!(%error, "analysis request not queued");
+                ApiError::unavailable("the analysis queue is unavailable; retry the push")
+            }
+        })?;
+    let key = &outcome.trace_key;
+    tracing::info!(provider = %key.provider, repo = %key.repo, job_id = %key.job_id, bytes = outcome.trace_length, "log stored");
+    let body = json!({
+        "job_key": format!("{}/{}/{}", key.provider, key.repo, key.job_id),
+        "job": outcome.job_outcome.map_or("stale", |o| o.as_str()),
+        "trace_length": outcome.trace_length,
+        "trace_url": format!(
+            "/api/v1/jobs/{}/{}/{}/trace",
+            key.provider,
+            crate::routes::ingest::percent_encode(key.repo.as_str()),
+            crate::routes::ingest::percent_encode(&key.job_id)
+        ),
+        "analysis_queued": outcome.analysis.queued(),
+        "analysis": outcome.analysis.as_str(),
+    });
+    Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+type JobPath = Result<Path<(String, String, String)>, PathRejection>;
+
+fn trace_key(path: JobPath) -> Result<TraceKey, ApiError> {
+    let Path((provider, project, job_id)) =
+        path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let provider = valid_provider(&provider).ok_or_else(|| {
+        ApiError::bad_request("provider must be a CI name such as gitlab or github")
+    })?;
+    let repo = RepoPath::parse(&project).map_err(|e| {
+        ApiError::bad_request(format!("project (URL-encode its slashes as %2F) {e}"))
+    })?;
+    let job_id = job_id.trim().to_string();
+    if job_id.is_empty() || job_id.len() > 128 || job_id.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "job id must be 1 to 128 printable characters",
+        ));
+    }
+    Ok(TraceKey {
+        provider,
+        repo,
+        job_id,
+    })
+}
+
+fn range_header(length: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("0-{length}")).unwrap_or(HeaderValue::from_static("0-0"))
+}
+
+async fn append_trace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: JobPath,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Ingest)?;
+    let key = trace_key(path)?;
+    let range = headers.get(header::CONTENT_RANGE).ok_or_else(|| {
+        ApiError::bad_request("Content-Range is required: `start-end` of this part in bytes")
+    })?;
+    let start = content_range_start(range.to_str().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let part = read_bytes(body, MAX_TRACE_PART_BYTES).await?;
+    let store_failure = |error| record_error(RecordError::Store(error));
+    let outcome = state
+        .store
+        .append(&key, start, &part)
+        .await
+        .map_err(store_failure)?;
+    let job_status = state
+        .store
+        .job_status(&key.provider, &key.repo, &key.job_id)
+        .await
+        .map_err(store_failure)?
+        .map_or("unknown", status_word);
+    let (status, length, body) = match outcome {
+        AppendOutcome::Appended { length } => {
+            (StatusCode::ACCEPTED, length, json!({"length": length}))
+        }
+        AppendOutcome::OutOfRange { length } => {
+            let error = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                format!(
+                    "this part starts at byte {start} but the stored trace is {length} bytes long; send the part that starts at {length}"
+                ),
+            );
+            (error.status, length, error.body())
+        }
+    };
+    let mut response = (status, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RANGE, range_header(length));
+    if let Ok(value) = HeaderValue::from_str(job_status) {
+        response.headers_mut().insert("build-status", value);
+    }
+    Ok(response)
+}
+
+async fn read_trace(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: JobPath,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let key = trace_key(path)?;
+    let Query(params) =
+        query.map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
+    let number = |name: &str| -> Result<Option<u64>, ApiError> {
+        params
+            .get(name)
+            .filter(|value| !value.is_empty())
+            .map(|value| {
+                value.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!("`{name}` must be a whole number of bytes"))
+                })
+            })
+            .transpose()
+    };
+    let offset = number("offset")?.unwrap_or(0);
+    let limit = number("limit")?;
+    let slice = state
+        .store
+        .read(&key, offset, limit)
+        .await
+        .map_err(|error| record_error(RecordError::Store(error)))?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no trace is stored for {} job {} of {}",
+                key.provider, key.job_id, key.repo
+            ))
+        })?;
+    let content_type = if std::str::from_utf8(&slice.bytes).is_ok() {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    let mut response = (StatusCode::OK, slice.bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("x-trace-length", HeaderValue::from(slice.total_length));
+    headers.insert("x-trace-offset", HeaderValue::from(slice.offset));
+    Ok(response)
+}

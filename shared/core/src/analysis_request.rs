@@ -1,0 +1,35 @@
+//! The message that asks the analysis worker to explain a failed job. Versioned: a worker
+//! refuses versions it does not know instead of guessing.
+
+use crate::repo::RepoPath;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+pub const ANALYSIS_REQUEST_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisRequest {
+    pub version: u32,
+    pub provider: String,
+    pub repo: RepoPath,
+    pub job_id: String,
+    pub pipeline_id: Option<String>,
+    pub job_name: Option<String>,
+    pub requested_at: DateTime<Utc>,
+    /// What asked for it: `log_push`, `api`.
+    pub origin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("the analysis queue is unavailable: {0}")]
+    Unavailable(String),
+}
+
+pub trait AnalysisQueue: Send + Sync {
+    fn send(
+        &self,
+        request: &AnalysisRequest,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
