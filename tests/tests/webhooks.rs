@@ -429,3 +429,100 @@ fn published_hmac_vectors_verify() {
         );
     }
 }
+
+#[tokio::test]
+async fn hostile_wrong_typed_and_huge_payloads() {
+    let stack = TestStack::new().await;
+    let mut pipeline = fixtures::json("webhooks/gitlab/pipeline_hook.json");
+
+    // Wrong types: a clear 400 naming the field, nothing written.
+    for (path, value, says) in [
+        (
+            vec!["object_attributes", "id"],
+            json!(true),
+            "object_attributes.id",
+        ),
+        (
+            vec!["object_attributes", "status"],
+            json!(5),
+            "object_attributes.status",
+        ),
+        (
+            vec!["object_attributes", "status"],
+            json!("exploded"),
+            "unknown status",
+        ),
+        (
+            vec!["object_attributes", "created_at"],
+            json!("yesterday"),
+            "not a timestamp",
+        ),
+        (vec!["object_attributes", "duration"], json!(-3), "negative"),
+        (
+            vec!["project", "path_with_namespace"],
+            json!("../../etc"),
+            "path_with_namespace",
+        ),
+        (vec!["builds"], json!({"id": 1}), "builds"),
+    ] {
+        let mut broken = pipeline.clone();
+        let (last, parents) = path.split_last().unwrap();
+        let mut target = &mut broken;
+        for key in parents {
+            target = &mut target[*key];
+        }
+        target[*last] = value;
+        let (status, body) = stack
+            .gitlab_hook("Pipeline Hook", &serde_json::to_vec(&broken).unwrap())
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path:?}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(says),
+            "{path:?}: {body}"
+        );
+    }
+    let (status, body) = stack.gitlab_hook("Pipeline Hook", b"[1, 2, 3]").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    let (status, _) = stack
+        .github_hook(
+            "workflow_run",
+            "bad-1",
+            br#"{"workflow_run": {"id": 1, "status": "done"}, "repository": {"full_name": "a/b"}}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        stack.items().await.is_empty(),
+        "a refused delivery wrote something"
+    );
+
+    // Hostile strings are stored as text, without control characters.
+    pipeline["builds"][1]["name"] =
+        json!("<script>alert(1)</script>\u{0}\u{1b}[31m'; DROP TABLE builds;--");
+    pipeline["commit"]["message"] = json!("line one\nline two\u{7}");
+    let (status, body) = stack
+        .gitlab_hook("Pipeline Hook", &serde_json::to_vec(&pipeline).unwrap())
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let job = stack
+        .record_json("gitlab-org/gitlab-test", "JOB#gitlab#377")
+        .await
+        .unwrap();
+    assert_eq!(
+        job["name"],
+        "<script>alert(1)</script>[31m'; DROP TABLE builds;--"
+    );
+    let stored = stack
+        .record_json("gitlab-org/gitlab-test", "PIPELINE#gitlab#31")
+        .await
+        .unwrap();
+    assert_eq!(stored["commit"]["message"], "line one\nline two");
+
+    // More than the 5 MB a delivery may carry: 413.
+    let huge = format!(
+        r#"{{"object_kind": "pipeline", "padding": "{}"}}"#,
+        "x".repeat(6 * 1024 * 1024)
+    );
+    let (status, body) = stack.gitlab_hook("Pipeline Hook", huge.as_bytes()).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+}

@@ -113,19 +113,20 @@ fn attempt(body: &Value, path: &[&str]) -> Result<u32, InvalidPayload> {
 }
 
 fn workflow_run(body: &Value, now: DateTime<Utc>) -> Result<Pipeline, InvalidPayload> {
-    let run = json::at(body, &["workflow_run"])
-        .ok_or_else(|| InvalidPayload("`workflow_run` is required".into()))?;
+    if json::at(body, &["workflow_run"]).is_none() {
+        return Err(InvalidPayload("`workflow_run` is required".into()));
+    }
     let (status, provider_status) = status_at(body, "workflow_run")?;
-    let created_at = json::time(run, &["created_at"])?;
-    let started_at = json::time(run, &["run_started_at"])?;
-    let updated_at = json::time(run, &["updated_at"])?;
+    let created_at = json::time(body, &["workflow_run", "created_at"])?;
+    let started_at = json::time(body, &["workflow_run", "run_started_at"])?;
+    let updated_at = json::time(body, &["workflow_run", "updated_at"])?;
     let finished_at = updated_at.filter(|_| status.is_terminal());
-    let message = json::message(run, &["head_commit", "message"])?;
-    let commit = match json::at(run, &["head_commit"]) {
+    let message = json::message(body, &["workflow_run", "head_commit", "message"])?;
+    let commit = match json::at(body, &["workflow_run", "head_commit"]) {
         None => None,
         Some(head) => Some(CommitInfo {
             id: json::text(head, &["id"])?,
-            title: json::text(run, &["display_title"])?.or_else(|| {
+            title: json::text(body, &["workflow_run", "display_title"])?.or_else(|| {
                 message
                     .as_deref()
                     .and_then(|m| m.lines().next())
@@ -140,23 +141,24 @@ fn workflow_run(body: &Value, now: DateTime<Utc>) -> Result<Pipeline, InvalidPay
         provider: PROVIDER.into(),
         repo: json::repo(body, &["repository", "full_name"])?,
         project_id: json::id(body, &["repository", "id"])?,
-        pipeline_id: json::required_id(run, &["id"])?,
-        name: json::text(run, &["name"])?.or(json::text(body, &["workflow", "name"])?),
-        git_ref: json::text(run, &["head_branch"])?,
-        sha: json::text(run, &["head_sha"])?,
-        source: json::text(run, &["event"])?,
+        pipeline_id: json::required_id(body, &["workflow_run", "id"])?,
+        name: json::text(body, &["workflow_run", "name"])?
+            .or(json::text(body, &["workflow", "name"])?),
+        git_ref: json::text(body, &["workflow_run", "head_branch"])?,
+        sha: json::text(body, &["workflow_run", "head_sha"])?,
+        source: json::text(body, &["workflow_run", "event"])?,
         status,
         provider_status,
         created_at,
         started_at,
         finished_at,
         duration_ms: json::elapsed_ms(started_at.or(created_at), finished_at),
-        user: actor(run, &["triggering_actor"])?
-            .or(actor(run, &["actor"])?)
+        user: actor(body, &["workflow_run", "triggering_actor"])?
+            .or(actor(body, &["workflow_run", "actor"])?)
             .or(actor(body, &["sender"])?),
         commit,
-        url: json::text(run, &["html_url"])?,
-        attempt: attempt(run, &["run_attempt"])?,
+        url: json::text(body, &["workflow_run", "html_url"])?,
+        attempt: attempt(body, &["workflow_run", "run_attempt"])?,
         observed_at: latest(&[created_at, started_at, updated_at], now),
         first_seen: created_at.unwrap_or(now),
         updated_at: now,
@@ -164,15 +166,17 @@ fn workflow_run(body: &Value, now: DateTime<Utc>) -> Result<Pipeline, InvalidPay
 }
 
 fn workflow_job(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
-    let job = json::at(body, &["workflow_job"])
-        .ok_or_else(|| InvalidPayload("`workflow_job` is required".into()))?;
+    if json::at(body, &["workflow_job"]).is_none() {
+        return Err(InvalidPayload("`workflow_job` is required".into()));
+    }
     let (status, provider_status) = status_at(body, "workflow_job")?;
-    let created_at = json::time(job, &["created_at"])?;
-    let started_at = json::time(job, &["started_at"])?;
-    let finished_at = json::time(job, &["completed_at"])?.filter(|_| status.is_terminal());
-    let labels = json::strings(job, &["labels"])?;
+    let created_at = json::time(body, &["workflow_job", "created_at"])?;
+    let started_at = json::time(body, &["workflow_job", "started_at"])?;
+    let finished_at =
+        json::time(body, &["workflow_job", "completed_at"])?.filter(|_| status.is_terminal());
+    let labels = json::strings(body, &["workflow_job", "labels"])?;
     let mut steps = Vec::new();
-    if let Some(list) = json::at(job, &["steps"]) {
+    if let Some(list) = json::at(body, &["workflow_job", "steps"]) {
         let list = list
             .as_array()
             .ok_or_else(|| InvalidPayload("`workflow_job.steps` must be a list".into()))?;
@@ -190,8 +194,8 @@ fn workflow_job(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload>
         .iter()
         .find(|step| step.status == BuildStatus::Failure)
         .map(|step| step.name.clone());
-    let runner_name = json::text(job, &["runner_name"])?;
-    let runner = match (json::id(job, &["runner_id"])?, runner_name) {
+    let runner_name = json::text(body, &["workflow_job", "runner_name"])?;
+    let runner = match (json::id(body, &["workflow_job", "runner_id"])?, runner_name) {
         (None, None) => None,
         (id, name) => Some(Runner {
             id,
@@ -203,14 +207,14 @@ fn workflow_job(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload>
         provider: PROVIDER.into(),
         repo: json::repo(body, &["repository", "full_name"])?,
         project_id: json::id(body, &["repository", "id"])?,
-        job_id: json::required_id(job, &["id"])?,
-        pipeline_id: json::id(job, &["run_id"])?,
-        name: json::required_text(job, &["name"])?,
-        stage: json::text(job, &["workflow_name"])?,
+        job_id: json::required_id(body, &["workflow_job", "id"])?,
+        pipeline_id: json::id(body, &["workflow_job", "run_id"])?,
+        name: json::required_text(body, &["workflow_job", "name"])?,
+        stage: json::text(body, &["workflow_job", "workflow_name"])?,
         status,
         provider_status,
-        git_ref: json::text(job, &["head_branch"])?,
-        sha: json::text(job, &["head_sha"])?,
+        git_ref: json::text(body, &["workflow_job", "head_branch"])?,
+        sha: json::text(body, &["workflow_job", "head_sha"])?,
         created_at,
         started_at,
         finished_at,
@@ -225,9 +229,9 @@ fn workflow_job(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload>
         labels,
         steps,
         failing_step,
-        url: json::text(job, &["html_url"])?,
+        url: json::text(body, &["workflow_job", "html_url"])?,
         user: actor(body, &["sender"])?,
-        attempt: attempt(job, &["run_attempt"])?,
+        attempt: attempt(body, &["workflow_job", "run_attempt"])?,
         observed_at: latest(&[created_at, started_at, finished_at], now),
         first_seen: created_at.or(started_at).unwrap_or(now),
         updated_at: now,

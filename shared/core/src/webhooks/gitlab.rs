@@ -74,16 +74,17 @@ fn first_line(message: &Option<String>) -> Option<String> {
 }
 
 fn pipeline_hook(body: &Value, now: DateTime<Utc>) -> Result<(Pipeline, Vec<Job>), InvalidPayload> {
-    let attributes = json::at(body, &["object_attributes"])
-        .ok_or_else(|| InvalidPayload("`object_attributes` is required".into()))?;
+    if json::at(body, &["object_attributes"]).is_none() {
+        return Err(InvalidPayload("`object_attributes` is required".into()));
+    }
     let repo = json::repo(body, &["project", "path_with_namespace"])?;
     let project_id = json::id(body, &["project", "id"])?;
-    let pipeline_id = json::required_id(attributes, &["id"])?;
-    let (status, provider_status) = status(attributes, &["status"])?;
-    let created_at = json::time(attributes, &["created_at"])?;
-    let finished_at = json::time(attributes, &["finished_at"])?;
+    let pipeline_id = json::required_id(body, &["object_attributes", "id"])?;
+    let (status, provider_status) = status(body, &["object_attributes", "status"])?;
+    let created_at = json::time(body, &["object_attributes", "created_at"])?;
+    let finished_at = json::time(body, &["object_attributes", "finished_at"])?;
     let web_url = json::text(body, &["project", "web_url"])?;
-    let url = json::text(attributes, &["url"])?.or_else(|| {
+    let url = json::text(body, &["object_attributes", "url"])?.or_else(|| {
         web_url
             .as_ref()
             .map(|web| format!("{web}/-/pipelines/{pipeline_id}"))
@@ -103,8 +104,8 @@ fn pipeline_hook(body: &Value, now: DateTime<Utc>) -> Result<(Pipeline, Vec<Job>
         repo: repo.clone(),
         project_id: project_id.clone(),
         pipeline_id: Some(pipeline_id.clone()),
-        git_ref: json::text(attributes, &["ref"])?,
-        sha: json::text(attributes, &["sha"])?,
+        git_ref: json::text(body, &["object_attributes", "ref"])?,
+        sha: json::text(body, &["object_attributes", "sha"])?,
         web_url,
     };
     let mut jobs = Vec::new();
@@ -126,16 +127,16 @@ fn pipeline_hook(body: &Value, now: DateTime<Utc>) -> Result<(Pipeline, Vec<Job>
         repo,
         project_id,
         pipeline_id,
-        name: json::text(attributes, &["name"])?,
+        name: json::text(body, &["object_attributes", "name"])?,
         git_ref: context.git_ref.clone(),
         sha: context.sha.clone(),
-        source: json::text(attributes, &["source"])?,
+        source: json::text(body, &["object_attributes", "source"])?,
         status,
         provider_status,
         created_at,
         started_at,
         finished_at,
-        duration_ms: json::seconds_as_ms(attributes, &["duration"])?,
+        duration_ms: json::seconds_as_ms(body, &["object_attributes", "duration"])?,
         user: person(body, &["user"])?,
         commit,
         url,
