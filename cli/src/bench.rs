@@ -24,10 +24,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         repos: usize,
     },
+    /// Webhook deliveries per second on one core: authenticate (GitLab token, GitHub HMAC),
+    /// parse and normalise the fixture payloads; storage excluded.
+    Webhooks {
+        /// Seconds to measure each payload.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
     match command {
+        BenchCommand::Webhooks { seconds } => crate::bench_webhooks::run(seconds),
         BenchCommand::Ingest {
             count,
             concurrency,

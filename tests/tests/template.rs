@@ -245,7 +245,8 @@ fn no_secret_is_a_plain_parameter() {
     for (name, function) in functions(&template) {
         let variables = &function["Properties"]["Environment"]["Variables"];
         for (variable, value) in variables.as_mapping().into_iter().flatten() {
-            if text(variable).ends_with("_API_KEY") {
+            let variable_name = text(variable);
+            if variable_name.ends_with("_API_KEY") || variable_name.ends_with("_SECRET") {
                 let Value::Tagged(tagged) = value else {
                     panic!("{name}: {variable:?} is not resolved from a secret")
                 };

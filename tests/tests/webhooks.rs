@@ -526,3 +526,37 @@ async fn hostile_wrong_typed_and_huge_payloads() {
     let (status, body) = stack.gitlab_hook("Pipeline Hook", huge.as_bytes()).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
 }
+
+#[test]
+fn pruned_parsing_reads_what_full_parsing_reads() {
+    use buildlore_core::webhooks::{github, gitlab};
+    let now = chrono::Utc::now();
+    let mut compared = 0;
+    for (event, file) in [
+        ("Pipeline Hook", "pipeline_hook.json"),
+        ("Job Hook", "job_hook.cleaned.json"),
+    ] {
+        let bytes = fixtures::bytes(&format!("webhooks/gitlab/{file}"));
+        let full = gitlab::parse(event, &serde_json::from_slice(&bytes).unwrap(), now).unwrap();
+        assert_eq!(
+            gitlab::parse_bytes(event, &bytes, now).unwrap(),
+            full,
+            "{file}"
+        );
+        compared += 1;
+    }
+    for (event, file) in fixtures::github_payloads() {
+        if !file.ends_with(".json") || file.ends_with("hmac_test_vectors.json") {
+            continue;
+        }
+        let bytes = fixtures::bytes(&file);
+        let full = github::parse(&event, &serde_json::from_slice(&bytes).unwrap(), now).unwrap();
+        assert_eq!(
+            github::parse_bytes(&event, &bytes, now).unwrap(),
+            full,
+            "{file}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 30);
+}

@@ -3,7 +3,7 @@
 //! idempotent; a report older than what is stored is acknowledged as stale (a webhook must get
 //! a 2xx, or the provider counts it as failed and may disable the hook).
 
-use crate::body::{parse_json, read_bytes};
+use crate::body::read_bytes;
 use crate::error::ApiError;
 use crate::routes::ingest::record_error;
 use crate::state::AppState;
@@ -60,8 +60,7 @@ async fn gitlab_webhook(
         .map_err(|e| unauthorized(e, "X-Gitlab-Token"))?;
     let event = header(&headers, "x-gitlab-event")
         .ok_or_else(|| ApiError::bad_request("missing X-Gitlab-Event header"))?;
-    let payload = parse_json(&bytes)?;
-    let parsed = gitlab::parse(event, &payload, chrono::Utc::now())
+    let parsed = gitlab::parse_bytes(event, &bytes, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
     let delivery = header(&headers, "x-gitlab-event-uuid").map(str::to_string);
     respond(&state, gitlab::PROVIDER, delivery, parsed).await
@@ -83,8 +82,7 @@ async fn github_webhook(
         .map_err(|e| unauthorized(e, "X-Hub-Signature-256"))?;
     let event = header(&headers, "x-github-event")
         .ok_or_else(|| ApiError::bad_request("missing X-GitHub-Event header"))?;
-    let payload = parse_json(&bytes)?;
-    let parsed = github::parse(event, &payload, chrono::Utc::now())
+    let parsed = github::parse_bytes(event, &bytes, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
     let delivery = header(&headers, "x-github-delivery").map(str::to_string);
     respond(&state, github::PROVIDER, delivery, parsed).await

@@ -4,6 +4,7 @@
 pub mod github;
 pub mod gitlab;
 pub mod json;
+pub mod pruned;
 pub mod secret;
 
 use crate::build::Build;
