@@ -87,6 +87,24 @@ impl DynamoStore {
         item
     }
 
+    fn head_item(&self, key: &TraceKey, length: u64, generation: u64) -> Item {
+        let mut head = HashMap::from([
+            (PARTITION_KEY.to_string(), AttributeValue::S(partition(key))),
+            (SORT_KEY.to_string(), AttributeValue::S(HEAD.into())),
+            ("entity".to_string(), AttributeValue::S("trace".into())),
+            ("length".to_string(), n(length)),
+            ("generation".to_string(), n(generation)),
+            (
+                "updated_at".to_string(),
+                AttributeValue::S(Utc::now().to_rfc3339()),
+            ),
+        ]);
+        if let Some(expires) = self.expires_at() {
+            head.insert(TTL_ATTRIBUTE.into(), expires);
+        }
+        head
+    }
+
     async fn trace_head(&self, key: &TraceKey) -> Result<Option<Head>, StoreError> {
         let output = self
             .client()
@@ -209,20 +227,7 @@ impl TraceStore for DynamoStore {
                 })
                 .collect();
             self.batch_write(puts).await?;
-            let mut head = HashMap::from([
-                (PARTITION_KEY.to_string(), AttributeValue::S(partition(key))),
-                (SORT_KEY.to_string(), AttributeValue::S(HEAD.into())),
-                ("entity".to_string(), AttributeValue::S("trace".into())),
-                ("length".to_string(), n(bytes.len() as u64)),
-                ("generation".to_string(), n(generation)),
-                (
-                    "updated_at".to_string(),
-                    AttributeValue::S(Utc::now().to_rfc3339()),
-                ),
-            ]);
-            if let Some(expires) = self.expires_at() {
-                head.insert(TTL_ATTRIBUTE.into(), expires);
-            }
+            let head = self.head_item(key, bytes.len() as u64, generation);
             let mut put = self
                 .client()
                 .put_item()
@@ -274,20 +279,7 @@ impl TraceStore for DynamoStore {
         let generation = current.map_or(1, |head| head.generation);
         let head_write = match current {
             None => {
-                let mut head = HashMap::from([
-                    (PARTITION_KEY.to_string(), AttributeValue::S(partition(key))),
-                    (SORT_KEY.to_string(), AttributeValue::S(HEAD.into())),
-                    ("entity".to_string(), AttributeValue::S("trace".into())),
-                    ("length".to_string(), n(end)),
-                    ("generation".to_string(), n(generation)),
-                    (
-                        "updated_at".to_string(),
-                        AttributeValue::S(Utc::now().to_rfc3339()),
-                    ),
-                ]);
-                if let Some(expires) = self.expires_at() {
-                    head.insert(TTL_ATTRIBUTE.into(), expires);
-                }
+                let head = self.head_item(key, end, generation);
                 let put = Put::builder()
                     .table_name(self.table())
                     .set_item(Some(head))

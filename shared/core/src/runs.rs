@@ -187,56 +187,6 @@ impl Pipeline {
     }
 }
 
-impl Record for Pipeline {
-    const KIND: &'static str = "pipeline";
-
-    fn repo(&self) -> &RepoPath {
-        &self.repo
-    }
-
-    fn id(&self) -> String {
-        format!("{}:{}", self.provider, self.pipeline_id)
-    }
-
-    fn status(&self) -> BuildStatus {
-        self.status
-    }
-
-    fn first_seen(&self) -> DateTime<Utc> {
-        self.first_seen
-    }
-
-    fn contribution(&self) -> Contribution {
-        Contribution {
-            family: CounterFamily::Runs,
-            status: self.status,
-            duration_ms: self.duration_ms,
-        }
-    }
-
-    fn decide(&self, stored: &Self) -> Decision<Self> {
-        let decision = decide_by_observation(
-            (stored, stored.attempt, stored.observed_at),
-            (self, self.attempt, self.observed_at),
-            || self.merged_onto(stored),
-        );
-        match decision {
-            // A newer report that says nothing new (a repeated push) changes nothing.
-            Decision::Advance(next) if next.same_content_as(stored) => Decision::Unchanged,
-            other => other,
-        }
-    }
-}
-
-impl Pipeline {
-    fn same_content_as(&self, other: &Self) -> bool {
-        let mut this = self.clone();
-        this.observed_at = other.observed_at;
-        this.updated_at = other.updated_at;
-        this == *other
-    }
-}
-
 impl Job {
     fn merged_onto(&self, stored: &Job) -> Job {
         Job {
@@ -266,55 +216,65 @@ impl Job {
     }
 }
 
-impl Record for Job {
-    const KIND: &'static str = "job";
+/// Pipelines and jobs follow the same lifecycle rules; only their identity and the counters
+/// they feed differ.
+macro_rules! provider_record {
+    ($type:ty, $kind:literal, $id:ident, $family:expr) => {
+        impl Record for $type {
+            const KIND: &'static str = $kind;
 
-    fn repo(&self) -> &RepoPath {
-        &self.repo
-    }
+            fn repo(&self) -> &RepoPath {
+                &self.repo
+            }
 
-    fn id(&self) -> String {
-        format!("{}:{}", self.provider, self.job_id)
-    }
+            fn id(&self) -> String {
+                format!("{}:{}", self.provider, self.$id)
+            }
 
-    fn status(&self) -> BuildStatus {
-        self.status
-    }
+            fn status(&self) -> BuildStatus {
+                self.status
+            }
 
-    fn first_seen(&self) -> DateTime<Utc> {
-        self.first_seen
-    }
+            fn first_seen(&self) -> DateTime<Utc> {
+                self.first_seen
+            }
 
-    fn contribution(&self) -> Contribution {
-        Contribution {
-            family: CounterFamily::Jobs,
-            status: self.status,
-            duration_ms: self.duration_ms,
+            fn contribution(&self) -> Contribution {
+                Contribution {
+                    family: $family,
+                    status: self.status,
+                    duration_ms: self.duration_ms,
+                }
+            }
+
+            fn decide(&self, stored: &Self) -> Decision<Self> {
+                let decision = decide_by_observation(
+                    (stored, stored.attempt, stored.observed_at),
+                    (self, self.attempt, self.observed_at),
+                    || self.merged_onto(stored),
+                );
+                match decision {
+                    // A newer report that says nothing new (a repeated push) changes nothing.
+                    Decision::Advance(next) if next.same_content_as(stored) => Decision::Unchanged,
+                    other => other,
+                }
+            }
         }
-    }
 
-    fn decide(&self, stored: &Self) -> Decision<Self> {
-        let decision = decide_by_observation(
-            (stored, stored.attempt, stored.observed_at),
-            (self, self.attempt, self.observed_at),
-            || self.merged_onto(stored),
-        );
-        match decision {
-            // A newer report that says nothing new (a repeated push) changes nothing.
-            Decision::Advance(next) if next.same_content_as(stored) => Decision::Unchanged,
-            other => other,
+        impl $type {
+            /// Equal but for when it was observed and received.
+            fn same_content_as(&self, other: &Self) -> bool {
+                let mut this = self.clone();
+                this.observed_at = other.observed_at;
+                this.updated_at = other.updated_at;
+                this == *other
+            }
         }
-    }
+    };
 }
 
-impl Job {
-    fn same_content_as(&self, other: &Self) -> bool {
-        let mut this = self.clone();
-        this.observed_at = other.observed_at;
-        this.updated_at = other.updated_at;
-        this == *other
-    }
-}
+provider_record!(Pipeline, "pipeline", pipeline_id, CounterFamily::Runs);
+provider_record!(Job, "job", job_id, CounterFamily::Jobs);
 
 /// The latest of the given times, or `fallback` when there is none.
 pub fn latest(times: &[Option<DateTime<Utc>>], fallback: DateTime<Utc>) -> DateTime<Utc> {

@@ -66,9 +66,7 @@ pub fn parse_bytes(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<WebhookEvent, InvalidPayload> {
-    let value = super::pruned::parse(body, FIELDS)
-        .map_err(|e| InvalidPayload(format!("request body is not valid JSON: {e}")))?;
-    parse(event, &value, now)
+    parse(event, &super::pruned::parse_payload(body, FIELDS)?, now)
 }
 
 /// Parses one delivery by its `X-Gitlab-Event` header. `now` is the time of receipt.

@@ -17,6 +17,12 @@ pub fn parse(bytes: &[u8], keep: &[&str]) -> Result<Value, serde_json::Error> {
     Ok(value)
 }
 
+/// A delivery's raw body as a pruned value, or a payload error saying where it is broken.
+pub fn parse_payload(bytes: &[u8], keep: &[&str]) -> Result<Value, super::json::InvalidPayload> {
+    parse(bytes, keep)
+        .map_err(|e| super::json::InvalidPayload(format!("request body is not valid JSON: {e}")))
+}
+
 #[derive(Clone, Copy)]
 struct Pruned<'k> {
     keep: &'k [&'k str],
