@@ -10,6 +10,7 @@ pub mod errors;
 pub mod markers;
 pub mod record_store;
 pub mod run_items;
+pub mod summary_source;
 pub mod trace_store;
 
 pub use call_stats::CallStats;

@@ -16,6 +16,7 @@ pub mod record;
 pub mod repo;
 pub mod runs;
 pub mod status;
+pub mod summary;
 pub mod table;
 pub mod time;
 pub mod trace;

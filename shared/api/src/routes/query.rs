@@ -11,6 +11,7 @@ use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::list_builds::{BuildQuery, RawBuildQuery};
 use buildlore_core::ports::{BuildListing, StoreError};
+use buildlore_core::summary;
 use http::HeaderMap;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -23,10 +24,7 @@ pub fn routes() -> Router<AppState> {
             "/api/v1/repos/{repo}/builds/{build_id}",
             get(get_build_by_path),
         )
-        .route(
-            "/api/pipelines/summary",
-            not_yet("GET /api/pipelines/summary"),
-        )
+        .route("/api/pipelines/summary", get(pipeline_summary))
         .route(
             "/api/pipelines/{project_id}/details/{pipeline_id}",
             not_yet("GET /api/pipelines/{projectId}/details/{pipelineId}"),
@@ -87,6 +85,27 @@ async fn list_builds(
         "builds": page.builds,
         "next_cursor": page.next_cursor.map(|cursor| cursor.encode()),
     })))
+}
+
+async fn pipeline_summary(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Params,
+) -> Result<Json<Value>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let params = params(query)?;
+    let now = chrono::Utc::now();
+    let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
+    let since = summary::parse_since(params.get("since").map(String::as_str), now).map_err(bad)?;
+    let scope = summary::parse_scope(
+        params.get("project").map(String::as_str),
+        params.get("group").map(String::as_str),
+    )
+    .map_err(bad)?;
+    let summary = summary::pipeline_summary(&state.store, since, now, &scope)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!(summary)))
 }
 
 async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<Value>, ApiError> {

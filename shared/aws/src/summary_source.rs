@@ -1,0 +1,153 @@
+//! Reading summaries: one query per day of the window (all projects of that day, or a group's,
+//! or one project's counters), and the newest runs of a project from the by-time index.
+
+use crate::build_item::{Item, text};
+use crate::errors::store_error;
+use crate::record_store::{DynamoStore, ItemCodec};
+use aws_sdk_dynamodb::types::AttributeValue;
+use buildlore_core::keys;
+use buildlore_core::ports::StoreError;
+use buildlore_core::record::Record;
+use buildlore_core::runs::Pipeline;
+use buildlore_core::summary::{DayCounters, ProjectScope, RecentRun, SummarySource};
+use buildlore_core::table::{BY_REPO_TIME, PARTITION_KEY, SORT_KEY};
+use buildlore_core::{Build, RepoPath};
+use chrono::NaiveDate;
+use std::collections::BTreeMap;
+
+impl DynamoStore {
+    async fn query_all(
+        &self,
+        request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = request
+                .clone()
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            items.extend(page.items.unwrap_or_default());
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(items);
+            }
+        }
+    }
+
+    async fn newest(&self, partition: String, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_REPO_TIME.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", BY_REPO_TIME.key.partition)
+            .expression_attribute_values(":pk", AttributeValue::S(partition))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.items.unwrap_or_default())
+    }
+}
+
+fn day_counters_of(item: &Item, day: NaiveDate) -> Result<DayCounters, StoreError> {
+    let repo = RepoPath::parse(text(item, "repo")?)
+        .map_err(|_| StoreError::Corrupt("counter item has a bad `repo`".into()))?;
+    let counters: BTreeMap<String, i64> = item
+        .iter()
+        .filter_map(|(name, value)| Some((name.clone(), value.as_n().ok()?.parse().ok()?)))
+        .collect();
+    Ok(DayCounters {
+        day,
+        repo,
+        counters,
+    })
+}
+
+impl SummarySource for DynamoStore {
+    async fn day_counters(
+        &self,
+        days: &[NaiveDate],
+        scope: &ProjectScope,
+    ) -> Result<Vec<DayCounters>, StoreError> {
+        let mut all = Vec::new();
+        for day in days {
+            let mut request = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(
+                    ":pk",
+                    AttributeValue::S(keys::counters_partition(*day)),
+                );
+            request = match scope {
+                ProjectScope::All => request.key_condition_expression("#pk = :pk"),
+                ProjectScope::Group(group) => request
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#sk", SORT_KEY)
+                    .expression_attribute_values(
+                        ":prefix",
+                        AttributeValue::S(format!("{}/", keys::counters_sort_key(group))),
+                    ),
+                ProjectScope::Project(repo) => request
+                    .key_condition_expression("#pk = :pk AND #sk = :sk")
+                    .expression_attribute_names("#sk", SORT_KEY)
+                    .expression_attribute_values(
+                        ":sk",
+                        AttributeValue::S(keys::counters_sort_key(repo)),
+                    ),
+            };
+            for item in self.query_all(request).await? {
+                all.push(day_counters_of(&item, *day)?);
+            }
+        }
+        Ok(all)
+    }
+
+    async fn recent_runs(
+        &self,
+        repo: &RepoPath,
+        limit: usize,
+    ) -> Result<Vec<RecentRun>, StoreError> {
+        let mut runs = Vec::new();
+        for item in self.newest(keys::pipelines_by_repo(repo), limit).await? {
+            let pipeline = Pipeline::from_item(&item)?;
+            runs.push(RecentRun {
+                kind: Pipeline::KIND,
+                id: pipeline.pipeline_id,
+                provider: Some(pipeline.provider),
+                git_ref: pipeline.git_ref,
+                sha: pipeline.sha,
+                status: pipeline.status,
+                created_at: pipeline.first_seen,
+                duration_ms: pipeline.duration_ms,
+                url: pipeline.url,
+                project_id: pipeline.project_id,
+            });
+        }
+        for item in self.newest(keys::builds_by_repo(repo), limit).await? {
+            let build = Build::from_item(&item)?;
+            runs.push(RecentRun {
+                kind: Build::KIND,
+                id: build.build_id,
+                provider: None,
+                git_ref: Some(build.branch),
+                sha: build.commit,
+                status: build.status,
+                created_at: build.timestamp,
+                duration_ms: build.duration_ms,
+                url: None,
+                project_id: None,
+            });
+        }
+        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        runs.truncate(limit);
+        Ok(runs)
+    }
+}

@@ -1,0 +1,308 @@
+//! Pipeline summaries (gitlab-summary's `/api/pipelines/summary`) computed from the per-project,
+//! per-day counters alone: the items read are bounded by projects × days in the window,
+//! whatever the history holds. Builds and pipelines count alike as a project's runs.
+
+use crate::counters::{DURATION_COUNT, DURATION_SUM_MS, TOTAL, status_counter};
+use crate::repo::RepoPath;
+use crate::status::BuildStatus;
+use crate::time::{InvalidTime, parse_window};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::future::Future;
+
+pub const DEFAULT_WINDOW: &str = "7d";
+/// Recent runs listed per project.
+pub const RECENT_RUNS: usize = 5;
+
+/// One project's counters for one UTC day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayCounters {
+    pub day: NaiveDate,
+    pub repo: RepoPath,
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// Which projects a summary covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectScope {
+    All,
+    /// Projects whose path starts with `group/`.
+    Group(RepoPath),
+    Project(RepoPath),
+}
+
+/// A run listed under a project: a pipeline or a build.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecentRun {
+    pub kind: &'static str,
+    pub id: String,
+    pub provider: Option<String>,
+    #[serde(rename = "ref")]
+    pub git_ref: Option<String>,
+    pub sha: Option<String>,
+    pub status: BuildStatus,
+    pub created_at: DateTime<Utc>,
+    pub duration_ms: Option<u64>,
+    pub url: Option<String>,
+    #[serde(skip)]
+    pub project_id: Option<String>,
+}
+
+pub trait SummarySource: Send + Sync {
+    /// Counters of the projects in `scope` on each of `days`.
+    fn day_counters(
+        &self,
+        days: &[NaiveDate],
+        scope: &ProjectScope,
+    ) -> impl Future<Output = Result<Vec<DayCounters>, crate::ports::StoreError>> + Send;
+
+    /// The newest runs (pipelines and builds) of one project, newest first.
+    fn recent_runs(
+        &self,
+        repo: &RepoPath,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<RecentRun>, crate::ports::StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProjectSummary {
+    pub project_id: String,
+    pub project_name: String,
+    pub total_pipelines: i64,
+    pub successful: i64,
+    pub failed: i64,
+    pub running: i64,
+    /// Seconds, summed over finished runs with a duration.
+    pub total_duration: f64,
+    /// Percent of finished runs that succeeded (success / (success + failure)); `null` when
+    /// nothing finished.
+    pub success_rate: Option<f64>,
+    pub recent_pipelines: Vec<RecentRun>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub since: DateTime<Utc>,
+    /// The first UTC day counted: windows are counted in whole days.
+    pub counted_from: NaiveDate,
+    pub projects: Vec<ProjectSummary>,
+    pub total_pipelines: i64,
+    pub successful: i64,
+    pub failed: i64,
+    pub running: i64,
+    /// Seconds per finished run with a duration; `null` when there is none.
+    pub average_duration: Option<f64>,
+    pub overall_success_rate: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidSummaryQuery {
+    #[error("query parameter `since` {0}")]
+    Since(InvalidTime),
+    #[error("query parameter `{0}` {1}")]
+    Path(&'static str, String),
+}
+
+/// The UTC days a window starting at `since` touches, oldest first.
+pub fn days_between(since: DateTime<Utc>, now: DateTime<Utc>) -> Vec<NaiveDate> {
+    let (first, last) = (since.date_naive(), now.date_naive());
+    first.iter_days().take_while(|day| *day <= last).collect()
+}
+
+pub fn parse_scope(
+    project: Option<&str>,
+    group: Option<&str>,
+) -> Result<ProjectScope, InvalidSummaryQuery> {
+    let parse = |name: &'static str, raw: &str| {
+        RepoPath::parse(raw).map_err(|e| InvalidSummaryQuery::Path(name, e.to_string()))
+    };
+    match (
+        project.filter(|p| !p.is_empty()),
+        group.filter(|g| !g.is_empty()),
+    ) {
+        (Some(project), _) => Ok(ProjectScope::Project(parse("project", project)?)),
+        (None, Some(group)) => Ok(ProjectScope::Group(parse("group", group)?)),
+        (None, None) => Ok(ProjectScope::All),
+    }
+}
+
+pub fn parse_since(
+    raw: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, InvalidSummaryQuery> {
+    let raw = raw.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_WINDOW);
+    let window: Duration = parse_window(raw).map_err(InvalidSummaryQuery::Since)?;
+    Ok(now - window)
+}
+
+fn rate(successful: i64, failed: i64) -> Option<f64> {
+    let finished = successful + failed;
+    (finished > 0).then(|| (successful as f64 * 1000.0 / finished as f64).round() / 10.0)
+}
+
+/// Adds up day counters into per-project and overall figures. Projects are ordered by path.
+pub fn summarise(since: DateTime<Utc>, counters: &[DayCounters]) -> Summary {
+    let mut per_project: BTreeMap<&RepoPath, BTreeMap<&str, i64>> = BTreeMap::new();
+    for day in counters {
+        let sums = per_project.entry(&day.repo).or_default();
+        for (name, value) in &day.counters {
+            *sums.entry(name.as_str()).or_default() += value;
+        }
+    }
+    let status = |sums: &BTreeMap<&str, i64>, s: BuildStatus| {
+        sums.get(status_counter(s).as_str()).copied().unwrap_or(0)
+    };
+    let mut projects = Vec::new();
+    let (mut duration_sum, mut duration_count) = (0i64, 0i64);
+    for (repo, sums) in &per_project {
+        let total = sums.get(TOTAL).copied().unwrap_or(0);
+        if total == 0 {
+            continue;
+        }
+        let successful = status(sums, BuildStatus::Success);
+        let failed = status(sums, BuildStatus::Failure);
+        let running = status(sums, BuildStatus::Running) + status(sums, BuildStatus::Pending);
+        let sum_ms = sums.get(DURATION_SUM_MS).copied().unwrap_or(0);
+        duration_sum += sum_ms;
+        duration_count += sums.get(DURATION_COUNT).copied().unwrap_or(0);
+        projects.push(ProjectSummary {
+            project_id: repo.to_string(),
+            project_name: repo.to_string(),
+            total_pipelines: total,
+            successful,
+            failed,
+            running,
+            total_duration: sum_ms as f64 / 1000.0,
+            success_rate: rate(successful, failed),
+            recent_pipelines: Vec::new(),
+        });
+    }
+    let sum = |field: fn(&ProjectSummary) -> i64| projects.iter().map(field).sum::<i64>();
+    let (successful, failed) = (sum(|p| p.successful), sum(|p| p.failed));
+    Summary {
+        since,
+        counted_from: since.date_naive(),
+        total_pipelines: sum(|p| p.total_pipelines),
+        successful,
+        failed,
+        running: sum(|p| p.running),
+        average_duration: (duration_count > 0)
+            .then(|| (duration_sum as f64 / duration_count as f64 / 100.0).round() / 10.0),
+        overall_success_rate: rate(successful, failed),
+        projects,
+    }
+}
+
+/// The summary with each project's recent runs; the GitLab project id is used as
+/// `project_id` where a run carries one.
+pub async fn pipeline_summary<S: SummarySource>(
+    source: &S,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+    scope: &ProjectScope,
+) -> Result<Summary, crate::ports::StoreError> {
+    let counters = source
+        .day_counters(&days_between(since, now), scope)
+        .await?;
+    let mut summary = summarise(since, &counters);
+    for project in &mut summary.projects {
+        let repo = RepoPath::parse(&project.project_name)
+            .map_err(|e| crate::ports::StoreError::Corrupt(e.to_string()))?;
+        project.recent_pipelines = source.recent_runs(&repo, RECENT_RUNS).await?;
+        if let Some(id) = project
+            .recent_pipelines
+            .iter()
+            .find_map(|run| run.project_id.clone())
+        {
+            project.project_id = id;
+        }
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: u32, repo: &str, pairs: &[(&str, i64)]) -> DayCounters {
+        DayCounters {
+            day: NaiveDate::from_ymd_opt(2026, 11, d).unwrap(),
+            repo: RepoPath::parse(repo).unwrap(),
+            counters: pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+        }
+    }
+
+    #[test]
+    fn adds_days_and_projects() {
+        let since = DateTime::parse_from_rfc3339("2026-11-20T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let summary = summarise(
+            since,
+            &[
+                day(
+                    20,
+                    "g/a",
+                    &[
+                        ("total", 3),
+                        ("status_success", 2),
+                        ("status_failure", 1),
+                        ("duration_sum_ms", 90_000),
+                        ("duration_count", 3),
+                    ],
+                ),
+                day(
+                    21,
+                    "g/a",
+                    &[
+                        ("total", 2),
+                        ("status_running", 1),
+                        ("status_success", 1),
+                        ("duration_sum_ms", 30_000),
+                        ("duration_count", 1),
+                    ],
+                ),
+                day(21, "g/b", &[("total", 1), ("status_failure", 1)]),
+                day(21, "g/empty", &[("total", 0)]),
+            ],
+        );
+        assert_eq!(summary.projects.len(), 2);
+        let a = &summary.projects[0];
+        assert_eq!(
+            (a.total_pipelines, a.successful, a.failed, a.running),
+            (5, 3, 1, 1)
+        );
+        assert_eq!(a.total_duration, 120.0);
+        assert_eq!(a.success_rate, Some(75.0));
+        assert_eq!(summary.projects[1].success_rate, Some(0.0));
+        assert_eq!(
+            (summary.total_pipelines, summary.successful, summary.failed),
+            (6, 3, 2)
+        );
+        assert_eq!(summary.average_duration, Some(30.0));
+        assert_eq!(summary.overall_success_rate, Some(60.0));
+        assert_eq!(summarise(since, &[]).overall_success_rate, None);
+    }
+
+    #[test]
+    fn windows_cover_whole_days() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T01:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let since = parse_since(Some("2d"), now).unwrap();
+        assert_eq!(days_between(since, now).len(), 3);
+        assert_eq!(days_between(parse_since(None, now).unwrap(), now).len(), 8);
+        assert_eq!(
+            days_between(parse_since(Some("30m"), now).unwrap(), now).len(),
+            1
+        );
+        assert!(parse_since(Some("forever"), now).is_err());
+        assert!(parse_since(Some("900d"), now).is_err());
+        assert_eq!(
+            parse_scope(None, Some("g")),
+            Ok(ProjectScope::Group(RepoPath::parse("g").unwrap()))
+        );
+        assert!(parse_scope(Some("a//b"), None).is_err());
+    }
+}
