@@ -146,7 +146,7 @@ impl SummarySource for DynamoStore {
                 project_id: None,
             });
         }
-        runs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
         runs.truncate(limit);
         Ok(runs)
     }
