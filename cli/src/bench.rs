@@ -24,6 +24,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         repos: usize,
     },
+    /// The cost of a 7-day pipeline summary over a small and a large history: items read and
+    /// DynamoDB calls must not grow with the number of builds stored.
+    Summary {
+        #[arg(long, default_value_t = 1000)]
+        small: usize,
+        #[arg(long, default_value_t = 20000)]
+        large: usize,
+        #[arg(long, default_value_t = 10)]
+        projects: usize,
+    },
     /// Webhook deliveries per second on one core: authenticate (GitLab token, GitHub HMAC),
     /// parse and normalise the fixture payloads; storage excluded.
     Webhooks {
@@ -36,6 +46,11 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
     match command {
         BenchCommand::Webhooks { seconds } => crate::bench_webhooks::run(seconds),
+        BenchCommand::Summary {
+            small,
+            large,
+            projects,
+        } => summary(small, large, projects.max(1)).await,
         BenchCommand::Ingest {
             count,
             concurrency,
@@ -196,6 +211,105 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
             "expected {count} records and no errors, found {found} with {errors} errors"
         )
         .into());
+    }
+    Ok(())
+}
+
+/// Stores builds `from..to` directly through the recording use case (as the ingest handler
+/// does), spread over the projects and the last seven days.
+async fn store_builds(
+    state: &AppState,
+    from: usize,
+    to: usize,
+    projects: usize,
+) -> Result<(), BoxError> {
+    let now = chrono::Utc::now();
+    let results: Vec<Result<(), BoxError>> = futures_util::stream::iter(from..to)
+        .map(|n| {
+            let store = state.store.clone();
+            async move {
+                let body = json!({
+                    "build_id": format!("b-{n}"),
+                    "repo": format!("bench/project-{}", n % projects),
+                    "branch": "main",
+                    "status": if n % 5 == 0 { "failed" } else { "success" },
+                    "duration_ms": 10_000 + (n as u64 * 7919) % 900_000,
+                    "timestamp": (now - chrono::Duration::minutes((n as i64 * 37) % (6 * 24 * 60))).to_rfc3339(),
+                });
+                let build = buildlore_core::build::BuildSubmission::parse(&body, now)?;
+                buildlore_core::record::record(&store, build).await?;
+                Ok(())
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+async fn measure_summary(
+    state: &AppState,
+    clients: &AwsClients,
+    builds: usize,
+) -> Result<(usize, u64, i64), BoxError> {
+    use buildlore_core::summary::{
+        ProjectScope, SummarySource, days_between, parse_since, pipeline_summary,
+    };
+    let now = chrono::Utc::now();
+    let since = parse_since(Some("7d"), now)?;
+    let items = state
+        .store
+        .day_counters(&days_between(since, now), &ProjectScope::All)
+        .await?
+        .len();
+    clients.stats.reset();
+    let summary = pipeline_summary(&state.store, since, now, &ProjectScope::All).await?;
+    let calls = clients.stats.total();
+    println!(
+        "  {builds:>6} builds stored: summary read {items} counter items in {calls} DynamoDB calls \
+         (counters: one query per day; recent runs: two per project); it counts {} runs",
+        summary.total_pipelines
+    );
+    Ok((items, calls, summary.total_pipelines))
+}
+
+async fn summary(small: usize, large: usize, projects: usize) -> Result<(), BoxError> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        return Err("set AWS_ENDPOINT_URL to the local emulator (infra/local/run starts one on http://127.0.0.1:4566)".into());
+    }
+    let clients = AwsClients::from_env().await;
+    let table = format!(
+        "buildlore-bench-summary-{}",
+        chrono::Utc::now().timestamp_millis()
+    );
+    ensure_table(&clients.dynamodb, &table, &TABLE).await?;
+    let config = Config {
+        table_name: table.clone(),
+        analysis_queue_url: None,
+        keys: ApiKeys::default(),
+        build_retention_days: Some(400),
+        gitlab_webhook_secrets: Default::default(),
+        github_webhook_secrets: Default::default(),
+    };
+    let state = AppState::new(config, clients.clone());
+    println!("bench summary: 7-day summary over {projects} projects, table {table}");
+    let started = Instant::now();
+    store_builds(&state, 0, small, projects).await?;
+    let (small_items, small_calls, small_runs) = measure_summary(&state, &clients, small).await?;
+    store_builds(&state, small, large, projects).await?;
+    println!(
+        "  (stored {large} builds in {:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    let (large_items, large_calls, large_runs) = measure_summary(&state, &clients, large).await?;
+    let growth = |a: f64, b: f64| (b - a) / a.max(1.0) * 100.0;
+    println!(
+        "  growth from {small} to {large} builds: items read {:+.1}%, calls {:+.1}% (target: within 10%)",
+        growth(small_items as f64, large_items as f64),
+        growth(small_calls as f64, large_calls as f64)
+    );
+    if small_runs != small as i64 || large_runs != large as i64 {
+        return Err(format!("the summaries counted {small_runs} and {large_runs} runs").into());
     }
     Ok(())
 }

@@ -151,3 +151,76 @@ impl SummarySource for DynamoStore {
         Ok(runs)
     }
 }
+
+impl buildlore_core::details::DetailsSource for DynamoStore {
+    async fn resolve_project(
+        &self,
+        provider: &str,
+        project_id: &str,
+    ) -> Result<Option<RepoPath>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(
+                PARTITION_KEY,
+                AttributeValue::S(keys::project_alias(provider, project_id)),
+            )
+            .key(SORT_KEY, AttributeValue::S("PROJECT".into()))
+            .send()
+            .await
+            .map_err(store_error)?;
+        match output.item {
+            None => Ok(None),
+            Some(item) => RepoPath::parse(text(&item, "repo")?)
+                .map(Some)
+                .map_err(|_| StoreError::Corrupt("project alias has a bad `repo`".into())),
+        }
+    }
+
+    async fn pipeline(
+        &self,
+        repo: &RepoPath,
+        provider: &str,
+        pipeline_id: &str,
+    ) -> Result<Option<Pipeline>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, AttributeValue::S(keys::repo_partition(repo)))
+            .key(
+                SORT_KEY,
+                AttributeValue::S(keys::pipeline_sort_key(provider, pipeline_id)),
+            )
+            .send()
+            .await
+            .map_err(store_error)?;
+        output.item.as_ref().map(Pipeline::from_item).transpose()
+    }
+
+    async fn jobs_of(
+        &self,
+        repo: &RepoPath,
+        provider: &str,
+        pipeline_id: &str,
+    ) -> Result<Vec<buildlore_core::runs::Job>, StoreError> {
+        use buildlore_core::table::BY_BRANCH_TIME;
+        let request = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_BRANCH_TIME.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", BY_BRANCH_TIME.key.partition)
+            .expression_attribute_values(
+                ":pk",
+                AttributeValue::S(keys::jobs_of_pipeline(provider, repo, pipeline_id)),
+            );
+        self.query_all(request)
+            .await?
+            .iter()
+            .map(buildlore_core::runs::Job::from_item)
+            .collect()
+    }
+}

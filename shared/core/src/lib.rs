@@ -7,6 +7,7 @@ pub mod build;
 pub mod compression;
 pub mod counters;
 pub mod cursor;
+pub mod details;
 pub mod fields;
 pub mod keys;
 pub mod list_builds;

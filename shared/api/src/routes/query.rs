@@ -27,7 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/pipelines/summary", get(pipeline_summary))
         .route(
             "/api/pipelines/{project_id}/details/{pipeline_id}",
-            not_yet("GET /api/pipelines/{projectId}/details/{pipelineId}"),
+            get(pipeline_details),
         )
         .route(
             "/api/v1/repos/{repo}/analysis",
@@ -106,6 +106,35 @@ async fn pipeline_summary(
         .await
         .map_err(store_failure)?;
     Ok(Json(json!(summary)))
+}
+
+async fn pipeline_details(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<(String, String)>, PathRejection>,
+    query: Params,
+) -> Result<Json<Value>, ApiError> {
+    use buildlore_core::details::{self, DetailsError};
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Path((project, pipeline_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let params = params(query)?;
+    let provider = params.get("provider").map_or("gitlab", String::as_str);
+    let provider = buildlore_core::runs::valid_provider(provider).ok_or_else(|| {
+        ApiError::bad_request("provider must be gitlab, github or another CI name")
+    })?;
+    let details_error = |error: DetailsError| match error {
+        DetailsError::BadProject(_) | DetailsError::BadPipeline(_) => {
+            ApiError::bad_request(error.to_string())
+        }
+        _ => ApiError::not_found(error.to_string()),
+    };
+    let project = details::parse_project(&project).map_err(details_error)?;
+    let pipeline_id = details::parse_pipeline_id(&pipeline_id).map_err(details_error)?;
+    let body = details::pipeline_details(&state.store, &provider, project, &pipeline_id)
+        .await
+        .map_err(store_failure)?
+        .map_err(details_error)?;
+    Ok(Json(body))
 }
 
 async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<Value>, ApiError> {
