@@ -98,6 +98,19 @@ impl ItemCodec for Job {
 
     fn to_item(&self, retention: Option<Duration>) -> Item {
         let mut item = ItemCodec::key(self);
+        item.insert(
+            BY_REPO_TIME.key.partition.into(),
+            s(keys::jobs_by_repo(&self.repo)),
+        );
+        item.insert(
+            BY_REPO_TIME.key.sort.into(),
+            s(format!(
+                "{}#{}#{}",
+                sortable(self.first_seen),
+                self.provider,
+                self.job_id
+            )),
+        );
         if let Some(pipeline_id) = &self.pipeline_id {
             item.insert(
                 BY_BRANCH_TIME.key.partition.into(),

@@ -224,3 +224,79 @@ impl buildlore_core::details::DetailsSource for DynamoStore {
             .collect()
     }
 }
+
+impl DynamoStore {
+    /// Items of a by-time index partition first seen since `since`, oldest first.
+    async fn since(
+        &self,
+        partition: String,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let request = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_REPO_TIME.name)
+            .key_condition_expression("#pk = :pk AND #sk >= :since")
+            .expression_attribute_names("#pk", BY_REPO_TIME.key.partition)
+            .expression_attribute_names("#sk", BY_REPO_TIME.key.sort)
+            .expression_attribute_values(":pk", AttributeValue::S(partition))
+            .expression_attribute_values(
+                ":since",
+                AttributeValue::S(buildlore_core::time::sortable(since)),
+            );
+        self.query_all(request).await
+    }
+}
+
+impl buildlore_core::analysis::AnalysisSource for DynamoStore {
+    async fn runs_since(
+        &self,
+        repo: &RepoPath,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<buildlore_core::analysis::RunPoint>, StoreError> {
+        use buildlore_core::analysis::RunPoint;
+        let mut runs = Vec::new();
+        for item in self.since(keys::builds_by_repo(repo), since).await? {
+            let build = Build::from_item(&item)?;
+            let finished = build.timestamp
+                + chrono::Duration::milliseconds(build.duration_ms.unwrap_or(0) as i64);
+            runs.push(RunPoint {
+                branch: build.branch,
+                sha: build.commit,
+                status: build.status,
+                at: finished,
+            });
+        }
+        for item in self.since(keys::pipelines_by_repo(repo), since).await? {
+            let pipeline = Pipeline::from_item(&item)?;
+            runs.push(RunPoint {
+                branch: pipeline.git_ref.unwrap_or_else(|| "(none)".into()),
+                sha: pipeline.sha,
+                status: pipeline.status,
+                at: pipeline.finished_at.unwrap_or(pipeline.first_seen),
+            });
+        }
+        runs.sort_by_key(|run| run.at);
+        Ok(runs)
+    }
+
+    async fn jobs_since(
+        &self,
+        repo: &RepoPath,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<buildlore_core::analysis::JobPoint>, StoreError> {
+        self.since(keys::jobs_by_repo(repo), since)
+            .await?
+            .iter()
+            .map(|item| {
+                let job = buildlore_core::runs::Job::from_item(item)?;
+                Ok(buildlore_core::analysis::JobPoint {
+                    name: job.name,
+                    sha: job.sha,
+                    status: job.status,
+                })
+            })
+            .collect()
+    }
+}

@@ -50,6 +50,11 @@ pub fn pipelines_by_repo(repo: &RepoPath) -> String {
     format!("PIPELINES#{repo}")
 }
 
+/// Index partition of a repo's jobs by time (flaky-job analysis).
+pub fn jobs_by_repo(repo: &RepoPath) -> String {
+    format!("JOBS#{repo}")
+}
+
 /// Index partition of one pipeline's jobs.
 pub fn jobs_of_pipeline(provider: &str, repo: &RepoPath, pipeline_id: &str) -> String {
     format!("JOBS#{provider}#{repo}#{pipeline_id}")

@@ -2,6 +2,7 @@
 //! moves forward, what the daily counters hold, and the ports the adapters implement.
 //! Nothing here knows about AWS or HTTP.
 
+pub mod analysis;
 pub mod analysis_request;
 pub mod build;
 pub mod compression;

@@ -29,10 +29,7 @@ pub fn routes() -> Router<AppState> {
             "/api/pipelines/{project_id}/details/{pipeline_id}",
             get(pipeline_details),
         )
-        .route(
-            "/api/v1/repos/{repo}/analysis",
-            not_yet("GET /api/v1/repos/{repo}/analysis"),
-        )
+        .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
         .route(
             "/api/events/pipelines",
             not_yet("GET /api/events/pipelines"),
@@ -135,6 +132,35 @@ async fn pipeline_details(
         .map_err(store_failure)?
         .map_err(details_error)?;
     Ok(Json(body))
+}
+
+async fn repo_analysis(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+    query: Params,
+) -> Result<Json<Value>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let repo = RepoPath::parse(&repo)
+        .map_err(|e| ApiError::bad_request(format!("repo (URL-encode its slashes as %2F) {e}")))?;
+    let params = params(query)?;
+    let now = chrono::Utc::now();
+    let since = summary::parse_since(params.get("since").map(String::as_str), now)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let branch = params
+        .get("branch")
+        .map(String::as_str)
+        .filter(|b| !b.is_empty());
+    let analysis = buildlore_core::analysis::analyse(&state.store, &repo, since, now, branch)
+        .await
+        .map_err(store_failure)?;
+    if analysis.total_runs == 0 && analysis.previous_success_rate.is_none() {
+        return Err(ApiError::not_found(format!(
+            "no runs of {repo} in this window or the one before; check the repo path"
+        )));
+    }
+    Ok(Json(json!(analysis)))
 }
 
 async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<Value>, ApiError> {
