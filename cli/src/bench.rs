@@ -84,6 +84,7 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
         build_retention_days: Some(400),
         gitlab_webhook_secrets: Default::default(),
         github_webhook_secrets: Default::default(),
+        events: Default::default(),
     };
     let state = AppState::new(config, clients.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -290,6 +291,7 @@ async fn summary(small: usize, large: usize, projects: usize) -> Result<(), BoxE
         build_retention_days: Some(400),
         gitlab_webhook_secrets: Default::default(),
         github_webhook_secrets: Default::default(),
+        events: Default::default(),
     };
     let state = AppState::new(config, clients.clone());
     println!("bench summary: 7-day summary over {projects} projects, table {table}");

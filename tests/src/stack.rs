@@ -5,6 +5,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use axum::Router;
 use axum::body::Body;
 use buildlore_api::auth::ApiKeys;
+use buildlore_api::config::EventTiming;
 use buildlore_api::{AppState, Config, function_app, routes};
 use buildlore_aws::AwsClients;
 use buildlore_aws::bootstrap::{ensure_queues, ensure_table};
@@ -15,6 +16,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 use tower::ServiceExt;
 
 pub mod keys {
@@ -66,6 +68,11 @@ pub fn test_config(table: &str) -> Config {
             secrets::GITLAB_PREVIOUS
         )),
         github_webhook_secrets: WebhookSecrets::from_list(secrets::GITHUB),
+        events: EventTiming {
+            poll: Duration::from_millis(100),
+            heartbeat: Duration::from_millis(300),
+            max: Duration::from_secs(20),
+        },
     }
 }
 

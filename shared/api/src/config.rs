@@ -17,6 +17,30 @@ pub struct Config {
     pub gitlab_webhook_secrets: WebhookSecrets,
     /// `GITHUB_WEBHOOK_SECRET`: the HMAC secrets accepted, comma-separated.
     pub github_webhook_secrets: WebhookSecrets,
+    /// Timing of the live pipeline events.
+    pub events: EventTiming,
+}
+
+/// How the Server-Sent Events stream of summaries is paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTiming {
+    /// `EVENTS_POLL_SECONDS`: how often the summary is recomputed (default 5).
+    pub poll: std::time::Duration,
+    /// `EVENTS_HEARTBEAT_SECONDS`: heartbeat interval (default 15).
+    pub heartbeat: std::time::Duration,
+    /// `EVENTS_MAX_SECONDS`: a stream ends after this long; clients reconnect (default 840,
+    /// under Lambda's 15-minute limit).
+    pub max: std::time::Duration,
+}
+
+impl Default for EventTiming {
+    fn default() -> Self {
+        EventTiming {
+            poll: std::time::Duration::from_secs(5),
+            heartbeat: std::time::Duration::from_secs(15),
+            max: std::time::Duration::from_secs(840),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +54,23 @@ pub enum ConfigError {
 }
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+fn seconds(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<std::time::Duration, ConfigError> {
+    match lookup(name) {
+        None => Ok(std::time::Duration::from_secs(default)),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(n) if n > 0 => Ok(std::time::Duration::from_secs(n)),
+            _ => Err(ConfigError::Invalid(
+                name,
+                "a whole number of seconds above 0",
+            )),
+        },
+    }
+}
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -71,6 +112,11 @@ impl Config {
             github_webhook_secrets: WebhookSecrets::from_list(
                 &lookup("GITHUB_WEBHOOK_SECRET").unwrap_or_default(),
             ),
+            events: EventTiming {
+                poll: seconds(&lookup, "EVENTS_POLL_SECONDS", 5)?,
+                heartbeat: seconds(&lookup, "EVENTS_HEARTBEAT_SECONDS", 15)?,
+                max: seconds(&lookup, "EVENTS_MAX_SECONDS", 840)?,
+            },
         })
     }
 }

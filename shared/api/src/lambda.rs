@@ -13,3 +13,10 @@ pub async fn serve(routes: fn() -> Router<AppState>) -> Result<(), BoxError> {
     let state = AppState::from_env().await?;
     lambda_http::run(function_app(routes(), state)).await
 }
+
+/// Like [`serve`], for a function behind a Function URL in response-streaming mode.
+pub async fn serve_streaming(routes: fn() -> Router<AppState>) -> Result<(), BoxError> {
+    crate::telemetry::init();
+    let state = AppState::from_env().await?;
+    lambda_http::run_with_streaming_response(function_app(routes(), state)).await
+}

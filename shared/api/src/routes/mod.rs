@@ -2,6 +2,7 @@
 //! merges them all on one port.
 
 pub mod analyze;
+pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod logs;
@@ -18,6 +19,7 @@ pub fn all() -> Router<AppState> {
         .merge(query::routes())
         .merge(trace::routes())
         .merge(analyze::routes())
+        .merge(events::routes())
 }
 
 /// A route that exists in the API but whose feature is not built yet: an honest 501.

@@ -1,6 +1,5 @@
 //! The query function: builds now; summaries, pipeline details and analysis follow.
 
-use super::not_yet;
 use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -30,10 +29,6 @@ pub fn routes() -> Router<AppState> {
             get(pipeline_details),
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
-        .route(
-            "/api/events/pipelines",
-            not_yet("GET /api/events/pipelines"),
-        )
 }
 
 type Params = Result<Query<HashMap<String, String>>, QueryRejection>;

@@ -1,0 +1,100 @@
+//! `GET /api/events/pipelines`: Server-Sent Events. `event: pipeline-update` carries the
+//! summary (same body and query parameters as `/api/pipelines/summary`) whenever it changes,
+//! `event: heartbeat` keeps the connection alive. The summary is recomputed only while a client
+//! is connected: a client that goes away stops the polling. On AWS this is served by its own
+//! function behind a Lambda Function URL in response-streaming mode (HTTP APIs cannot stream).
+
+use crate::auth::Scope;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, Sse};
+use axum::routing::get;
+use buildlore_core::summary;
+use futures_util::Stream;
+use http::HeaderMap;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use tokio::time::Instant;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/events/pipelines", get(pipeline_events))
+}
+
+async fn pipeline_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Query(params) =
+        query.map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
+    let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
+    let window = params.get("since").cloned();
+    // Validated once up front, so a bad window is a 400 rather than a broken stream.
+    summary::parse_since(window.as_deref(), chrono::Utc::now()).map_err(bad)?;
+    let scope = summary::parse_scope(
+        params.get("project").map(String::as_str),
+        params.get("group").map(String::as_str),
+    )
+    .map_err(bad)?;
+    let timing = state.config.events;
+
+    let stream = async_stream(move |sender| async move {
+        let started = Instant::now();
+        let mut last_sent: Option<String> = None;
+        let mut next_heartbeat = started + timing.heartbeat;
+        while started.elapsed() < timing.max {
+            let now = chrono::Utc::now();
+            let since = summary::parse_since(window.as_deref(), now).unwrap_or(now);
+            match summary::pipeline_summary(&state.store, since, now, &scope).await {
+                Ok(current) => {
+                    // `since` moves with the clock; only a change in the figures is news.
+                    let mut comparable = serde_json::json!(current);
+                    if let Some(object) = comparable.as_object_mut() {
+                        object.remove("since");
+                    }
+                    let key = comparable.to_string();
+                    if last_sent.as_ref() != Some(&key) {
+                        let data = serde_json::to_string(&current).unwrap_or_default();
+                        if sender
+                            .send(Event::default().event("pipeline-update").data(data))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        last_sent = Some(key);
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "summary for the event stream failed"),
+            }
+            let wake = (Instant::now() + timing.poll).min(next_heartbeat);
+            tokio::time::sleep_until(wake).await;
+            if Instant::now() >= next_heartbeat {
+                let beat = Event::default()
+                    .event("heartbeat")
+                    .data(chrono::Utc::now().to_rfc3339());
+                if sender.send(beat).await.is_err() {
+                    return;
+                }
+                next_heartbeat = Instant::now() + timing.heartbeat;
+            }
+        }
+    });
+    Ok(Sse::new(stream))
+}
+
+/// A stream fed by a task through a bounded channel; dropping the stream (the client left)
+/// closes the channel and ends the task at its next send.
+fn async_stream<F, Fut>(producer: F) -> impl Stream<Item = Result<Event, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(producer(sender));
+    futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx).map(|event| event.map(Ok)))
+}
