@@ -336,7 +336,7 @@ async fn routes_not_built_yet_answer_501_with_the_error_json() {
         (Method::GET, "/api/jobtrace?projectId=1&jobId=2"),
         (Method::POST, "/api/ai/analyse"),
         (Method::GET, "/api/v1/failures?repo=a/b"),
-        (Method::GET, "/api/events/pipelines"),
+        (Method::POST, "/api/ai/followup"),
     ] {
         let (status, _, body) = stack.call(method, path, Some(keys::ADMIN), None).await;
         assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");

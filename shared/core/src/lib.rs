@@ -12,6 +12,7 @@ pub mod details;
 pub mod fields;
 pub mod keys;
 pub mod list_builds;
+pub mod log_clean;
 pub mod log_push;
 pub mod ports;
 pub mod record;
