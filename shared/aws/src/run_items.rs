@@ -48,6 +48,21 @@ fn with_data<R: Serialize>(
     item
 }
 
+/// The by-time index entry of a repo's pipelines or jobs: newest first when read backwards.
+fn index_by_time(
+    item: &mut Item,
+    partition: String,
+    first_seen: DateTime<Utc>,
+    provider: &str,
+    id: &str,
+) {
+    item.insert(BY_REPO_TIME.key.partition.into(), s(partition));
+    item.insert(
+        BY_REPO_TIME.key.sort.into(),
+        s(format!("{}#{provider}#{id}", sortable(first_seen))),
+    );
+}
+
 fn from_data<R: DeserializeOwned>(item: &Item, entity: &str) -> Result<R, StoreError> {
     serde_json::from_str(text(item, DATA)?)
         .map_err(|e| StoreError::Corrupt(format!("{entity} item data: {e}")))
@@ -60,18 +75,12 @@ impl ItemCodec for Pipeline {
 
     fn to_item(&self, retention: Option<Duration>) -> Item {
         let mut item = ItemCodec::key(self);
-        item.insert(
-            BY_REPO_TIME.key.partition.into(),
-            s(keys::pipelines_by_repo(&self.repo)),
-        );
-        item.insert(
-            BY_REPO_TIME.key.sort.into(),
-            s(format!(
-                "{}#{}#{}",
-                sortable(self.first_seen),
-                self.provider,
-                self.pipeline_id
-            )),
+        index_by_time(
+            &mut item,
+            keys::pipelines_by_repo(&self.repo),
+            self.first_seen,
+            &self.provider,
+            &self.pipeline_id,
         );
         with_data(
             item,
@@ -98,18 +107,12 @@ impl ItemCodec for Job {
 
     fn to_item(&self, retention: Option<Duration>) -> Item {
         let mut item = ItemCodec::key(self);
-        item.insert(
-            BY_REPO_TIME.key.partition.into(),
-            s(keys::jobs_by_repo(&self.repo)),
-        );
-        item.insert(
-            BY_REPO_TIME.key.sort.into(),
-            s(format!(
-                "{}#{}#{}",
-                sortable(self.first_seen),
-                self.provider,
-                self.job_id
-            )),
+        index_by_time(
+            &mut item,
+            keys::jobs_by_repo(&self.repo),
+            self.first_seen,
+            &self.provider,
+            &self.job_id,
         );
         if let Some(pipeline_id) = &self.pipeline_id {
             item.insert(
