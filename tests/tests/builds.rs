@@ -333,7 +333,7 @@ async fn health_and_version_need_no_key() {
 async fn routes_not_built_yet_answer_501_with_the_error_json() {
     let stack = TestStack::new().await;
     for (method, path) in [
-        (Method::GET, "/api/jobtrace?projectId=1&jobId=2"),
+        (Method::GET, "/api/ai/history"),
         (Method::POST, "/api/ai/analyse"),
         (Method::GET, "/api/v1/failures?repo=a/b"),
         (Method::POST, "/api/ai/followup"),

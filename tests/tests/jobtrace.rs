@@ -1,0 +1,95 @@
+//! `GET /api/jobtrace` over traces stored by log push.
+
+use buildlore_tests::{TestStack, fixtures, keys};
+use http::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn stored_traces_are_served_raw_clean_sliced_and_tailed() {
+    let stack = TestStack::new().await;
+    // The pipeline hook tells us GitLab project 1 is gitlab-org/gitlab-test and job 378 failed.
+    let (status, _) = stack
+        .gitlab_hook(
+            "Pipeline Hook",
+            &fixtures::bytes("webhooks/gitlab/pipeline_hook.json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let log = "\u{1b}[0Ksection_start:1:build_script\r\u{1b}[0KRunning tests\n\u{1b}[31mFAILED\u{1b}[0m test_a\r\nsummary: 1 failed\n";
+    let push = json!({"provider": "gitlab", "project": "gitlab-org/gitlab-test", "job_id": 378,
+                      "job_name": "test-build", "status": "failed", "log": log});
+    let (status, _, body) = stack
+        .call(
+            Method::POST,
+            "/api/ingest/log",
+            Some(keys::INGEST),
+            Some(&push),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let (status, raw) = stack.get("/api/jobtrace?projectId=1&jobId=378").await;
+    assert_eq!(status, StatusCode::OK, "{raw}");
+    assert_eq!(raw["trace"], log);
+    assert_eq!(raw["complete"], true);
+    assert_eq!(raw["lossless"], true);
+    let (_, by_path) = stack
+        .get("/api/jobtrace?projectId=gitlab-org%2Fgitlab-test&jobId=378")
+        .await;
+    assert_eq!(by_path, raw);
+
+    let (_, clean) = stack
+        .get("/api/jobtrace?projectId=1&jobId=378&clean=true")
+        .await;
+    assert_eq!(
+        clean["trace"],
+        "Running tests\nFAILED test_a\nsummary: 1 failed\n"
+    );
+    let (_, tail) = stack
+        .get("/api/jobtrace?projectId=1&jobId=378&clean=true&tail=1")
+        .await;
+    assert_eq!(tail["trace"], "summary: 1 failed\n");
+    let (_, sliced) = stack
+        .get("/api/jobtrace?projectId=1&jobId=378&offset=4&limit=5")
+        .await;
+    assert_eq!(sliced["trace"], &log[4..9]);
+    assert_eq!(sliced["total_length"], log.len());
+
+    for (path, expected) in [
+        ("/api/jobtrace?projectId=1&jobId=999", StatusCode::NOT_FOUND),
+        (
+            "/api/jobtrace?projectId=77&jobId=378",
+            StatusCode::NOT_FOUND,
+        ),
+        ("/api/jobtrace?projectId=1", StatusCode::BAD_REQUEST),
+        ("/api/jobtrace?jobId=378", StatusCode::BAD_REQUEST),
+        (
+            "/api/jobtrace?projectId=1&jobId=..%2F..",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/jobtrace?projectId=1&jobId=378&tail=-1",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/jobtrace?provider=github&jobId=1",
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "/api/jobtrace?provider=bitbucket&jobId=1",
+            StatusCode::BAD_REQUEST,
+        ),
+    ] {
+        let (status, body) = stack.get(path).await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+    let (status, _, _) = stack
+        .call(
+            Method::GET,
+            "/api/jobtrace?projectId=1&jobId=378",
+            Some(keys::INGEST),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
