@@ -85,6 +85,8 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
         gitlab_webhook_secrets: Default::default(),
         github_webhook_secrets: Default::default(),
         events: Default::default(),
+        providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.clone()))?
+            .providers,
     };
     let state = AppState::new(config, clients.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -292,6 +294,8 @@ async fn summary(small: usize, large: usize, projects: usize) -> Result<(), BoxE
         gitlab_webhook_secrets: Default::default(),
         github_webhook_secrets: Default::default(),
         events: Default::default(),
+        providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.clone()))?
+            .providers,
     };
     let state = AppState::new(config, clients.clone());
     println!("bench summary: 7-day summary over {projects} projects, table {table}");

@@ -73,20 +73,28 @@ pub fn test_config(table: &str) -> Config {
             heartbeat: Duration::from_millis(300),
             max: Duration::from_secs(20),
         },
+        providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
+            .expect("defaults are valid")
+            .providers,
     }
 }
 
 impl TestStack {
     pub async fn new() -> Self {
-        Self::build(false).await
+        Self::build(false, |_| {}).await
+    }
+
+    /// With configuration adjusted by `adjust` (e.g. providers pointing at fake servers).
+    pub async fn with_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::build(false, adjust).await
     }
 
     /// With an analysis queue (and its dead-letter queue) of its own.
     pub async fn with_analysis_queue() -> Self {
-        Self::build(true).await
+        Self::build(true, |_| {}).await
     }
 
-    async fn build(with_queue: bool) -> Self {
+    async fn build(with_queue: bool, adjust: impl FnOnce(&mut Config)) -> Self {
         let clients = AwsClients::for_emulator(emulator::endpoint()).await;
         let table = unique_name("buildlore-test");
         ensure_table(&clients.dynamodb, &table, &TABLE)
@@ -99,6 +107,7 @@ impl TestStack {
                 .unwrap_or_else(|e| panic!("{e}"));
             config.analysis_queue_url = Some(queues.analysis);
         }
+        adjust(&mut config);
         let state = AppState::new(config, clients.clone());
         let app = function_app(routes::all(), state.clone());
         TestStack {

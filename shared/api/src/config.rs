@@ -2,6 +2,7 @@
 
 use crate::auth::{ApiKeys, WeakKey};
 use buildlore_core::webhooks::secret::WebhookSecrets;
+use buildlore_providers::{DEFAULT_GITHUB_LOG_HOSTS, ProviderConfig};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -19,6 +20,9 @@ pub struct Config {
     pub github_webhook_secrets: WebhookSecrets,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
+    /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_FETCH_MAX_BYTES`).
+    pub providers: ProviderConfig,
 }
 
 /// How the Server-Sent Events stream of summaries is paced.
@@ -54,6 +58,56 @@ pub enum ConfigError {
 }
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+
+fn provider_config(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<ProviderConfig, ConfigError> {
+    let url = |name: &'static str, default: &str| {
+        let raw = lookup(name)
+            .filter(|v| !v.trim().is_empty())
+            .unwrap_or_else(|| default.to_string());
+        reqwest_url(&raw).ok_or(ConfigError::Invalid(name, "an http(s) URL"))
+    };
+    let secret = |name: &str| {
+        lookup(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    let hosts = match lookup("GITHUB_LOG_HOSTS") {
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(String::from)
+            .collect(),
+        None => DEFAULT_GITHUB_LOG_HOSTS
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
+    };
+    let max_bytes = match lookup("TRACE_FETCH_MAX_BYTES") {
+        None => 64 * 1024 * 1024,
+        Some(text) => text.trim().parse().map_err(|_| {
+            ConfigError::Invalid("TRACE_FETCH_MAX_BYTES", "a whole number of bytes")
+        })?,
+    };
+    Ok(ProviderConfig {
+        gitlab_base: url("GITLAB_BASE_URL", "https://gitlab.com")?,
+        gitlab_token: secret("GITLAB_TOKEN"),
+        github_api: url("GITHUB_API_URL", "https://api.github.com")?,
+        github_token: secret("GITHUB_TOKEN"),
+        github_log_hosts: hosts,
+        max_bytes,
+        connect_timeout: std::time::Duration::from_secs(5),
+        read_timeout: std::time::Duration::from_secs(20),
+        max_attempts: 4,
+    })
+}
+
+fn reqwest_url(raw: &str) -> Option<buildlore_providers::Url> {
+    let url = buildlore_providers::Url::parse(raw.trim()).ok()?;
+    matches!(url.scheme(), "http" | "https").then_some(url)
+}
 
 fn seconds(
     lookup: &impl Fn(&str) -> Option<String>,
@@ -117,6 +171,7 @@ impl Config {
                 heartbeat: seconds(&lookup, "EVENTS_HEARTBEAT_SECONDS", 15)?,
                 max: seconds(&lookup, "EVENTS_MAX_SECONDS", 840)?,
             },
+            providers: provider_config(&lookup)?,
         })
     }
 }

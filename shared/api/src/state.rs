@@ -11,6 +11,8 @@ pub struct AppState {
     pub store: DynamoStore,
     /// `None` when no `ANALYSIS_QUEUE_URL` is configured.
     pub analysis_queue: Option<SqsAnalysisQueue>,
+    /// GitLab and GitHub log fetching.
+    pub providers: Option<buildlore_providers::ProviderClient>,
     pub clients: AwsClients,
 }
 
@@ -25,7 +27,15 @@ impl AppState {
             .analysis_queue_url
             .as_ref()
             .map(|url| SqsAnalysisQueue::new(clients.sqs.clone(), url.clone()));
+        let providers = match buildlore_providers::ProviderClient::new(config.providers.clone()) {
+            Ok(client) => Some(client),
+            Err(error) => {
+                tracing::error!(%error, "log fetching from GitLab and GitHub is off");
+                None
+            }
+        };
         AppState {
+            providers,
             analysis_queue,
             config: Arc::new(config),
             store,

@@ -1,6 +1,7 @@
 //! The trace function: `GET /api/jobtrace` (gitlab-summary's shape, `{"trace", "complete"}`).
-//! It serves traces stored by log push or trace upload; fetching from GitLab and GitHub on a
-//! miss is not built yet and the answer says so.
+//! The bytes come from a trace stored by log push or trace upload, else from GitLab or GitHub
+//! with the deployment's token; a finished job's fetched log is stored, so the provider is
+//! asked once.
 
 use crate::auth::Scope;
 use crate::error::ApiError;
@@ -16,6 +17,7 @@ use buildlore_core::details::{DetailsSource, ProjectRef, parse_project};
 use buildlore_core::log_clean::clean_log;
 use buildlore_core::record::RecordError;
 use buildlore_core::trace::{TraceKey, TraceStore};
+use buildlore_providers::{FetchError, Fetched};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 use std::collections::HashMap;
@@ -84,23 +86,28 @@ async fn job_trace(
         ));
     }
     let provider = get("provider").unwrap_or("gitlab").to_ascii_lowercase();
-    let repo = match provider.as_str() {
+    // The repo (our key) when known, and how the provider names the project.
+    let (repo, provider_project): (Option<RepoPath>, String) = match provider.as_str() {
         "github" => {
             let repo = get("repo")
                 .ok_or_else(|| ApiError::bad_request("provider=github needs `repo=owner/name`"))?;
-            RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("`repo` {e}")))?
+            let repo =
+                RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("`repo` {e}")))?;
+            (Some(repo.clone()), repo.to_string())
         }
         "gitlab" => {
             let project = get("projectId")
                 .ok_or_else(|| ApiError::bad_request("query parameter `projectId` is required"))?;
             match parse_project(project).map_err(|e| ApiError::bad_request(e.to_string()))? {
-                ProjectRef::Path(repo) => repo,
-                ProjectRef::Id(id) => state
-                    .store
-                    .resolve_project("gitlab", &id)
-                    .await
-                    .map_err(store_failure)?
-                    .ok_or_else(|| ApiError::not_found(format!("no GitLab project {id} is known; it appears once a webhook from it arrives")))?,
+                ProjectRef::Path(repo) => (Some(repo.clone()), repo.to_string()),
+                ProjectRef::Id(id) => {
+                    let repo = state
+                        .store
+                        .resolve_project("gitlab", &id)
+                        .await
+                        .map_err(store_failure)?;
+                    (repo, id)
+                }
             }
         }
         _ => return Err(ApiError::bad_request("`provider` must be gitlab or github")),
@@ -109,35 +116,66 @@ async fn job_trace(
     let limit = number("limit", u64::MAX)?;
     let tail_lines = number("tail", MAX_TAIL_LINES as u64)?;
     let clean = matches!(get("clean"), Some("true" | "1" | "yes"));
-    let key = TraceKey {
-        provider: provider.clone(),
-        repo: repo.clone(),
-        job_id: job_id.to_string(),
+    let stored = match &repo {
+        Some(repo) => {
+            let key = TraceKey {
+                provider: provider.clone(),
+                repo: repo.clone(),
+                job_id: job_id.to_string(),
+            };
+            state
+                .store
+                .read(&key, offset, limit)
+                .await
+                .map_err(store_failure)?
+        }
+        None => None,
     };
-    let slice = state
-        .store
-        .read(&key, offset, limit)
-        .await
-        .map_err(store_failure)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no stored trace for {provider} job {job_id} of {repo}; push it with /api/ingest/log or the trace upload (fetching from {provider} is not available in this version yet)"
-            ))
-        })?;
+    let (slice_bytes, slice_offset, total_length, complete) = match stored {
+        Some(slice) => {
+            let complete = match &repo {
+                Some(repo) => state
+                    .store
+                    .job_status(&provider, repo, job_id)
+                    .await
+                    .map_err(store_failure)?
+                    .is_none_or(|status| status.is_terminal()),
+                None => true,
+            };
+            (slice.bytes, slice.offset, slice.total_length, complete)
+        }
+        None => {
+            let fetched = fetch(&state, &provider, &provider_project, job_id).await?;
+            if let (Some(repo), true, false) = (&repo, fetched.complete, fetched.truncated) {
+                let key = TraceKey {
+                    provider: provider.clone(),
+                    repo: repo.clone(),
+                    job_id: job_id.to_string(),
+                };
+                // Finished: store it so the next request does not reach the provider.
+                if let Err(error) = state.store.replace(&key, &fetched.bytes).await {
+                    tracing::warn!(%error, "a fetched trace was not cached");
+                }
+            }
+            let total = fetched.bytes.len() as u64;
+            let start = offset.min(total) as usize;
+            let end = limit.map_or(total, |l| start as u64 + l).min(total) as usize;
+            (
+                fetched.bytes[start..end].to_vec(),
+                start as u64,
+                total,
+                fetched.complete,
+            )
+        }
+    };
     let mut bytes = if clean {
-        clean_log(&slice.bytes)
+        clean_log(&slice_bytes)
     } else {
-        slice.bytes
+        slice_bytes
     };
     if let Some(lines) = tail_lines {
         bytes = tail(&bytes, lines as usize).to_vec();
     }
-    let complete = state
-        .store
-        .job_status(&provider, &repo, job_id)
-        .await
-        .map_err(store_failure)?
-        .is_none_or(|status| status.is_terminal());
     if get("format") == Some("raw") {
         let mut response = (StatusCode::OK, bytes).into_response();
         response.headers_mut().insert(
@@ -146,19 +184,74 @@ async fn job_trace(
         );
         response
             .headers_mut()
-            .insert("x-trace-length", HeaderValue::from(slice.total_length));
+            .insert("x-trace-length", HeaderValue::from(total_length));
         return Ok(response);
     }
     let lossless = std::str::from_utf8(&bytes).is_ok();
     Ok(Json(json!({
         "trace": String::from_utf8_lossy(&bytes),
         "complete": complete,
-        "offset": slice.offset,
-        "total_length": slice.total_length,
+        "offset": slice_offset,
+        "total_length": total_length,
         // Bytes that are not UTF-8 are replaced in JSON; `format=raw` serves them exactly.
         "lossless": lossless,
     }))
     .into_response())
+}
+
+/// The log from the provider, with its errors translated for the caller.
+async fn fetch(
+    state: &AppState,
+    provider: &str,
+    project: &str,
+    job_id: &str,
+) -> Result<Fetched, ApiError> {
+    let client = state.providers.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "log fetching is not configured on this deployment",
+        )
+    })?;
+    let result = match provider {
+        "github" => client.github_job_log(project, job_id).await,
+        _ => client.gitlab_trace(project, job_id).await,
+    };
+    let name = if provider == "github" {
+        "GitHub"
+    } else {
+        "GitLab"
+    };
+    result.map_err(|error| match error {
+        FetchError::NotFound => ApiError::not_found(format!(
+            "{name} has no job {job_id} in {project}, and no trace is stored for it"
+        )),
+        FetchError::Expired => ApiError::new(
+            StatusCode::GONE,
+            format!(
+                "{name} no longer keeps the log of job {job_id} (it expired), and no copy is stored"
+            ),
+        ),
+        FetchError::NoToken(_) => ApiError::not_found(format!(
+            "no trace is stored for job {job_id}, and no {name} token is configured to fetch it"
+        )),
+        FetchError::Rejected(status) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("{name} rejected this deployment's token (HTTP {status}); check its scopes"),
+        ),
+        FetchError::ForeignRedirect(host) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "{name} redirected the log download to {host}, which is not an allowed log host"
+            ),
+        ),
+        FetchError::Unavailable(detail) => {
+            tracing::warn!(%detail, "log fetch failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} did not deliver the log; retry later"),
+            )
+        }
+    })
 }
 
 #[cfg(test)]

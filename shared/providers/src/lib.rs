@@ -1,0 +1,301 @@
+//! Fetching job logs from GitLab and GitHub. Requests go only to the configured GitLab base
+//! URL, the GitHub API, and an allowlist of GitHub's log-storage hosts (a redirect anywhere
+//! else is refused); tokens never follow a redirect; 429 and 5xx are retried with backoff and
+//! jitter, honouring `Retry-After`; bodies are streamed and capped.
+
+use futures_util::StreamExt;
+use reqwest::StatusCode;
+pub use reqwest::Url;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    pub gitlab_base: Url,
+    pub gitlab_token: Option<String>,
+    pub github_api: Url,
+    pub github_token: Option<String>,
+    /// Hosts (exact, or `.suffix`) GitHub may redirect a log download to.
+    pub github_log_hosts: Vec<String>,
+    /// Longest log fetched; the rest is cut with a marker.
+    pub max_bytes: usize,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    pub max_attempts: u32,
+}
+
+pub const DEFAULT_GITHUB_LOG_HOSTS: &[&str] =
+    &[".actions.githubusercontent.com", ".blob.core.windows.net"];
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FetchError {
+    #[error("the provider has no such job or project")]
+    NotFound,
+    #[error("the provider no longer keeps this log (it expired)")]
+    Expired,
+    #[error("the provider rejected this deployment's token (HTTP {0})")]
+    Rejected(u16),
+    #[error("no token is configured for {0}")]
+    NoToken(&'static str),
+    #[error("refused to follow a redirect to {0}, which is not an allowed log host")]
+    ForeignRedirect(String),
+    #[error("the provider is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A fetched log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub truncated: bool,
+    /// Whether the job has finished (its log will not grow).
+    pub complete: bool,
+}
+
+pub const TRUNCATION_MARKER: &[u8] =
+    b"\n[buildlore: log truncated here; it is longer than the configured limit]\n";
+
+#[derive(Clone)]
+pub struct ProviderClient {
+    http: reqwest::Client,
+    config: ProviderConfig,
+}
+
+impl ProviderClient {
+    pub fn new(config: ProviderConfig) -> Result<Self, FetchError> {
+        // ring: no C toolchain, the same on x86_64 and arm64. Installing twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.connect_timeout)
+            .read_timeout(config.read_timeout)
+            .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+        Ok(ProviderClient { http, config })
+    }
+
+    fn allowed_redirect(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        url.scheme() == "https"
+            && self
+                .config
+                .github_log_hosts
+                .iter()
+                .any(|allowed| allowed_host(allowed, &host))
+            || self
+                .config
+                .github_log_hosts
+                .iter()
+                .any(|allowed| allowed == &format!("http://{host}"))
+    }
+
+    /// GET with retries; follows redirects only to allowed log hosts, without the token.
+    async fn get(
+        &self,
+        url: Url,
+        auth: Option<(&'static str, String)>,
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut url = url;
+        let mut auth = auth;
+        for _redirect in 0..3 {
+            let response = self.get_once_with_retries(&url, auth.as_ref()).await?;
+            if response.status().is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| url.join(v).ok())
+                    .ok_or_else(|| {
+                        FetchError::Unavailable("a redirect without a usable Location".into())
+                    })?;
+                if !self.allowed_redirect(&location) {
+                    return Err(FetchError::ForeignRedirect(
+                        location.host_str().unwrap_or("?").to_string(),
+                    ));
+                }
+                url = location;
+                auth = None;
+                continue;
+            }
+            return Ok(response);
+        }
+        Err(FetchError::Unavailable("too many redirects".into()))
+    }
+
+    async fn get_once_with_retries(
+        &self,
+        url: &Url,
+        auth: Option<&(&'static str, String)>,
+    ) -> Result<reqwest::Response, FetchError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.get(url.clone());
+            if let Some((name, value)) = auth {
+                request = request.header(*name, value);
+            }
+            let last = attempt >= self.config.max_attempts;
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) if error.is_timeout() || error.is_connect() => {
+                    if last {
+                        return Err(FetchError::Unavailable(format!(
+                            "{error} after {attempt} attempts"
+                        )));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(FetchError::Unavailable(error.to_string())),
+            };
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                if last {
+                    return Err(FetchError::Unavailable(format!(
+                        "HTTP {} after {attempt} attempts",
+                        status.as_u16()
+                    )));
+                }
+                tokio::time::sleep(retry_after(&response).unwrap_or_else(|| backoff(attempt)))
+                    .await;
+                continue;
+            }
+            classify(status)?;
+            return Ok(response);
+        }
+    }
+
+    /// Reads at most `max_bytes`, streaming.
+    async fn capped_body(
+        &self,
+        response: reqwest::Response,
+    ) -> Result<(Vec<u8>, bool), FetchError> {
+        let mut bytes = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| FetchError::Unavailable(e.to_string()))?;
+            let room = self.config.max_bytes.saturating_sub(bytes.len());
+            if chunk.len() > room {
+                bytes.extend_from_slice(&chunk[..room]);
+                bytes.extend_from_slice(TRUNCATION_MARKER);
+                return Ok((bytes, true));
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok((bytes, false))
+    }
+
+    /// A GitLab job's trace; `project` is a numeric id or a path.
+    pub async fn gitlab_trace(&self, project: &str, job_id: &str) -> Result<Fetched, FetchError> {
+        let token = self
+            .config
+            .gitlab_token
+            .clone()
+            .ok_or(FetchError::NoToken("GitLab"))?;
+        let project = encode_segment(project);
+        let base = self.config.gitlab_base.as_str().trim_end_matches('/');
+        let job_url = Url::parse(&format!("{base}/api/v4/projects/{project}/jobs/{job_id}"))
+            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+        let trace_url = Url::parse(&format!("{job_url}/trace"))
+            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+        let job = self
+            .get(job_url, Some(("PRIVATE-TOKEN", token.clone())))
+            .await?;
+        let job: serde_json::Value = job
+            .json()
+            .await
+            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+        let status = job.get("status").and_then(|s| s.as_str()).unwrap_or("");
+        let complete = matches!(
+            status,
+            "success" | "failed" | "canceled" | "skipped" | "manual"
+        );
+        let response = self.get(trace_url, Some(("PRIVATE-TOKEN", token))).await?;
+        let (bytes, truncated) = self.capped_body(response).await?;
+        Ok(Fetched {
+            bytes,
+            truncated,
+            complete,
+        })
+    }
+
+    /// A GitHub Actions job's log (a 302 to short-lived storage, followed without the token).
+    pub async fn github_job_log(&self, repo: &str, job_id: &str) -> Result<Fetched, FetchError> {
+        let token = self
+            .config
+            .github_token
+            .clone()
+            .ok_or(FetchError::NoToken("GitHub"))?;
+        let base = self.config.github_api.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!("{base}/repos/{repo}/actions/jobs/{job_id}/logs"))
+            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+        let response = self
+            .get(url, Some(("Authorization", format!("Bearer {token}"))))
+            .await?;
+        let (bytes, truncated) = self.capped_body(response).await?;
+        // GitHub serves logs of finished jobs.
+        Ok(Fetched {
+            bytes,
+            truncated,
+            complete: true,
+        })
+    }
+}
+
+fn allowed_host(allowed: &str, host: &str) -> bool {
+    match allowed.strip_prefix('.') {
+        Some(suffix) => host.ends_with(&format!(".{suffix}")),
+        None => allowed == host,
+    }
+}
+
+fn classify(status: StatusCode) -> Result<(), FetchError> {
+    match status.as_u16() {
+        200..=399 => Ok(()),
+        401 | 403 => Err(FetchError::Rejected(status.as_u16())),
+        404 => Err(FetchError::NotFound),
+        410 => Err(FetchError::Expired),
+        other => Err(FetchError::Unavailable(format!("HTTP {other}"))),
+    }
+}
+
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds.min(30)))
+}
+
+/// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms… (at most 5 s) plus up to 25%.
+fn backoff(attempt: u32) -> Duration {
+    let base = 100u64 << attempt.min(6).saturating_sub(1);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() as u64)
+        .unwrap_or(0);
+    Duration::from_millis(base.min(5_000) + nanos % (base / 4 + 1))
+}
+
+/// A path such as `group/app` as one URL path segment.
+fn encode_segment(text: &str) -> String {
+    let mut out = String::new();
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,270 @@
+//! `/api/jobtrace` fetching from GitLab and GitHub: local fake servers speak their formats.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use buildlore_providers::Url;
+use buildlore_tests::{TestStack, fixtures};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+const GITLAB_TOKEN: &str = "glpat-test-token";
+const GITHUB_TOKEN: &str = "ghp-test-token";
+const LOG: &str = "logchunks/logs/Java__square_at_retrofit__482509524.log";
+
+#[derive(Clone, Default)]
+struct Fake {
+    trace_requests: Arc<AtomicUsize>,
+    storm: Arc<AtomicUsize>,
+    blob_port: u16,
+}
+
+async fn serve(router: Router) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    port
+}
+
+fn gitlab_authorised(headers: &HeaderMap) -> bool {
+    headers.get("private-token").and_then(|v| v.to_str().ok()) == Some(GITLAB_TOKEN)
+}
+
+async fn gitlab_job(headers: HeaderMap, Path((_project, job)): Path<(String, u64)>) -> Response {
+    if !gitlab_authorised(&headers) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"message":"401 Unauthorized"}"#,
+        )
+            .into_response();
+    }
+    match job {
+        1 | 3 | 5 => r#"{"id": 1, "status": "failed"}"#.into_response(),
+        2 => r#"{"id": 2, "status": "running"}"#.into_response(),
+        _ => (StatusCode::NOT_FOUND, r#"{"message":"404 Not found"}"#).into_response(),
+    }
+}
+
+async fn gitlab_trace(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path((project, job)): Path<(String, u64)>,
+) -> Response {
+    if !gitlab_authorised(&headers) || project != "group/sub/app" {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    fake.trace_requests.fetch_add(1, Ordering::SeqCst);
+    match job {
+        1 | 5 => fixtures::bytes(LOG).into_response(),
+        2 => "partial log\n".into_response(),
+        3 if fake.storm.fetch_add(1, Ordering::SeqCst) < 2 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            "slow down",
+        )
+            .into_response(),
+        3 => "after the storm\n".into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn github_logs(
+    State(fake): State<Fake>,
+    headers: HeaderMap,
+    Path((_owner, _repo, job)): Path<(String, String, u64)>,
+) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {GITHUB_TOKEN}"))
+    {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    match job {
+        10 => (
+            StatusCode::FOUND,
+            [(
+                "location",
+                format!("http://127.0.0.1:{}/blob/10?sig=abc", fake.blob_port),
+            )],
+        )
+            .into_response(),
+        11 => StatusCode::GONE.into_response(),
+        12 => (
+            StatusCode::FOUND,
+            [("location", "http://metadata.internal.example/latest")],
+        )
+            .into_response(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+async fn blob(headers: HeaderMap) -> Response {
+    if headers.contains_key("authorization") {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the token must not follow the redirect",
+        )
+            .into_response();
+    }
+    b"2021-08-05T10:26:08Z caf\xe9 \x1b[31mfailed\x1b[0m\n"
+        .to_vec()
+        .into_response()
+}
+
+async fn fakes() -> (Fake, u16) {
+    let blob_port = serve(Router::new().route("/blob/{id}", get(blob))).await;
+    let fake = Fake {
+        blob_port,
+        ..Fake::default()
+    };
+    let provider = Router::new()
+        .route("/api/v4/projects/{project}/jobs/{job}", get(gitlab_job))
+        .route(
+            "/api/v4/projects/{project}/jobs/{job}/trace",
+            get(gitlab_trace),
+        )
+        .route(
+            "/repos/{owner}/{repo}/actions/jobs/{job}/logs",
+            get(github_logs),
+        )
+        .with_state(fake.clone());
+    (fake.clone(), serve(provider).await)
+}
+
+async fn stack(port: u16, blob_port: u16, gitlab_token: &str, max_bytes: usize) -> TestStack {
+    let gitlab_token = gitlab_token.to_string();
+    TestStack::with_config(move |config| {
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
+        config.providers.gitlab_base = url.clone();
+        config.providers.gitlab_token = Some(gitlab_token);
+        config.providers.github_api = url;
+        config.providers.github_token = Some(GITHUB_TOKEN.into());
+        config.providers.github_log_hosts = vec![format!("http://127.0.0.1:{blob_port}")];
+        config.providers.max_bytes = max_bytes;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn gitlab_logs_are_fetched_once_when_finished() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 64 * 1024 * 1024).await;
+    let expected = String::from_utf8_lossy(&fixtures::bytes(LOG)).to_string();
+    let path = "/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=1";
+    let (status, first) = stack.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["trace"], expected);
+    assert_eq!(first["complete"], true);
+    let (_, second) = stack.get(path).await;
+    assert_eq!(second["trace"], expected);
+    assert_eq!(
+        fake.trace_requests.load(Ordering::SeqCst),
+        1,
+        "the second request reached the provider"
+    );
+
+    // A running job is fetched each time and not stored.
+    let running = "/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=2";
+    let (_, body) = stack.get(running).await;
+    assert_eq!(body["complete"], false);
+    assert_eq!(body["trace"], "partial log\n");
+    stack.get(running).await;
+    assert_eq!(fake.trace_requests.load(Ordering::SeqCst), 3);
+
+    // A 429 storm is waited out.
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=3")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["trace"], "after the storm\n");
+
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=4")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn a_rejected_token_is_a_502_that_does_not_show_it() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, "glpat-wrong-secret", 1024).await;
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=1")
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("rejected"), "{message}");
+    assert!(!body.to_string().contains("glpat-wrong-secret"));
+}
+
+#[tokio::test]
+async fn logs_over_the_cap_are_cut_with_a_marker_and_not_stored() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 1000).await;
+    let (status, _) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=5")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, json) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=5")
+        .await;
+    let trace = json["trace"].as_str().unwrap();
+    assert!(trace.ends_with("limit]\n"), "{trace}");
+    assert!(trace.len() < 1200);
+    assert_eq!(
+        fake.trace_requests.load(Ordering::SeqCst),
+        2,
+        "a truncated log is not stored"
+    );
+}
+
+#[tokio::test]
+async fn github_logs_follow_the_redirect_without_the_token_and_only_to_allowed_hosts() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 1 << 20).await;
+    let request = http::Request::builder()
+        .uri("/api/jobtrace?provider=github&repo=octo%2Frepo&jobId=10&format=raw")
+        .header(
+            "authorization",
+            format!("Bearer {}", buildlore_tests::keys::READ),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(stack.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(
+        &bytes[..],
+        b"2021-08-05T10:26:08Z caf\xe9 \x1b[31mfailed\x1b[0m\n",
+        "bytes served exactly"
+    );
+    let (_, clean) = stack
+        .get("/api/jobtrace?provider=github&repo=octo%2Frepo&jobId=10&clean=true")
+        .await;
+    assert_eq!(clean["lossless"], false);
+    assert!(clean["trace"].as_str().unwrap().ends_with(" failed\n"));
+
+    let (status, body) = stack
+        .get("/api/jobtrace?provider=github&repo=octo%2Frepo&jobId=11")
+        .await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("expired"));
+    let (status, body) = stack
+        .get("/api/jobtrace?provider=github&repo=octo%2Frepo&jobId=12")
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not an allowed log host")
+    );
+}
