@@ -32,6 +32,7 @@ enum Command {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     buildlore_api::telemetry::init();
+    buildlore_providers::install_crypto();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dev(args) => dev::run(args).await,

@@ -76,6 +76,7 @@ async fn bootstrap_then_dev_serves_ingest_and_query() {
             .expect("start buildlore dev"),
     );
     let base = format!("http://127.0.0.1:{port}");
+    buildlore_providers::install_crypto();
     let http = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

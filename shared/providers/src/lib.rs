@@ -54,6 +54,12 @@ pub struct Fetched {
 pub const TRUNCATION_MARKER: &[u8] =
     b"\n[buildlore: log truncated here; it is longer than the configured limit]\n";
 
+/// Makes rustls use ring (no C toolchain, the same on x86_64 and arm64) for every HTTPS
+/// client in the process. Calling it again is harmless.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 #[derive(Clone)]
 pub struct ProviderClient {
     http: reqwest::Client,
@@ -62,8 +68,7 @@ pub struct ProviderClient {
 
 impl ProviderClient {
     pub fn new(config: ProviderConfig) -> Result<Self, FetchError> {
-        // ring: no C toolchain, the same on x86_64 and arm64. Installing twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(config.connect_timeout)
