@@ -268,3 +268,27 @@ async fn github_logs_follow_the_redirect_without_the_token_and_only_to_allowed_h
             .contains("not an allowed log host")
     );
 }
+
+#[tokio::test]
+async fn a_provider_that_does_not_answer_is_a_502_within_the_timeouts() {
+    async fn stall() -> &'static str {
+        tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+        "too late"
+    }
+    let port =
+        serve(Router::new().route("/api/v4/projects/{project}/jobs/{job}", get(stall))).await;
+    let stack = TestStack::with_config(move |config| {
+        config.providers.gitlab_base =
+            Url::parse(&format!("http://127.0.0.1:{port}/")).expect("url");
+        config.providers.gitlab_token = Some(GITLAB_TOKEN.into());
+        config.providers.read_timeout = std::time::Duration::from_millis(200);
+        config.providers.max_attempts = 2;
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=1")
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
