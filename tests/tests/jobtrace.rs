@@ -93,3 +93,48 @@ async fn stored_traces_are_served_raw_clean_sliced_and_tailed() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn long_logs_are_paged_and_tailed_from_the_end() {
+    let stack = TestStack::new().await;
+    let log: String = (0..150_000)
+        .map(|n| format!("line {n:08} of a long build log\n"))
+        .collect();
+    assert!(log.len() > 4 * 1024 * 1024);
+    let push = json!({"provider": "gitlab", "project": "big/app", "job_id": 1,
+                      "job_name": "build", "status": "success", "log": log});
+    let (status, _, body) = stack
+        .call(
+            Method::POST,
+            "/api/ingest/log",
+            Some(keys::INGEST),
+            Some(&push),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    let (_, first) = stack.get("/api/jobtrace?projectId=big%2Fapp&jobId=1").await;
+    let page = first["trace"].as_str().unwrap().len();
+    assert_eq!(page, 4 * 1024 * 1024);
+    assert_eq!(first["next_offset"], page);
+    assert_eq!(first["total_length"], log.len());
+    let (_, second) = stack
+        .get(&format!(
+            "/api/jobtrace?projectId=big%2Fapp&jobId=1&offset={page}"
+        ))
+        .await;
+    assert_eq!(second["next_offset"], serde_json::Value::Null);
+    let joined = format!(
+        "{}{}",
+        first["trace"].as_str().unwrap(),
+        second["trace"].as_str().unwrap()
+    );
+    assert!(joined == log, "two pages rebuild the log");
+    let (_, tail) = stack
+        .get("/api/jobtrace?projectId=big%2Fapp&jobId=1&tail=2")
+        .await;
+    assert_eq!(
+        tail["trace"],
+        "line 00149998 of a long build log\nline 00149999 of a long build log\n"
+    );
+}

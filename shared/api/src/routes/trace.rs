@@ -22,6 +22,10 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 use std::collections::HashMap;
 
+/// Most log bytes one answer carries (Lambda answers are at most 6 MB, and JSON escaping
+/// grows text); page with `offset` and `next_offset`.
+pub const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// Lines `tail` may ask for.
 pub const MAX_TAIL_LINES: usize = 100_000;
 
@@ -112,10 +116,12 @@ async fn job_trace(
         }
         _ => return Err(ApiError::bad_request("`provider` must be gitlab or github")),
     };
-    let offset = number("offset", u64::MAX)?.unwrap_or(0);
-    let limit = number("limit", u64::MAX)?;
+    let requested_offset = number("offset", u64::MAX)?;
+    let limit =
+        Some(number("limit", u64::MAX)?.map_or(MAX_RESPONSE_BYTES, |l| l.min(MAX_RESPONSE_BYTES)));
     let tail_lines = number("tail", MAX_TAIL_LINES as u64)?;
     let clean = matches!(get("clean"), Some("true" | "1" | "yes"));
+    let mut offset = requested_offset.unwrap_or(0);
     let stored = match &repo {
         Some(repo) => {
             let key = TraceKey {
@@ -123,6 +129,16 @@ async fn job_trace(
                 repo: repo.clone(),
                 job_id: job_id.to_string(),
             };
+            if tail_lines.is_some() && requested_offset.is_none() {
+                // The last lines live in the last bytes: read the end of a long log.
+                let length = state
+                    .store
+                    .read(&key, u64::MAX, Some(0))
+                    .await
+                    .map_err(store_failure)?
+                    .map_or(0, |slice| slice.total_length);
+                offset = length.saturating_sub(MAX_RESPONSE_BYTES);
+            }
             state
                 .store
                 .read(&key, offset, limit)
@@ -158,6 +174,9 @@ async fn job_trace(
                 }
             }
             let total = fetched.bytes.len() as u64;
+            if tail_lines.is_some() && requested_offset.is_none() {
+                offset = total.saturating_sub(MAX_RESPONSE_BYTES);
+            }
             let start = offset.min(total) as usize;
             let end = limit.map_or(total, |l| start as u64 + l).min(total) as usize;
             (
@@ -168,6 +187,8 @@ async fn job_trace(
             )
         }
     };
+    let slice_end = slice_offset + slice_bytes.len() as u64;
+    let next_offset = (slice_end < total_length).then_some(slice_end);
     let mut bytes = if clean {
         clean_log(&slice_bytes)
     } else {
@@ -193,6 +214,8 @@ async fn job_trace(
         "complete": complete,
         "offset": slice_offset,
         "total_length": total_length,
+        // Where the next page starts, when this answer did not reach the end.
+        "next_offset": next_offset,
         // Bytes that are not UTF-8 are replaced in JSON; `format=raw` serves them exactly.
         "lossless": lossless,
     }))
