@@ -327,6 +327,10 @@ impl TraceStore for DynamoStore {
         }
     }
 
+    async fn length(&self, key: &TraceKey) -> Result<Option<u64>, StoreError> {
+        Ok(self.trace_head(key).await?.map(|head| head.length))
+    }
+
     async fn read(
         &self,
         key: &TraceKey,

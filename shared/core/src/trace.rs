@@ -47,6 +47,12 @@ pub trait TraceStore: Send + Sync {
         part: &[u8],
     ) -> impl Future<Output = Result<AppendOutcome, StoreError>> + Send;
 
+    /// The stored length; `None` when there is no trace.
+    fn length(
+        &self,
+        key: &TraceKey,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send;
+
     /// Up to `limit` bytes from `offset`; `None` when there is no trace.
     fn read(
         &self,

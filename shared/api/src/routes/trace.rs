@@ -133,10 +133,10 @@ async fn job_trace(
                 // The last lines live in the last bytes: read the end of a long log.
                 let length = state
                     .store
-                    .read(&key, u64::MAX, Some(0))
+                    .length(&key)
                     .await
                     .map_err(store_failure)?
-                    .map_or(0, |slice| slice.total_length);
+                    .unwrap_or(0);
                 offset = length.saturating_sub(MAX_RESPONSE_BYTES);
             }
             state
