@@ -62,6 +62,13 @@ pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
 const INGEST_KEY: &str = "bench-ingest-key-0000000000";
 const READ_KEY: &str = "bench-read-key-00000000000000";
 
+/// The service's state over a benchmark's own table, configured as by default otherwise.
+fn bench_state(clients: &AwsClients, table: &str, keys: ApiKeys) -> Result<AppState, BoxError> {
+    let mut config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))?;
+    config.keys = keys;
+    Ok(AppState::new(config, clients.clone()))
+}
+
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -77,18 +84,11 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
     let clients = AwsClients::from_env().await;
     let table = format!("buildlore-bench-{}", chrono::Utc::now().timestamp_millis());
     ensure_table(&clients.dynamodb, &table, &TABLE).await?;
-    let config = Config {
-        table_name: table.clone(),
-        analysis_queue_url: None,
-        keys: ApiKeys::from_lists(INGEST_KEY, READ_KEY, "")?,
-        build_retention_days: Some(400),
-        gitlab_webhook_secrets: Default::default(),
-        github_webhook_secrets: Default::default(),
-        events: Default::default(),
-        providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.clone()))?
-            .providers,
-    };
-    let state = AppState::new(config, clients.clone());
+    let state = bench_state(
+        &clients,
+        &table,
+        ApiKeys::from_lists(INGEST_KEY, READ_KEY, "")?,
+    )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -286,18 +286,7 @@ async fn summary(small: usize, large: usize, projects: usize) -> Result<(), BoxE
         chrono::Utc::now().timestamp_millis()
     );
     ensure_table(&clients.dynamodb, &table, &TABLE).await?;
-    let config = Config {
-        table_name: table.clone(),
-        analysis_queue_url: None,
-        keys: ApiKeys::default(),
-        build_retention_days: Some(400),
-        gitlab_webhook_secrets: Default::default(),
-        github_webhook_secrets: Default::default(),
-        events: Default::default(),
-        providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.clone()))?
-            .providers,
-    };
-    let state = AppState::new(config, clients.clone());
+    let state = bench_state(&clients, &table, ApiKeys::default())?;
     println!("bench summary: 7-day summary over {projects} projects, table {table}");
     let started = Instant::now();
     store_builds(&state, 0, small, projects).await?;

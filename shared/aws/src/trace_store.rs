@@ -157,20 +157,29 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// The query for one generation's chunks, in offset order.
+    fn chunks_query(
+        &self,
+        key: &TraceKey,
+        generation: u64,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", AttributeValue::S(partition(key)))
+            .expression_attribute_values(":prefix", AttributeValue::S(chunk_prefix(generation)))
+    }
+
     /// Sort keys of one generation's chunks.
     async fn chunk_keys(&self, key: &TraceKey, generation: u64) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut start = None;
         loop {
             let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":pk", AttributeValue::S(partition(key)))
-                .expression_attribute_values(":prefix", AttributeValue::S(chunk_prefix(generation)))
+                .chunks_query(key, generation)
                 .projection_expression("#sk")
                 .set_exclusive_start_key(start)
                 .send()
@@ -347,17 +356,7 @@ impl TraceStore for DynamoStore {
         let mut start_key = None;
         'pages: loop {
             let page = self
-                .client()
-                .query()
-                .table_name(self.table())
-                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_names("#sk", SORT_KEY)
-                .expression_attribute_values(":pk", AttributeValue::S(partition(key)))
-                .expression_attribute_values(
-                    ":prefix",
-                    AttributeValue::S(chunk_prefix(head.generation)),
-                )
+                .chunks_query(key, head.generation)
                 .consistent_read(true)
                 .set_exclusive_start_key(start_key)
                 .send()
