@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use buildlore_core::ports::StoreError;
 use http::StatusCode;
 use serde_json::json;
 
@@ -67,6 +68,18 @@ impl ApiError {
             "statusCode": self.status.as_u16(),
             "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         })
+    }
+}
+
+/// A storage failure as the client sees it: throttling and outages are retryable (503), the
+/// rest is ours (500, cause logged).
+pub fn store_failure(error: StoreError) -> ApiError {
+    match error {
+        StoreError::Unavailable(_) => {
+            tracing::warn!(error = %error, "storage unavailable");
+            ApiError::unavailable("storage is busy; retry in a moment")
+        }
+        other => ApiError::internal(&other),
     }
 }
 

@@ -6,16 +6,15 @@
 
 use crate::auth::Scope;
 use crate::error::ApiError;
+use crate::params::{QueryParams, query_params};
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use buildlore_core::summary;
 use futures_util::Stream;
 use http::HeaderMap;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use tokio::time::Instant;
 
@@ -26,11 +25,10 @@ pub fn routes() -> Router<AppState> {
 async fn pipeline_events(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: QueryParams,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
-    let Query(params) =
-        query.map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
+    let params = query_params(query)?;
     let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
     let window = params.get("since").cloned();
     // Validated once up front, so a bad window is a 400 rather than a broken stream.

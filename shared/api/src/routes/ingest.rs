@@ -2,7 +2,7 @@
 
 use crate::auth::Scope;
 use crate::body::read_json;
-use crate::error::ApiError;
+use crate::error::{ApiError, store_failure};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -11,7 +11,6 @@ use axum::routing::post;
 use axum::{Json, Router};
 use buildlore_core::Build;
 use buildlore_core::build::BuildSubmission;
-use buildlore_core::ports::StoreError;
 use buildlore_core::record::{RecordError, RecordOutcome, record};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -60,11 +59,11 @@ pub(crate) fn record_error(error: RecordError) -> ApiError {
         RecordError::Regression { .. } | RecordError::AlreadyFinished { .. } => {
             ApiError::conflict(error.to_string())
         }
-        RecordError::Contended(_) | RecordError::Store(StoreError::Unavailable(_)) => {
+        RecordError::Contended(_) => {
             tracing::warn!(error = %error, "write deferred");
             ApiError::unavailable("storage is busy; retry in a moment")
         }
-        RecordError::Store(store) => ApiError::internal(&store),
+        RecordError::Store(store) => store_failure(store),
     }
 }
 

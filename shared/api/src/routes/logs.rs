@@ -4,12 +4,13 @@
 
 use crate::auth::Scope;
 use crate::body::{parse_json, read_bytes, require_json_content_type};
-use crate::error::ApiError;
+use crate::error::{ApiError, store_failure};
+use crate::params::{QueryParams, query_params, whole_number};
 use crate::routes::ingest::record_error;
 use crate::state::AppState;
 use axum::body::Body;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -17,12 +18,10 @@ use buildlore_core::BuildStatus;
 use buildlore_core::RepoPath;
 use buildlore_core::compression::{GunzipError, gunzip_capped};
 use buildlore_core::log_push::{LogPushError, parse_log_push, push_log};
-use buildlore_core::record::RecordError;
 use buildlore_core::runs::valid_provider;
 use buildlore_core::trace::{AppendOutcome, TraceKey, TraceStore, content_range_start};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
-use std::collections::HashMap;
 
 /// A log push as received (compressed or not): under Lambda's 6 MB request limit.
 pub const MAX_LOG_REQUEST_BYTES: usize = 6 * 1024 * 1024;
@@ -88,7 +87,7 @@ async fn ingest_log(
         .await
         .map_err(|error| match error {
             LogPushError::Record(error) => record_error(error),
-            LogPushError::Store(error) => record_error(RecordError::Store(error)),
+            LogPushError::Store(error) => store_failure(error),
             LogPushError::Queue(error) => {
                 tracing::warn!(%error, "analysis request not queued");
                 ApiError::unavailable("the analysis queue is unavailable; retry the push")
@@ -154,7 +153,6 @@ async fn append_trace(
     let start = content_range_start(range.to_str().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let part = read_bytes(body, MAX_TRACE_PART_BYTES).await?;
-    let store_failure = |error| record_error(RecordError::Store(error));
     let outcome = state
         .store
         .append(&key, start, &part)
@@ -194,30 +192,18 @@ async fn read_trace(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: JobPath,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: QueryParams,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let key = trace_key(path)?;
-    let Query(params) =
-        query.map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
-    let number = |name: &str| -> Result<Option<u64>, ApiError> {
-        params
-            .get(name)
-            .filter(|value| !value.is_empty())
-            .map(|value| {
-                value.parse::<u64>().map_err(|_| {
-                    ApiError::bad_request(format!("`{name}` must be a whole number of bytes"))
-                })
-            })
-            .transpose()
-    };
-    let offset = number("offset")?.unwrap_or(0);
-    let limit = number("limit")?;
+    let params = query_params(query)?;
+    let offset = whole_number(&params, "offset", u64::MAX)?.unwrap_or(0);
+    let limit = whole_number(&params, "limit", u64::MAX)?;
     let slice = state
         .store
         .read(&key, offset, limit)
         .await
-        .map_err(|error| record_error(RecordError::Store(error)))?
+        .map_err(store_failure)?
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no trace is stored for {} job {} of {}",

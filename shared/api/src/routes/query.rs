@@ -1,19 +1,19 @@
 //! The query function: builds now; summaries, pipeline details and analysis follow.
 
 use crate::auth::Scope;
-use crate::error::ApiError;
+use crate::error::{ApiError, store_failure};
+use crate::params::{QueryParams, query_params};
 use crate::state::AppState;
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::list_builds::{BuildQuery, RawBuildQuery};
-use buildlore_core::ports::{BuildListing, StoreError};
+use buildlore_core::ports::BuildListing;
 use buildlore_core::summary;
 use http::HeaderMap;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -31,31 +31,13 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
 }
 
-type Params = Result<Query<HashMap<String, String>>, QueryRejection>;
-
-fn params(query: Params) -> Result<HashMap<String, String>, ApiError> {
-    query
-        .map(|Query(map)| map)
-        .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))
-}
-
-fn store_failure(error: StoreError) -> ApiError {
-    match error {
-        StoreError::Unavailable(_) => {
-            tracing::warn!(error = %error, "read deferred");
-            ApiError::unavailable("storage is busy; retry in a moment")
-        }
-        other => ApiError::internal(&other),
-    }
-}
-
 async fn list_builds(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Params,
+    query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
-    let mut params = params(query)?;
+    let mut params = query_params(query)?;
     let raw = RawBuildQuery {
         repo: params.remove("repo"),
         branch: params.remove("branch"),
@@ -82,10 +64,10 @@ async fn list_builds(
 async fn pipeline_summary(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Params,
+    query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
-    let params = params(query)?;
+    let params = query_params(query)?;
     let now = chrono::Utc::now();
     let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
     let since = summary::parse_since(params.get("since").map(String::as_str), now).map_err(bad)?;
@@ -104,12 +86,12 @@ async fn pipeline_details(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
-    query: Params,
+    query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     use buildlore_core::details::{self, DetailsError};
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path((project, pipeline_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let params = params(query)?;
+    let params = query_params(query)?;
     let provider = params.get("provider").map_or("gitlab", String::as_str);
     let provider = buildlore_core::runs::valid_provider(provider).ok_or_else(|| {
         ApiError::bad_request("provider must be gitlab, github or another CI name")
@@ -133,13 +115,13 @@ async fn repo_analysis(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-    query: Params,
+    query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let repo = RepoPath::parse(&repo)
         .map_err(|e| ApiError::bad_request(format!("repo (URL-encode its slashes as %2F) {e}")))?;
-    let params = params(query)?;
+    let params = query_params(query)?;
     let now = chrono::Utc::now();
     let since = summary::parse_since(params.get("since").map(String::as_str), now)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -175,11 +157,11 @@ async fn get_build_by_query(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
-    query: Params,
+    query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path(build_id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let params = params(query)?;
+    let params = query_params(query)?;
     let repo = params.get("repo").ok_or_else(|| {
         ApiError::bad_request(
             "query parameter `repo` is required (for example ?repo=group/project)",

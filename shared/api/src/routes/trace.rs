@@ -4,23 +4,20 @@
 //! asked once.
 
 use crate::auth::Scope;
-use crate::error::ApiError;
-use crate::routes::ingest::record_error;
+use crate::error::{ApiError, store_failure};
+use crate::params::{QueryParams, query_params, whole_number};
 use crate::state::AppState;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::details::{DetailsSource, ProjectRef, parse_project};
 use buildlore_core::log_clean::clean_log;
-use buildlore_core::record::RecordError;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::{FetchError, Fetched};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
-use std::collections::HashMap;
 
 /// Most log bytes one answer carries (Lambda answers are at most 6 MB, and JSON escaping
 /// grows text); page with `offset` and `next_offset`.
@@ -31,10 +28,6 @@ pub const MAX_TAIL_LINES: usize = 100_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/jobtrace", get(job_trace))
-}
-
-fn store_failure(error: buildlore_core::ports::StoreError) -> ApiError {
-    record_error(RecordError::Store(error))
 }
 
 /// The last `lines` lines of `bytes`.
@@ -57,27 +50,17 @@ fn tail(bytes: &[u8], lines: usize) -> &[u8] {
 async fn job_trace(
     State(state): State<AppState>,
     headers: HeaderMap,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: QueryParams,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
-    let Query(params) =
-        query.map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
+    let params = query_params(query)?;
     let get = |name: &str| {
         params
             .get(name)
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     };
-    let number = |name: &str, max: u64| -> Result<Option<u64>, ApiError> {
-        get(name)
-            .map(|v| match v.parse::<u64>() {
-                Ok(n) if n <= max => Ok(n),
-                _ => Err(ApiError::bad_request(format!(
-                    "`{name}` must be a whole number up to {max}"
-                ))),
-            })
-            .transpose()
-    };
+    let number = |name: &str, max: u64| whole_number(&params, name, max);
     let job_id =
         get("jobId").ok_or_else(|| ApiError::bad_request("query parameter `jobId` is required"))?;
     if job_id.len() > 128

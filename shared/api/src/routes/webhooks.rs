@@ -4,7 +4,7 @@
 //! a 2xx, or the provider counts it as failed and may disable the hook).
 
 use crate::body::read_bytes;
-use crate::error::ApiError;
+use crate::error::{ApiError, store_failure};
 use crate::routes::ingest::record_error;
 use crate::state::AppState;
 use axum::body::Body;
@@ -14,7 +14,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use buildlore_aws::record_store::ItemCodec;
 use buildlore_core::keys;
-use buildlore_core::record::{Record, RecordError, RecordStore, record};
+use buildlore_core::record::{Record, RecordStore, record};
 use buildlore_core::webhooks::secret::SecretMismatch;
 use buildlore_core::webhooks::{Normalised, WebhookEvent, github, gitlab};
 use futures_util::StreamExt;
@@ -129,10 +129,6 @@ async fn respond(
             .map_err(store_failure)?;
     }
     Ok(Json(json!({"status": "processed", "results": results})).into_response())
-}
-
-fn store_failure(error: buildlore_core::ports::StoreError) -> ApiError {
-    record_error(RecordError::Store(error))
 }
 
 /// Records every pipeline, job and build of a delivery; returns one result per record.

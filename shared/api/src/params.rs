@@ -1,0 +1,36 @@
+//! Query-string parameters, read once into a map, with errors that say what to fix.
+
+use crate::error::ApiError;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use std::collections::HashMap;
+
+/// The query string as an extractor that never rejects on its own.
+pub type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
+
+pub fn query_params(query: QueryParams) -> Result<HashMap<String, String>, ApiError> {
+    query
+        .map(|Query(map)| map)
+        .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))
+}
+
+/// An optional whole-number parameter of at most `max`.
+pub fn whole_number(
+    params: &HashMap<String, String>,
+    name: &str,
+    max: u64,
+) -> Result<Option<u64>, ApiError> {
+    params
+        .get(name)
+        .filter(|value| !value.is_empty())
+        .map(|value| match value.parse::<u64>() {
+            Ok(n) if n <= max => Ok(n),
+            _ if max == u64::MAX => Err(ApiError::bad_request(format!(
+                "`{name}` must be a whole number"
+            ))),
+            _ => Err(ApiError::bad_request(format!(
+                "`{name}` must be a whole number up to {max}"
+            ))),
+        })
+        .transpose()
+}
