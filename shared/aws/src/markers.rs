@@ -13,32 +13,6 @@ const MARKER_SORT_KEY: &str = "MARKER";
 
 impl Markers for DynamoStore {
     async fn set_marker(&self, partition: &str, keep: Duration) -> Result<bool, StoreError> {
-        DynamoStore::set_marker(self, partition, keep).await
-    }
-
-    async fn clear_marker(&self, partition: &str) -> Result<(), StoreError> {
-        DynamoStore::clear_marker(self, partition).await
-    }
-}
-
-impl DynamoStore {
-    /// Whether a marker exists.
-    pub async fn has_marker(&self, partition: &str) -> Result<bool, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, AttributeValue::S(partition.to_string()))
-            .key(SORT_KEY, AttributeValue::S(MARKER_SORT_KEY.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.is_some())
-    }
-
-    /// Sets a marker that expires after `keep`; `Ok(false)` if it was already set.
-    pub async fn set_marker(&self, partition: &str, keep: Duration) -> Result<bool, StoreError> {
         let expires = (Utc::now() + keep).timestamp();
         let result = self
             .client()
@@ -65,8 +39,7 @@ impl DynamoStore {
         }
     }
 
-    /// Removes a marker (a request whose follow-up failed may then be made again).
-    pub async fn clear_marker(&self, partition: &str) -> Result<(), StoreError> {
+    async fn clear_marker(&self, partition: &str) -> Result<(), StoreError> {
         self.client()
             .delete_item()
             .table_name(self.table())
@@ -76,6 +49,23 @@ impl DynamoStore {
             .await
             .map_err(store_error)?;
         Ok(())
+    }
+}
+
+impl DynamoStore {
+    /// Whether a marker exists.
+    pub async fn has_marker(&self, partition: &str) -> Result<bool, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, AttributeValue::S(partition.to_string()))
+            .key(SORT_KEY, AttributeValue::S(MARKER_SORT_KEY.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.is_some())
     }
 
     /// Remembers which repo a provider's numeric project id names.

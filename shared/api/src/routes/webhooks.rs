@@ -14,6 +14,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use buildlore_aws::record_store::ItemCodec;
 use buildlore_core::keys;
+use buildlore_core::ports::Markers;
 use buildlore_core::record::{Record, RecordStore, record};
 use buildlore_core::webhooks::secret::SecretMismatch;
 use buildlore_core::webhooks::{Normalised, WebhookEvent, github, gitlab};
