@@ -62,6 +62,7 @@ pub fn test_config(table: &str) -> Config {
         keys: ApiKeys::from_lists(keys::INGEST, keys::READ, keys::ADMIN)
             .expect("test keys are long"),
         build_retention_days: None,
+        trace_cache_days: buildlore_api::config::DEFAULT_TRACE_CACHE_DAYS,
         gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
             "{},{}",
             secrets::GITLAB,

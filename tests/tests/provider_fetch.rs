@@ -18,7 +18,37 @@ const LOG: &str = "logchunks/logs/Java__square_at_retrofit__482509524.log";
 struct Fake {
     trace_requests: Arc<AtomicUsize>,
     storm: Arc<AtomicUsize>,
+    gzip_requests: Arc<AtomicUsize>,
+    limited: Arc<AtomicUsize>,
     blob_port: u16,
+    big_log: Arc<Vec<u8>>,
+}
+
+/// A log of several megabytes: the fixture log repeated, each copy numbered.
+fn big_log() -> Vec<u8> {
+    let one = fixtures::bytes(LOG);
+    let mut log = Vec::new();
+    let mut copy = 0;
+    while log.len() < 6 * 1024 * 1024 + 12_345 {
+        log.extend_from_slice(format!("copy {copy}\n").as_bytes());
+        log.extend_from_slice(&one);
+        copy += 1;
+    }
+    log
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(bytes).expect("gzip");
+    encoder.finish().expect("gzip")
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 async fn serve(router: Router) -> u16 {
@@ -43,7 +73,7 @@ async fn gitlab_job(headers: HeaderMap, Path((_project, job)): Path<(String, u64
             .into_response();
     }
     match job {
-        1 | 3 | 5 => r#"{"id": 1, "status": "failed"}"#.into_response(),
+        1 | 3 | 5 | 6 | 7 => r#"{"id": 1, "status": "failed"}"#.into_response(),
         2 => r#"{"id": 2, "status": "running"}"#.into_response(),
         _ => (StatusCode::NOT_FOUND, r#"{"message":"404 Not found"}"#).into_response(),
     }
@@ -68,6 +98,29 @@ async fn gitlab_trace(
         )
             .into_response(),
         3 => "after the storm\n".into_response(),
+        // Large, and gzip-compressed in transit when the client accepts it (as GitLab does).
+        6 => {
+            let accepts_gzip = headers
+                .get("accept-encoding")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("gzip"));
+            if accepts_gzip {
+                fake.gzip_requests.fetch_add(1, Ordering::SeqCst);
+                ([("content-encoding", "gzip")], gzip(&fake.big_log)).into_response()
+            } else {
+                fake.big_log.to_vec().into_response()
+            }
+        }
+        // GitLab's rate limit: 429 with a reset an hour away.
+        7 => (
+            StatusCode::TOO_MANY_REQUESTS,
+            [
+                ("ratelimit-remaining", "0".to_string()),
+                ("ratelimit-reset", (unix_now() + 3600).to_string()),
+            ],
+            "Retry later",
+        )
+            .into_response(),
         _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
@@ -92,6 +145,24 @@ async fn github_logs(
         )
             .into_response(),
         11 => StatusCode::GONE.into_response(),
+        // GitHub's primary rate limit: 403 with no requests remaining until the reset.
+        13 if fake.limited.fetch_add(1, Ordering::SeqCst) == 0 => (
+            StatusCode::FORBIDDEN,
+            [
+                ("x-ratelimit-remaining", "0".to_string()),
+                ("x-ratelimit-reset", unix_now().to_string()),
+            ],
+            r#"{"message": "API rate limit exceeded"}"#,
+        )
+            .into_response(),
+        13 => (
+            StatusCode::FOUND,
+            [(
+                "location",
+                format!("http://127.0.0.1:{}/blob/13", fake.blob_port),
+            )],
+        )
+            .into_response(),
         12 => (
             StatusCode::FOUND,
             [("location", "http://metadata.internal.example/latest")],
@@ -118,6 +189,7 @@ async fn fakes() -> (Fake, u16) {
     let blob_port = serve(Router::new().route("/blob/{id}", get(blob))).await;
     let fake = Fake {
         blob_port,
+        big_log: Arc::new(big_log()),
         ..Fake::default()
     };
     let provider = Router::new()
@@ -291,4 +363,103 @@ async fn a_provider_that_does_not_answer_is_a_502_within_the_timeouts() {
         .await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_long_log_arrives_gzipped_is_cached_in_chunks_and_pages_from_the_store() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 64 * 1024 * 1024).await;
+    let log = fake.big_log.clone();
+    let raw = |offset: Option<u64>| {
+        let stack = &stack;
+        async move {
+            let mut uri = "/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=6&format=raw".to_string();
+            if let Some(offset) = offset {
+                uri.push_str(&format!("&offset={offset}"));
+            }
+            let request = http::Request::builder()
+                .uri(uri)
+                .header(
+                    "authorization",
+                    format!("Bearer {}", buildlore_tests::keys::READ),
+                )
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = tower::ServiceExt::oneshot(stack.app.clone(), request)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            let length: u64 = response.headers()["x-trace-length"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let bytes = http_body_util::BodyExt::collect(response.into_body())
+                .await
+                .unwrap()
+                .to_bytes();
+            (bytes, length)
+        }
+    };
+    // First page from the provider, the rest from the store.
+    let (first, length) = raw(None).await;
+    assert_eq!(length, log.len() as u64);
+    assert_eq!(first.len(), 4 * 1024 * 1024);
+    assert_eq!(&first[..], &log[..first.len()]);
+    assert_eq!(fake.gzip_requests.load(Ordering::SeqCst), 1, "gzip was not asked for");
+    let (second, _) = raw(Some(first.len() as u64)).await;
+    assert_eq!(&second[..], &log[first.len()..]);
+    let (_, tail) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=6&tail=3")
+        .await;
+    let expected_tail = String::from_utf8_lossy(&log[log.len() - 4096..]).to_string();
+    let last_lines: Vec<&str> = expected_tail.lines().rev().take(3).collect();
+    let tail = tail["trace"].as_str().unwrap();
+    for line in last_lines {
+        assert!(tail.contains(line), "{tail:?} lacks {line:?}");
+    }
+    assert_eq!(fake.trace_requests.load(Ordering::SeqCst), 1);
+
+    // The copy is stored in chunks, each under the item limit, and kept for the cache TTL.
+    let items = stack.items().await;
+    let chunks: Vec<_> = items
+        .iter()
+        .filter(|item| item["sk"].as_s().is_ok_and(|sk| sk.starts_with("CHUNK#")))
+        .collect();
+    assert_eq!(chunks.len(), log.len().div_ceil(256 * 1024));
+    let head = items
+        .iter()
+        .find(|item| item["sk"].as_s().is_ok_and(|sk| sk == "HEAD"))
+        .expect("a head item");
+    let expires: i64 = head["expires_at"].as_n().unwrap().parse().unwrap();
+    let in_days = (expires - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((29..=30).contains(&in_days), "kept {in_days} days");
+}
+
+#[tokio::test]
+async fn rate_limits_are_waited_out_or_reported_with_when_to_retry() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 1 << 20).await;
+    // GitHub: out of requests until now → wait, then succeed.
+    let (status, body) = stack
+        .get("/api/jobtrace?provider=github&repo=octo%2Frepo&jobId=13")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(fake.limited.load(Ordering::SeqCst), 2);
+    // GitLab: out of requests for an hour → 503 at once, saying when.
+    let started = std::time::Instant::now();
+    let request = http::Request::builder()
+        .uri("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=7")
+        .header(
+            "authorization",
+            format!("Bearer {}", buildlore_tests::keys::READ),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let (status, headers, body) = stack.send(request).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("rate limit"));
+    let retry: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((3590..=3600).contains(&retry), "{retry}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -18,6 +18,8 @@ pub struct Config {
     pub gitlab_webhook_secrets: WebhookSecrets,
     /// `GITHUB_WEBHOOK_SECRET`: the HMAC secrets accepted, comma-separated.
     pub github_webhook_secrets: WebhookSecrets,
+    /// `TRACE_CACHE_DAYS`: how long a log fetched from GitLab or GitHub is kept (default 30).
+    pub trace_cache_days: u32,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
@@ -109,6 +111,9 @@ fn reqwest_url(raw: &str) -> Option<buildlore_providers::Url> {
     matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
+/// How long fetched logs are kept unless `TRACE_CACHE_DAYS` says otherwise.
+pub const DEFAULT_TRACE_CACHE_DAYS: u32 = 30;
+
 fn seconds(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
@@ -155,11 +160,24 @@ impl Config {
                 }
             },
         };
+        let trace_cache_days = match lookup("TRACE_CACHE_DAYS") {
+            None => DEFAULT_TRACE_CACHE_DAYS,
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(days) if days > 0 => days,
+                _ => {
+                    return Err(ConfigError::Invalid(
+                        "TRACE_CACHE_DAYS",
+                        "a whole number of days above 0",
+                    ));
+                }
+            },
+        };
         Ok(Config {
             table_name,
             analysis_queue_url,
             keys,
             build_retention_days,
+            trace_cache_days,
             gitlab_webhook_secrets: WebhookSecrets::from_list(
                 &lookup("GITLAB_WEBHOOK_SECRET").unwrap_or_default(),
             ),

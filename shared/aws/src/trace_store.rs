@@ -16,7 +16,7 @@ use buildlore_core::keys;
 use buildlore_core::ports::StoreError;
 use buildlore_core::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use buildlore_core::trace::{
-    AppendOutcome, CHUNK_RAW_BYTES, TraceKey, TraceSlice, TraceStore, chunks,
+    AppendOutcome, CHUNK_RAW_BYTES, Replacement, TraceKey, TraceSlice, TraceStore, chunks,
 };
 use chrono::Utc;
 use std::collections::HashMap;
@@ -66,7 +66,14 @@ impl DynamoStore {
             .map(|retention| n((Utc::now() + retention).timestamp().max(0) as u64))
     }
 
-    fn chunk_item(&self, key: &TraceKey, generation: u64, offset: u64, raw: &[u8]) -> Item {
+    fn chunk_item(
+        &self,
+        key: &TraceKey,
+        generation: u64,
+        offset: u64,
+        raw: &[u8],
+        expires_at: Option<AttributeValue>,
+    ) -> Item {
         let mut item = HashMap::from([
             (PARTITION_KEY.to_string(), AttributeValue::S(partition(key))),
             (
@@ -81,13 +88,19 @@ impl DynamoStore {
             ("raw_len".to_string(), n(raw.len() as u64)),
             ("data".to_string(), AttributeValue::B(Blob::new(gzip(raw)))),
         ]);
-        if let Some(expires) = self.expires_at() {
+        if let Some(expires) = expires_at {
             item.insert(TTL_ATTRIBUTE.into(), expires);
         }
         item
     }
 
-    fn head_item(&self, key: &TraceKey, length: u64, generation: u64) -> Item {
+    fn head_item(
+        &self,
+        key: &TraceKey,
+        length: u64,
+        generation: u64,
+        expires_at: Option<AttributeValue>,
+    ) -> Item {
         let mut head = HashMap::from([
             (PARTITION_KEY.to_string(), AttributeValue::S(partition(key))),
             (SORT_KEY.to_string(), AttributeValue::S(HEAD.into())),
@@ -99,7 +112,7 @@ impl DynamoStore {
                 AttributeValue::S(Utc::now().to_rfc3339()),
             ),
         ]);
-        if let Some(expires) = self.expires_at() {
+        if let Some(expires) = expires_at {
             head.insert(TTL_ATTRIBUTE.into(), expires);
         }
         head
@@ -223,51 +236,113 @@ impl DynamoStore {
     }
 }
 
+/// A generation no other writer picks: the clock in microseconds, kept above the previous
+/// one, plus a per-process counter.
+fn unique_generation(previous: Option<u64>) -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let micros = Utc::now().timestamp_micros().max(0) as u64;
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed) % 1000;
+    (micros * 1000 + count).max(previous.map_or(1, |p| p + 1))
+}
+
 impl TraceStore for DynamoStore {
     async fn replace(&self, key: &TraceKey, bytes: &[u8]) -> Result<u64, StoreError> {
         for _ in 0..REPLACE_ATTEMPTS {
-            let current = self.trace_head(key).await?;
-            let generation = current.map_or(1, |head| head.generation + 1);
-            let puts = chunks(bytes, 0)
-                .filter_map(|(offset, raw)| {
-                    let item = self.chunk_item(key, generation, offset, raw);
-                    let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
-                    Some(WriteRequest::builder().put_request(put).build())
-                })
-                .collect();
-            self.batch_write(puts).await?;
-            let head = self.head_item(key, bytes.len() as u64, generation);
-            let mut put = self
-                .client()
-                .put_item()
-                .table_name(self.table())
-                .set_item(Some(head));
-            put = match current {
-                None => put
-                    .condition_expression("attribute_not_exists(#pk)")
-                    .expression_attribute_names("#pk", PARTITION_KEY),
-                Some(head) => put
-                    .condition_expression("#generation = :generation")
-                    .expression_attribute_names("#generation", "generation")
-                    .expression_attribute_values(":generation", n(head.generation)),
-            };
-            match put.send().await {
-                Ok(_) => {
-                    if let Some(old) = current {
-                        self.delete_generation(key, old.generation).await;
-                    }
-                    return Ok(bytes.len() as u64);
-                }
-                Err(error) if error.as_service_error().is_some_and(is_conditional_failure) => {
-                    // Another writer switched the head first: drop ours and try again.
-                    self.delete_generation(key, generation).await;
-                }
-                Err(error) => return Err(store_error(error)),
+            let replacement = self.begin_replacement(key, None).await?;
+            if let Err(error) = self.write_replacement(key, &replacement, 0, bytes).await {
+                self.discard_replacement(key, replacement).await;
+                return Err(error);
+            }
+            match self
+                .commit_replacement(key, replacement, bytes.len() as u64)
+                .await
+            {
+                Ok(()) => return Ok(bytes.len() as u64),
+                // Another writer switched the head first: try again on top of theirs.
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other),
             }
         }
         Err(StoreError::Unavailable(
             "the trace kept changing while it was replaced".into(),
         ))
+    }
+
+    async fn begin_replacement(
+        &self,
+        key: &TraceKey,
+        keep: Option<chrono::Duration>,
+    ) -> Result<Replacement, StoreError> {
+        let previous = self.trace_head(key).await?.map(|head| head.generation);
+        let expires_at = keep
+            .map(|keep| (Utc::now() + keep).timestamp())
+            .or_else(|| self.retention().map(|r| (Utc::now() + r).timestamp()));
+        Ok(Replacement {
+            generation: unique_generation(previous),
+            previous,
+            expires_at,
+        })
+    }
+
+    async fn write_replacement(
+        &self,
+        key: &TraceKey,
+        replacement: &Replacement,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let expires = replacement.expires_at.map(|at| n(at.max(0) as u64));
+        let puts = chunks(bytes, offset)
+            .filter_map(|(offset, raw)| {
+                let item =
+                    self.chunk_item(key, replacement.generation, offset, raw, expires.clone());
+                let put = PutRequest::builder().set_item(Some(item)).build().ok()?;
+                Some(WriteRequest::builder().put_request(put).build())
+            })
+            .collect();
+        self.batch_write(puts).await
+    }
+
+    async fn commit_replacement(
+        &self,
+        key: &TraceKey,
+        replacement: Replacement,
+        length: u64,
+    ) -> Result<(), StoreError> {
+        let expires = replacement.expires_at.map(|at| n(at.max(0) as u64));
+        let head = self.head_item(key, length, replacement.generation, expires);
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .set_item(Some(head));
+        put = match replacement.previous {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
+            Some(previous) => put
+                .condition_expression("#generation = :generation")
+                .expression_attribute_names("#generation", "generation")
+                .expression_attribute_values(":generation", n(previous)),
+        };
+        match put.send().await {
+            Ok(_) => {
+                if let Some(old) = replacement.previous {
+                    self.delete_generation(key, old).await;
+                }
+                Ok(())
+            }
+            Err(error) if error.as_service_error().is_some_and(is_conditional_failure) => {
+                self.delete_generation(key, replacement.generation).await;
+                Err(StoreError::Conflict)
+            }
+            Err(error) => Err(store_error(error)),
+        }
+    }
+
+    async fn discard_replacement(&self, key: &TraceKey, replacement: Replacement) {
+        self.delete_generation(key, replacement.generation).await;
     }
 
     async fn append(
@@ -288,7 +363,7 @@ impl TraceStore for DynamoStore {
         let generation = current.map_or(1, |head| head.generation);
         let head_write = match current {
             None => {
-                let head = self.head_item(key, end, generation);
+                let head = self.head_item(key, end, generation, self.expires_at());
                 let put = Put::builder()
                     .table_name(self.table())
                     .set_item(Some(head))
@@ -321,7 +396,13 @@ impl TraceStore for DynamoStore {
         for (offset, raw) in chunks(part, start) {
             let put = Put::builder()
                 .table_name(self.table())
-                .set_item(Some(self.chunk_item(key, generation, offset, raw)))
+                .set_item(Some(self.chunk_item(
+                    key,
+                    generation,
+                    offset,
+                    raw,
+                    self.expires_at(),
+                )))
                 .build()
                 .map_err(|e| StoreError::Failed(e.to_string()))?;
             items.push(TransactWriteItem::builder().put(put).build());

@@ -1,9 +1,9 @@
 //! Fetching job logs from GitLab and GitHub. Requests go only to the configured GitLab base
 //! URL, the GitHub API, and an allowlist of GitHub's log-storage hosts (a redirect anywhere
 //! else is refused); tokens never follow a redirect; 429 and 5xx are retried with backoff and
-//! jitter, honouring `Retry-After`; bodies are streamed and capped.
+//! jitter, honouring `Retry-After` and the providers' rate-limit reset headers; bodies arrive
+//! gzip-compressed when the provider offers it, are read piece by piece and capped.
 
-use futures_util::StreamExt;
 use reqwest::StatusCode;
 pub use reqwest::Url;
 use std::time::Duration;
@@ -38,6 +38,8 @@ pub enum FetchError {
     NoToken(&'static str),
     #[error("refused to follow a redirect to {0}, which is not an allowed log host")]
     ForeignRedirect(String),
+    #[error("the provider's rate limit is exhausted for another {0} s")]
+    RateLimited(u64),
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
 }
@@ -160,15 +162,23 @@ impl ProviderClient {
                 Err(error) => return Err(FetchError::Unavailable(error.to_string())),
             };
             let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                if last {
-                    return Err(FetchError::Unavailable(format!(
-                        "HTTP {} after {attempt} attempts",
-                        status.as_u16()
-                    )));
+            let limited = rate_limited(&response);
+            if limited || status.is_server_error() {
+                let wait = retry_after(&response);
+                if let Some(wait) = wait.filter(|wait| *wait > MAX_RATE_LIMIT_WAIT) {
+                    // Waiting that long would outlast the caller: say when to come back.
+                    return Err(FetchError::RateLimited(wait.as_secs().max(1)));
                 }
-                tokio::time::sleep(retry_after(&response).unwrap_or_else(|| backoff(attempt)))
-                    .await;
+                if last {
+                    return Err(match wait {
+                        Some(wait) if limited => FetchError::RateLimited(wait.as_secs().max(1)),
+                        _ => FetchError::Unavailable(format!(
+                            "HTTP {} after {attempt} attempts",
+                            status.as_u16()
+                        )),
+                    });
+                }
+                tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
                 continue;
             }
             classify(status)?;
@@ -176,28 +186,28 @@ impl ProviderClient {
         }
     }
 
-    /// Reads at most `max_bytes`, streaming.
-    async fn capped_body(
-        &self,
-        response: reqwest::Response,
-    ) -> Result<(Vec<u8>, bool), FetchError> {
-        let mut bytes = Vec::new();
-        let mut stream = response.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| FetchError::Unavailable(e.to_string()))?;
-            let room = self.config.max_bytes.saturating_sub(bytes.len());
-            if chunk.len() > room {
-                bytes.extend_from_slice(&chunk[..room]);
-                bytes.extend_from_slice(TRUNCATION_MARKER);
-                return Ok((bytes, true));
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        Ok((bytes, false))
-    }
-
     /// A GitLab job's trace; `project` is a numeric id or a path.
     pub async fn gitlab_trace(&self, project: &str, job_id: &str) -> Result<Fetched, FetchError> {
+        self.gitlab_trace_download(project, job_id)
+            .await?
+            .collect()
+            .await
+    }
+
+    /// A GitHub Actions job's log, whole (up to the byte cap).
+    pub async fn github_job_log(&self, repo: &str, job_id: &str) -> Result<Fetched, FetchError> {
+        self.github_job_log_download(repo, job_id)
+            .await?
+            .collect()
+            .await
+    }
+
+    /// A GitLab job's trace as it arrives; `project` is a numeric id or a path.
+    pub async fn gitlab_trace_download(
+        &self,
+        project: &str,
+        job_id: &str,
+    ) -> Result<LogDownload, FetchError> {
         let token = self
             .config
             .gitlab_token
@@ -222,16 +232,16 @@ impl ProviderClient {
             "success" | "failed" | "canceled" | "skipped" | "manual"
         );
         let response = self.get(trace_url, Some(("PRIVATE-TOKEN", token))).await?;
-        let (bytes, truncated) = self.capped_body(response).await?;
-        Ok(Fetched {
-            bytes,
-            truncated,
-            complete,
-        })
+        Ok(LogDownload::new(response, complete, self.config.max_bytes))
     }
 
-    /// A GitHub Actions job's log (a 302 to short-lived storage, followed without the token).
-    pub async fn github_job_log(&self, repo: &str, job_id: &str) -> Result<Fetched, FetchError> {
+    /// A GitHub Actions job's log as it arrives (a 302 to short-lived storage, followed
+    /// without the token).
+    pub async fn github_job_log_download(
+        &self,
+        repo: &str,
+        job_id: &str,
+    ) -> Result<LogDownload, FetchError> {
         let token = self
             .config
             .github_token
@@ -243,12 +253,75 @@ impl ProviderClient {
         let response = self
             .get(url, Some(("Authorization", format!("Bearer {token}"))))
             .await?;
-        let (bytes, truncated) = self.capped_body(response).await?;
         // GitHub serves logs of finished jobs.
+        Ok(LogDownload::new(response, true, self.config.max_bytes))
+    }
+}
+
+/// A log being downloaded: read it piece by piece, so no more than a piece is in memory.
+/// Past the byte cap the log ends with [`TRUNCATION_MARKER`].
+pub struct LogDownload {
+    response: reqwest::Response,
+    /// Whether the job has finished (its log will not grow).
+    pub complete: bool,
+    room: usize,
+    truncated: bool,
+    done: bool,
+}
+
+impl LogDownload {
+    fn new(response: reqwest::Response, complete: bool, max_bytes: usize) -> Self {
+        LogDownload {
+            response,
+            complete,
+            room: max_bytes,
+            truncated: false,
+            done: false,
+        }
+    }
+
+    /// The next piece of the log (decompressed when the provider sent it gzipped); `None` at
+    /// the end.
+    pub async fn next_piece(&mut self) -> Result<Option<bytes::Bytes>, FetchError> {
+        if self.done {
+            return Ok(None);
+        }
+        let piece = self
+            .response
+            .chunk()
+            .await
+            .map_err(|e| FetchError::Unavailable(format!("the download broke off: {e}")))?;
+        let Some(piece) = piece else {
+            self.done = true;
+            return Ok(None);
+        };
+        if piece.len() > self.room {
+            let mut last = piece.slice(..self.room).to_vec();
+            last.extend_from_slice(TRUNCATION_MARKER);
+            self.room = 0;
+            self.truncated = true;
+            self.done = true;
+            return Ok(Some(last.into()));
+        }
+        self.room -= piece.len();
+        Ok(Some(piece))
+    }
+
+    /// Whether the log was cut at the byte cap (known once the last piece was read).
+    pub fn truncated(&self) -> bool {
+        self.truncated
+    }
+
+    /// The whole log in memory.
+    pub async fn collect(mut self) -> Result<Fetched, FetchError> {
+        let mut bytes = Vec::new();
+        while let Some(piece) = self.next_piece().await? {
+            bytes.extend_from_slice(&piece);
+        }
         Ok(Fetched {
             bytes,
-            truncated,
-            complete: true,
+            truncated: self.truncated,
+            complete: self.complete,
         })
     }
 }
@@ -270,16 +343,41 @@ fn classify(status: StatusCode) -> Result<(), FetchError> {
     }
 }
 
+/// The longest wait for a rate limit to reset before giving up with [`FetchError::RateLimited`].
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
+
+fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
+    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+/// A 429, or GitHub's 403 with `x-ratelimit-remaining: 0` (its primary rate limit).
+fn rate_limited(response: &reqwest::Response) -> bool {
+    let status = response.status();
+    status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::FORBIDDEN
+            && (header_number(response, "x-ratelimit-remaining") == Some(0)
+                || response.headers().contains_key(reqwest::header::RETRY_AFTER)))
+}
+
+/// How long the provider asks us to wait: `Retry-After` (seconds), else the reset time of
+/// GitLab's `RateLimit-Reset` or GitHub's `x-ratelimit-reset` (Unix seconds) when the
+/// remaining budget is zero.
 fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
+    if let Some(seconds) = header_number(response, reqwest::header::RETRY_AFTER.as_str()) {
+        return Some(Duration::from_secs(seconds));
+    }
+    let remaining = header_number(response, "ratelimit-remaining")
+        .or_else(|| header_number(response, "x-ratelimit-remaining"));
+    if remaining != Some(0) {
+        return None;
+    }
+    let reset = header_number(response, "ratelimit-reset")
+        .or_else(|| header_number(response, "x-ratelimit-reset"))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
         .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds.min(30)))
+        .as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
 /// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms… (at most 5 s) plus up to 25%.

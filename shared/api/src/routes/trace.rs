@@ -14,8 +14,11 @@ use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::details::{DetailsSource, ProjectRef, parse_project};
 use buildlore_core::log_clean::clean_log;
-use buildlore_core::trace::{TraceKey, TraceStore};
-use buildlore_providers::{FetchError, Fetched};
+use buildlore_core::ports::StoreError;
+use buildlore_core::trace::{
+    ChunkBuffer, Replacement, TraceKey, TraceSlice, TraceStore, Window, WindowCollector,
+};
+use buildlore_providers::FetchError;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
@@ -144,30 +147,21 @@ async fn job_trace(
             (slice.bytes, slice.offset, slice.total_length, complete)
         }
         None => {
-            let fetched = fetch(&state, &provider, &provider_project, job_id).await?;
-            if let (Some(repo), true, false) = (&repo, fetched.complete, fetched.truncated) {
-                let key = TraceKey {
-                    provider: provider.clone(),
-                    repo: repo.clone(),
-                    job_id: job_id.to_string(),
-                };
-                // Finished: store it so the next request does not reach the provider.
-                if let Err(error) = state.store.replace(&key, &fetched.bytes).await {
-                    tracing::warn!(%error, "a fetched trace was not cached");
+            let window = if tail_lines.is_some() && requested_offset.is_none() {
+                Window::Last {
+                    bytes: MAX_RESPONSE_BYTES,
                 }
-            }
-            let total = fetched.bytes.len() as u64;
-            if tail_lines.is_some() && requested_offset.is_none() {
-                offset = total.saturating_sub(MAX_RESPONSE_BYTES);
-            }
-            let start = offset.min(total) as usize;
-            let end = limit.map_or(total, |l| start as u64 + l).min(total) as usize;
-            (
-                fetched.bytes[start..end].to_vec(),
-                start as u64,
-                total,
-                fetched.complete,
-            )
+            } else {
+                Window::Range { start: offset, limit }
+            };
+            let cache_key = repo.as_ref().map(|repo| TraceKey {
+                provider: provider.clone(),
+                repo: repo.clone(),
+                job_id: job_id.to_string(),
+            });
+            let (slice, complete) =
+                download(&state, &provider, &provider_project, job_id, cache_key, window).await?;
+            (slice.bytes, slice.offset, slice.total_length, complete)
         }
     };
     let slice_end = slice_offset + slice_bytes.len() as u64;
@@ -205,29 +199,140 @@ async fn job_trace(
     .into_response())
 }
 
-/// The log from the provider, with its errors translated for the caller.
-async fn fetch(
+/// Whole chunks written to the cache per DynamoDB batch while a log downloads.
+const CHUNKS_PER_CACHE_WRITE: usize = 8;
+
+/// A fetched log being copied into the store as it arrives.
+struct CacheCopy {
+    key: TraceKey,
+    replacement: Replacement,
+    buffer: ChunkBuffer,
+}
+
+/// Downloads the log from the provider, piece by piece: the caller's window is kept, and a
+/// finished job's log is copied into the store as it arrives (so the provider is asked once),
+/// without ever holding the whole log in memory.
+async fn download(
     state: &AppState,
     provider: &str,
     project: &str,
     job_id: &str,
-) -> Result<Fetched, ApiError> {
+    cache_key: Option<TraceKey>,
+    window: Window,
+) -> Result<(TraceSlice, bool), ApiError> {
     let client = state.providers.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::BAD_GATEWAY,
             "log fetching is not configured on this deployment",
         )
     })?;
-    let result = match provider {
-        "github" => client.github_job_log(project, job_id).await,
-        _ => client.gitlab_trace(project, job_id).await,
+    let explain = |error| fetch_error(error, provider, project, job_id);
+    let mut download = match provider {
+        "github" => client.github_job_log_download(project, job_id).await,
+        _ => client.gitlab_trace_download(project, job_id).await,
+    }
+    .map_err(explain)?;
+    let mut cache = match cache_key.filter(|_| download.complete) {
+        Some(key) => {
+            let keep = chrono::Duration::days(i64::from(state.config.trace_cache_days));
+            match state.store.begin_replacement(&key, Some(keep)).await {
+                Ok(replacement) => Some(CacheCopy {
+                    key,
+                    replacement,
+                    buffer: ChunkBuffer::new(CHUNKS_PER_CACHE_WRITE),
+                }),
+                Err(error) => {
+                    tracing::warn!(%error, "a fetched trace will not be cached");
+                    None
+                }
+            }
+        }
+        None => None,
     };
+    let mut collector = WindowCollector::new(window);
+    loop {
+        let piece = match download.next_piece().await {
+            Ok(Some(piece)) => piece,
+            Ok(None) => break,
+            Err(error) => {
+                if let Some(copy) = cache {
+                    state
+                        .store
+                        .discard_replacement(&copy.key, copy.replacement)
+                        .await;
+                }
+                return Err(explain(error));
+            }
+        };
+        collector.push(&piece);
+        if let Some(copy) = cache.as_mut() {
+            copy.buffer.push(&piece);
+            if let Some((offset, bytes)) = copy.buffer.ready() {
+                let written = state
+                    .store
+                    .write_replacement(&copy.key, &copy.replacement, offset, &bytes)
+                    .await;
+                if let Err(error) = written {
+                    tracing::warn!(%error, "a fetched trace was not cached");
+                    if let Some(copy) = cache.take() {
+                        state
+                            .store
+                            .discard_replacement(&copy.key, copy.replacement)
+                            .await;
+                    }
+                }
+            }
+        }
+    }
+    if let Some(copy) = cache {
+        finish_cache_copy(state, copy, download.truncated()).await;
+    }
+    Ok((collector.finish(), download.complete))
+}
+
+/// Commits a complete copy; a truncated one is dropped (the cache holds only whole logs).
+async fn finish_cache_copy(state: &AppState, copy: CacheCopy, truncated: bool) {
+    let CacheCopy {
+        key,
+        replacement,
+        buffer,
+    } = copy;
+    if truncated {
+        state.store.discard_replacement(&key, replacement).await;
+        return;
+    }
+    let (offset, rest) = buffer.finish();
+    let length = offset + rest.len() as u64;
+    let result = async {
+        state
+            .store
+            .write_replacement(&key, &replacement, offset, &rest)
+            .await?;
+        state
+            .store
+            .commit_replacement(&key, replacement, length)
+            .await
+    }
+    .await;
+    match result {
+        Ok(()) => {}
+        // Someone stored this trace meanwhile (a log push, another fetch): theirs stays.
+        Err(StoreError::Conflict) => {}
+        Err(error) => {
+            tracing::warn!(%error, "a fetched trace was not cached");
+            state.store.discard_replacement(&key, replacement).await;
+        }
+    }
+}
+
+/// A provider failure as the caller sees it.
+fn fetch_error(error: FetchError, provider: &str, project: &str, job_id: &str) -> ApiError {
     let name = if provider == "github" {
         "GitHub"
     } else {
         "GitLab"
     };
-    result.map_err(|error| match error {
+    match error {
         FetchError::NotFound => ApiError::not_found(format!(
             "{name} has no job {job_id} in {project}, and no trace is stored for it"
         )),
@@ -250,6 +355,10 @@ async fn fetch(
                 "{name} redirected the log download to {host}, which is not an allowed log host"
             ),
         ),
+        FetchError::RateLimited(seconds) => ApiError::unavailable(format!(
+            "{name}'s API rate limit for this deployment's token is used up; retry in {seconds} s"
+        ))
+        .with_retry_after(seconds),
         FetchError::Unavailable(detail) => {
             tracing::warn!(%detail, "log fetch failed");
             ApiError::new(
@@ -257,7 +366,7 @@ async fn fetch(
                 format!("{name} did not deliver the log; retry later"),
             )
         }
-    })
+    }
 }
 
 #[cfg(test)]
