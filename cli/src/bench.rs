@@ -41,11 +41,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 1.0)]
         seconds: f64,
     },
+    /// Fetch a long log from a fake GitLab through `/api/jobtrace` (copied into the store as
+    /// it arrives), then read it back from the store; MB/s and the process's peak RSS.
+    Jobtrace {
+        #[arg(long, default_value_t = 50)]
+        megabytes: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
     match command {
         BenchCommand::Webhooks { seconds } => crate::bench_webhooks::run(seconds),
+        BenchCommand::Jobtrace { megabytes } => crate::bench_jobtrace::run(megabytes.max(1)).await,
         BenchCommand::Summary {
             small,
             large,
@@ -60,13 +67,27 @@ pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
 }
 
 const INGEST_KEY: &str = "bench-ingest-key-0000000000";
-const READ_KEY: &str = "bench-read-key-00000000000000";
+pub(crate) const READ_KEY: &str = "bench-read-key-00000000000000";
 
-/// The service's state over a benchmark's own table, configured as by default otherwise.
-fn bench_state(clients: &AwsClients, table: &str, keys: ApiKeys) -> Result<AppState, BoxError> {
+/// The service's state over a benchmark's own table, configured as by default otherwise
+/// (then changed by `adjust`).
+pub(crate) fn bench_state(
+    clients: &AwsClients,
+    table: &str,
+    keys: ApiKeys,
+    adjust: impl FnOnce(&mut Config),
+) -> Result<AppState, BoxError> {
     let mut config = Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))?;
     config.keys = keys;
+    adjust(&mut config);
     Ok(AppState::new(config, clients.clone()))
+}
+
+pub(crate) fn require_emulator() -> Result<(), BoxError> {
+    if std::env::var("AWS_ENDPOINT_URL").is_err() {
+        return Err("set AWS_ENDPOINT_URL to the local emulator (infra/local/run starts one on http://127.0.0.1:4566)".into());
+    }
+    Ok(())
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -78,9 +99,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 }
 
 async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), BoxError> {
-    if std::env::var("AWS_ENDPOINT_URL").is_err() {
-        return Err("set AWS_ENDPOINT_URL to the local emulator (infra/local/run starts one on http://127.0.0.1:4566)".into());
-    }
+    require_emulator()?;
     let clients = AwsClients::from_env().await;
     let table = format!("buildlore-bench-{}", chrono::Utc::now().timestamp_millis());
     ensure_table(&clients.dynamodb, &table, &TABLE).await?;
@@ -88,6 +107,7 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
         &clients,
         &table,
         ApiKeys::from_lists(INGEST_KEY, READ_KEY, "")?,
+        |_| {},
     )?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
@@ -277,16 +297,14 @@ async fn measure_summary(
 }
 
 async fn summary(small: usize, large: usize, projects: usize) -> Result<(), BoxError> {
-    if std::env::var("AWS_ENDPOINT_URL").is_err() {
-        return Err("set AWS_ENDPOINT_URL to the local emulator (infra/local/run starts one on http://127.0.0.1:4566)".into());
-    }
+    require_emulator()?;
     let clients = AwsClients::from_env().await;
     let table = format!(
         "buildlore-bench-summary-{}",
         chrono::Utc::now().timestamp_millis()
     );
     ensure_table(&clients.dynamodb, &table, &TABLE).await?;
-    let state = bench_state(&clients, &table, ApiKeys::default())?;
+    let state = bench_state(&clients, &table, ApiKeys::default(), |_| {})?;
     println!("bench summary: 7-day summary over {projects} projects, table {table}");
     let started = Instant::now();
     store_builds(&state, 0, small, projects).await?;

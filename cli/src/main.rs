@@ -1,6 +1,7 @@
 //! `buildlore`: run every function locally on one port, create resources, measure.
 
 mod bench;
+mod bench_jobtrace;
 mod bench_webhooks;
 mod dev;
 

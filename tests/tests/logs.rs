@@ -284,3 +284,32 @@ async fn concurrent_appends_never_lose_or_duplicate_bytes() {
     let (_, bytes) = read_trace(&stack, path).await;
     assert_eq!(bytes, expected);
 }
+
+#[tokio::test]
+async fn reads_from_any_offset_find_the_right_chunks_of_an_appended_trace() {
+    let stack = TestStack::new().await;
+    let path = "/api/v1/jobs/gitlab/team%2Fsub%2Fservice/79/trace";
+    // Parts of uneven sizes, one over a chunk long, so chunks start at irregular offsets.
+    let mut expected = Vec::new();
+    for (index, size) in [1000usize, 300_000, 7, 70_000, 262_144, 5]
+        .iter()
+        .enumerate()
+    {
+        let part: Vec<u8> = (0..*size).map(|i| ((i * 31 + index) % 251) as u8).collect();
+        let range = format!("{}-{}", expected.len(), expected.len() + size - 1);
+        let (status, _, body) = append(&stack, path, Some(&range), &part).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        expected.extend_from_slice(&part);
+    }
+    for offset in [
+        0usize, 999, 1000, 1001, 262_143, 301_000, 301_007, 371_007, 633_150, 633_156,
+    ] {
+        let (status, bytes) = read_trace(&stack, &format!("{path}?offset={offset}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            bytes,
+            &expected[offset.min(expected.len())..],
+            "offset {offset}"
+        );
+    }
+}

@@ -373,7 +373,8 @@ async fn a_long_log_arrives_gzipped_is_cached_in_chunks_and_pages_from_the_store
     let raw = |offset: Option<u64>| {
         let stack = &stack;
         async move {
-            let mut uri = "/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=6&format=raw".to_string();
+            let mut uri =
+                "/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=6&format=raw".to_string();
             if let Some(offset) = offset {
                 uri.push_str(&format!("&offset={offset}"));
             }
@@ -406,7 +407,11 @@ async fn a_long_log_arrives_gzipped_is_cached_in_chunks_and_pages_from_the_store
     assert_eq!(length, log.len() as u64);
     assert_eq!(first.len(), 4 * 1024 * 1024);
     assert_eq!(&first[..], &log[..first.len()]);
-    assert_eq!(fake.gzip_requests.load(Ordering::SeqCst), 1, "gzip was not asked for");
+    assert_eq!(
+        fake.gzip_requests.load(Ordering::SeqCst),
+        1,
+        "gzip was not asked for"
+    );
     let (second, _) = raw(Some(first.len() as u64)).await;
     assert_eq!(&second[..], &log[first.len()..]);
     let (_, tail) = stack

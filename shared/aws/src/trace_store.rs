@@ -186,6 +186,34 @@ impl DynamoStore {
             .expression_attribute_values(":prefix", AttributeValue::S(chunk_prefix(generation)))
     }
 
+    /// The query for the chunks that may hold bytes `offset..end`: no chunk is longer than
+    /// [`CHUNK_RAW_BYTES`], so the first one starts after `offset - CHUNK_RAW_BYTES`. Reading
+    /// a page deep into a long log thus skips the chunks before it.
+    fn chunks_in_range_query(
+        &self,
+        key: &TraceKey,
+        generation: u64,
+        offset: u64,
+        end: u64,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        let first = offset.saturating_sub(CHUNK_RAW_BYTES as u64 - 1);
+        self.client()
+            .query()
+            .table_name(self.table())
+            .key_condition_expression("#pk = :pk AND #sk BETWEEN :first AND :last")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#sk", SORT_KEY)
+            .expression_attribute_values(":pk", AttributeValue::S(partition(key)))
+            .expression_attribute_values(
+                ":first",
+                AttributeValue::S(chunk_sort_key(generation, first)),
+            )
+            .expression_attribute_values(
+                ":last",
+                AttributeValue::S(chunk_sort_key(generation, end.max(first))),
+            )
+    }
+
     /// Sort keys of one generation's chunks.
     async fn chunk_keys(&self, key: &TraceKey, generation: u64) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
@@ -437,7 +465,7 @@ impl TraceStore for DynamoStore {
         let mut start_key = None;
         'pages: loop {
             let page = self
-                .chunks_query(key, head.generation)
+                .chunks_in_range_query(key, head.generation, offset, end)
                 .consistent_read(true)
                 .set_exclusive_start_key(start_key)
                 .send()

@@ -347,7 +347,14 @@ fn classify(status: StatusCode) -> Result<(), FetchError> {
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
 
 fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
-    response.headers().get(name)?.to_str().ok()?.trim().parse().ok()
+    response
+        .headers()
+        .get(name)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// A 429, or GitHub's 403 with `x-ratelimit-remaining: 0` (its primary rate limit).
@@ -356,7 +363,9 @@ fn rate_limited(response: &reqwest::Response) -> bool {
     status == StatusCode::TOO_MANY_REQUESTS
         || (status == StatusCode::FORBIDDEN
             && (header_number(response, "x-ratelimit-remaining") == Some(0)
-                || response.headers().contains_key(reqwest::header::RETRY_AFTER)))
+                || response
+                    .headers()
+                    .contains_key(reqwest::header::RETRY_AFTER)))
 }
 
 /// How long the provider asks us to wait: `Retry-After` (seconds), else the reset time of

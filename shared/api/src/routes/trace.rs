@@ -152,15 +152,25 @@ async fn job_trace(
                     bytes: MAX_RESPONSE_BYTES,
                 }
             } else {
-                Window::Range { start: offset, limit }
+                Window::Range {
+                    start: offset,
+                    limit,
+                }
             };
             let cache_key = repo.as_ref().map(|repo| TraceKey {
                 provider: provider.clone(),
                 repo: repo.clone(),
                 job_id: job_id.to_string(),
             });
-            let (slice, complete) =
-                download(&state, &provider, &provider_project, job_id, cache_key, window).await?;
+            let (slice, complete) = download(
+                &state,
+                &provider,
+                &provider_project,
+                job_id,
+                cache_key,
+                window,
+            )
+            .await?;
             (slice.bytes, slice.offset, slice.total_length, complete)
         }
     };
