@@ -47,11 +47,17 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
     },
+    /// Triage speed on one core over a corpus of the fixture logs, next to `grep -c -E`.
+    Triage {
+        #[arg(long, default_value_t = 256)]
+        megabytes: usize,
+    },
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
     match command {
         BenchCommand::Webhooks { seconds } => crate::bench_webhooks::run(seconds),
+        BenchCommand::Triage { megabytes } => crate::bench_triage::run(megabytes.max(1)),
         BenchCommand::Jobtrace { megabytes } => crate::bench_jobtrace::run(megabytes.max(1)).await,
         BenchCommand::Summary {
             small,

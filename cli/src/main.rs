@@ -1,7 +1,9 @@
 //! `buildlore`: run every function locally on one port, create resources, measure.
 
+mod analyze;
 mod bench;
 mod bench_jobtrace;
+mod bench_triage;
 mod bench_webhooks;
 mod dev;
 
@@ -25,6 +27,8 @@ enum Command {
     Dev(dev::DevArgs),
     /// Create the table and the analysis queues (idempotent) and print their names.
     Bootstrap(dev::BootstrapArgs),
+    /// Triage a job log (excerpt, category, failed tests, fingerprint); no service needed.
+    Analyze(analyze::AnalyzeArgs),
     /// Benchmarks against the local emulator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -38,6 +42,7 @@ async fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Dev(args) => dev::run(args).await,
         Command::Bootstrap(args) => dev::bootstrap(args).await,
+        Command::Analyze(args) => analyze::run(args),
         Command::Bench(command) => bench::run(command).await,
     };
     match result {

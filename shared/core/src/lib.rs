@@ -23,6 +23,7 @@ pub mod summary;
 pub mod table;
 pub mod time;
 pub mod trace;
+pub mod triage;
 pub mod webhooks;
 
 pub use build::{Build, BuildSubmission};

@@ -303,8 +303,9 @@ mod tests {
             }
         }
         let (offset, rest) = buffer.finish();
-        assert_eq!(written, vec![(0, 2 * CHUNK_RAW_BYTES)]);
-        assert_eq!(offset, 2 * CHUNK_RAW_BYTES as u64);
+        let pair = 2 * CHUNK_RAW_BYTES;
+        assert_eq!(written, vec![(0, pair), (pair as u64, pair)]);
+        assert_eq!(offset, 2 * pair as u64);
         assert_eq!(offset + rest.len() as u64, 1_200_000);
     }
 

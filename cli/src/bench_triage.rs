@@ -1,0 +1,130 @@
+//! `bench triage`: triage speed on one core over a corpus built from the fixture logs, next to
+//! `grep -c -E` with the same literals on the same bytes in the same run.
+
+use crate::dev::BoxError;
+use buildlore_core::triage::{PREFILTER, triage};
+
+use std::io::Write;
+use std::time::Instant;
+
+/// The fixture logs (LogChunks and the GitHub Actions logs).
+fn fixture_logs() -> Result<Vec<Vec<u8>>, BoxError> {
+    let root = crate::bench_webhooks::fixtures();
+    let mut paths = Vec::new();
+    for dir in [
+        root.join("logchunks/logs"),
+        root.join("ci-logs/github-actions/python"),
+        root.join("ci-logs/github-actions/maven"),
+        root.join("ci-logs/github-actions/javascript/jest"),
+    ] {
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            paths.push(entry?.path());
+        }
+    }
+    paths.sort();
+    let mut logs = Vec::new();
+    for path in paths {
+        logs.push(std::fs::read(path)?);
+    }
+    Ok(logs)
+}
+
+pub fn run(megabytes: usize) -> Result<(), BoxError> {
+    let logs = fixture_logs()?;
+    let target = megabytes * 1024 * 1024;
+    // The corpus: the fixture logs over and over, each a separate log to triage.
+    let mut corpus: Vec<&[u8]> = Vec::new();
+    let mut bytes = 0usize;
+    while bytes < target {
+        for log in &logs {
+            corpus.push(log);
+            bytes += log.len();
+        }
+    }
+    let mb = bytes as f64 / 1024.0 / 1024.0;
+    println!(
+        "bench triage: {} logs, {mb:.0} MB ({} distinct fixture logs repeated), one core",
+        corpus.len(),
+        logs.len()
+    );
+    let started = Instant::now();
+    let matches: usize = corpus
+        .iter()
+        .map(|log| buildlore_core::triage::prefilter_matches(log))
+        .sum();
+    let prefilter_seconds = started.elapsed().as_secs_f64();
+    println!(
+        "  prefilter alone {:>7.2} s  {:>8.0} MB/s  ({matches} matches)",
+        prefilter_seconds,
+        mb / prefilter_seconds
+    );
+    let started = Instant::now();
+    let mut excerpt_lines = 0usize;
+    for log in &corpus {
+        let result = triage(log);
+        excerpt_lines += result
+            .excerpt
+            .iter()
+            .map(|r| r.end_line - r.start_line + 1)
+            .sum::<usize>();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "  triage          {:>7.2} s  {:>8.0} MB/s  ({excerpt_lines} excerpt lines)",
+        seconds,
+        mb / seconds
+    );
+
+    // grep over the same bytes, as one file, with the prefilter's literals as its patterns.
+    let path = std::env::temp_dir().join(format!("buildlore-triage-{}.log", std::process::id()));
+    {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for log in &corpus {
+            file.write_all(log)?;
+        }
+    }
+    let pattern = PREFILTER
+        .iter()
+        .filter(|literal| !literal.contains('\n'))
+        .map(|literal| {
+            literal
+                .chars()
+                .map(|c| {
+                    if "\\.[]{}()*+?^$|".contains(c) {
+                        format!("\\{c}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("|");
+    // Warm the page cache, then time.
+    let _ = std::fs::read(&path)?;
+    let started = Instant::now();
+    let output = std::process::Command::new("grep")
+        .env("LC_ALL", "C")
+        .arg("-c")
+        .arg("-E")
+        .arg(&pattern)
+        .arg(&path)
+        .output();
+    let grep_seconds = started.elapsed().as_secs_f64();
+    let _ = std::fs::remove_file(&path);
+    match output {
+        Ok(output) => println!(
+            "  grep -c -E     {:>7.2} s  {:>8.0} MB/s  ({} matching lines, {} patterns)",
+            grep_seconds,
+            mb / grep_seconds,
+            String::from_utf8_lossy(&output.stdout).trim(),
+            PREFILTER.len() - 1
+        ),
+        Err(error) => println!("  grep could not run: {error}"),
+    }
+    println!(
+        "  triage is {:.1}x grep's speed (target: at least 1 GB/s and faster than grep)",
+        grep_seconds / seconds
+    );
+    Ok(())
+}

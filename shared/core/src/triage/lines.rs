@@ -1,0 +1,143 @@
+//! Lines of a raw job log, as the triage numbers them: 1-based, a line ends at `\r\n`, a lone
+//! `\r` or `\n`. Nothing here builds an index of every line: the triage asks for the line
+//! around a byte offset, and the line number of offsets in increasing order.
+
+/// Where the line holding `at` starts and ends (the end excludes the terminator).
+pub fn line_bounds(log: &[u8], at: usize) -> (usize, usize) {
+    let start = memchr::memrchr2(b'\n', b'\r', &log[..at]).map_or(0, |p| p + 1);
+    let end = memchr::memchr2(b'\n', b'\r', &log[at..]).map_or(log.len(), |p| at + p);
+    (start, end)
+}
+
+/// Where the line after the one ending at `end` starts (`log.len()` at the end).
+pub fn next_line_start(log: &[u8], end: usize) -> usize {
+    match log.get(end) {
+        Some(b'\r') if log.get(end + 1) == Some(&b'\n') => end + 2,
+        Some(_) => end + 1,
+        None => end,
+    }
+}
+
+/// Where the line before the one starting at `start` starts (`None` for the first line).
+pub fn previous_line_start(log: &[u8], start: usize) -> Option<usize> {
+    if start == 0 {
+        return None;
+    }
+    // Step over the previous line's terminator (`\n`, `\r` or `\r\n`).
+    let mut end = start - 1;
+    if log[end] == b'\n' && end > 0 && log[end - 1] == b'\r' {
+        end -= 1;
+    }
+    Some(memchr::memrchr2(b'\n', b'\r', &log[..end]).map_or(0, |p| p + 1))
+}
+
+/// Counts line breaks in `log[from..to]`, where a `\r\n` pair is one break.
+pub fn count_breaks(log: &[u8], from: usize, to: usize) -> usize {
+    let span = &log[from..to];
+    let newlines = bytecount::count(span, b'\n');
+    let returns = bytecount::count(span, b'\r');
+    if returns == 0 {
+        return newlines;
+    }
+    // A `\r` directly followed by `\n` is part of one break, already counted by the `\n`.
+    let pairs = memchr::memchr_iter(b'\r', span)
+        .filter(|&p| log.get(from + p + 1) == Some(&b'\n'))
+        .count();
+    newlines + returns - pairs
+}
+
+/// Turns increasing byte offsets into line numbers, counting breaks only between them.
+pub struct LineCounter<'a> {
+    log: &'a [u8],
+    at: usize,
+    line: usize,
+}
+
+impl<'a> LineCounter<'a> {
+    pub fn new(log: &'a [u8]) -> Self {
+        LineCounter {
+            log,
+            at: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line number of the line starting at `start` (offsets must not decrease).
+    pub fn line_of(&mut self, start: usize) -> usize {
+        debug_assert!(start >= self.at);
+        self.line += count_breaks(self.log, self.at, start);
+        self.at = start;
+        self.line
+    }
+}
+
+/// How many lines the log has (a final terminator does not start another line).
+pub fn line_count(log: &[u8]) -> usize {
+    if log.is_empty() {
+        return 0;
+    }
+    let breaks = count_breaks(log, 0, log.len());
+    let ends_with_break = matches!(log.last(), Some(b'\n' | b'\r'));
+    breaks + usize::from(!ends_with_break)
+}
+
+/// The text of a line without ANSI escapes, a GitHub Actions timestamp prefix or GitLab's
+/// section markers, lossily decoded: what a reader sees.
+pub fn visible_text(line: &[u8]) -> String {
+    let clean = crate::log_clean::strip_ansi(line);
+    let mut text = String::from_utf8_lossy(&clean).into_owned();
+    if let Some(rest) = strip_timestamp(&text) {
+        text = rest.to_string();
+    }
+    text
+}
+
+/// `2022-06-01T15:41:55.1104930Z message` → `message`.
+pub fn strip_timestamp(text: &str) -> Option<&str> {
+    let bytes = text.as_bytes();
+    if bytes.len() > 20
+        && bytes[4] == b'-'
+        && bytes[7] == b'-'
+        && bytes[10] == b'T'
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+    {
+        let space = text.find(' ')?;
+        if text[..space].ends_with('Z') {
+            return Some(&text[space + 1..]);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_terminator_ends_a_line() {
+        let log = b"one\r\ntwo\rthree\nfour";
+        assert_eq!(line_count(log), 4);
+        assert_eq!(line_count(b"a\n"), 1);
+        assert_eq!(line_count(b"a\n\n"), 2);
+        assert_eq!(line_count(b""), 0);
+        let mut counter = LineCounter::new(log);
+        assert_eq!(counter.line_of(0), 1);
+        assert_eq!(counter.line_of(5), 2);
+        assert_eq!(counter.line_of(9), 3);
+        assert_eq!(counter.line_of(15), 4);
+        assert_eq!(line_bounds(log, 10), (9, 14));
+        assert_eq!(next_line_start(log, 3), 5);
+        assert_eq!(previous_line_start(log, 5), Some(0));
+        assert_eq!(previous_line_start(log, 9), Some(5));
+        assert_eq!(previous_line_start(log, 0), None);
+    }
+
+    #[test]
+    fn visible_text_drops_colour_and_timestamps() {
+        assert_eq!(
+            visible_text(b"2022-06-01T15:41:55.1104930Z \x1b[31mFAIL\x1b[0m: x"),
+            "FAIL: x"
+        );
+        assert_eq!(visible_text(b"plain"), "plain");
+    }
+}

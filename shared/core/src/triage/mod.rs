@@ -1,0 +1,1063 @@
+//! Failure triage without any LLM: which lines of a raw job log say why the job failed, what
+//! kind of failure it is, which tests failed, in which step, and a fingerprint that stays the
+//! same when the same failure happens again.
+//!
+//! Speed comes from a case-sensitive multi-literal prefilter (Aho-Corasick over the whole log,
+//! SIMD-accelerated): only lines holding one of the literals are decoded and scored, and line
+//! numbers are counted between them with byte counting, so a log is read once at memory speed.
+//!
+//! How the excerpt is chosen: a job fails at the end of a step (`The command "…" exited with
+//! 1.`, `Process completed with exit code 1`, `ERROR: Job failed`), so lines that hold error
+//! words are grouped into blocks, blocks are ranked by their words and by how close they end
+//! to a failing step's end, and the best blocks, with the stack-trace-like lines that follow
+//! them, make the excerpt.
+
+mod failed_tests;
+pub mod lines;
+
+use aho_corasick::AhoCorasick;
+use lines::{LineCounter, line_bounds, line_count, next_line_start, previous_line_start};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+/// A run of lines, 1-based and inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct LineRange {
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Compile,
+    Test,
+    Lint,
+    Dependency,
+    Infrastructure,
+    Configuration,
+    Unknown,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Compile => "compile",
+            Category::Test => "test",
+            Category::Lint => "lint",
+            Category::Dependency => "dependency",
+            Category::Infrastructure => "infrastructure",
+            Category::Configuration => "configuration",
+            Category::Unknown => "unknown",
+        }
+    }
+}
+
+/// What the triage found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Triage {
+    pub excerpt: Vec<LineRange>,
+    pub category: Category,
+    /// For infrastructure failures: `timeout`, `oom` or `runner`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub infrastructure: Option<&'static str>,
+    pub failed_tests: Vec<String>,
+    /// The step or section that failed, when the log names it.
+    pub failing_step: Option<String>,
+    pub fingerprint: String,
+    /// The lines that weighed most, as a reader sees them (at most a few).
+    pub key_lines: Vec<String>,
+    pub total_lines: usize,
+}
+
+/// The literals of the prefilter: a line is looked at only when it holds one of them.
+/// Case-sensitive on purpose (a case-insensitive multi-pattern search is several times
+/// slower); the variants cover the spellings logs use.
+pub const PREFILTER: &[&str] = &[
+    "rror",
+    "RROR",
+    "FAIL",
+    "Fail",
+    "fail",
+    "atal",
+    "ATAL",
+    "xception",
+    "Traceback",
+    "ERR!",
+    "\u{2715}",
+    "\u{2716}",
+    "\u{274c}",
+    "\u{2717}",
+    "\u{25cf} ",
+    "panicked",
+    "egmentation",
+    "Killed",
+    "abort",
+    "No such",
+    "not found",
+    "annot ",
+    "ould not",
+    "nable to",
+    "denied",
+    "timed out",
+    "imeout",
+    "ssert",
+    "ndefined",
+    "xpected",
+    "exit code",
+    "exit status",
+    "exited with",
+    "arning",
+    "Severity",
+    "violation",
+    "\n$ ",
+    "K$ ",
+    "m$ ",
+    "##[group]Run ",
+    "section_start:",
+    "travis_fold:start:",
+];
+
+/// How many prefilter matches a log has (for measuring the prefilter alone).
+pub fn prefilter_matches(log: &[u8]) -> usize {
+    prefilter().find_iter(log).count()
+}
+
+fn prefilter() -> &'static AhoCorasick {
+    static AUTOMATON: OnceLock<AhoCorasick> = OnceLock::new();
+    AUTOMATON.get_or_init(|| AhoCorasick::new(PREFILTER).expect("the literals are valid"))
+}
+
+/// Words that make a line evidence of the failure, with their weight.
+const EVIDENCE: &[(&str, i32)] = &[
+    ("Traceback (most recent call last)", 8),
+    ("BUILD FAILURE", 4),
+    ("<<< FAILURE!", 6),
+    ("<<< ERROR!", 6),
+    ("--- FAIL", 6),
+    ("FAIL:", 6),
+    ("FAILED", 5),
+    ("FAIL ", 4),
+    ("Tests in error", 6),
+    ("Failed tests", 6),
+    ("npm ERR!", 1),
+    ("error[E", 7),
+    ("fatal error", 7),
+    ("Exception in thread", 7),
+    ("AssertionError", 7),
+    ("Assertion", 4),
+    ("assert", 2),
+    ("make: ***", 3),
+    ("error TS", 7),
+    ("SyntaxError", 7),
+    ("failing", 5),
+    ("rake aborted", 6),
+    ("aborted", 3),
+    ("panicked", 7),
+    ("Segmentation fault", 7),
+    ("Killed", 4),
+    ("ERROR", 5),
+    ("Error:", 6),
+    ("error:", 6),
+    ("Error", 4),
+    ("error", 3),
+    ("FATAL", 6),
+    ("Fatal", 5),
+    ("fatal", 5),
+    ("Exception", 5),
+    ("exception", 2),
+    ("Failure", 4),
+    ("failure", 3),
+    ("Failed", 4),
+    ("failed", 4),
+    ("\u{2715}", 6),
+    ("\u{2716}", 6),
+    ("\u{274c}", 6),
+    ("\u{2717}", 5),
+    ("\u{25cf} ", 5),
+    ("No such file or directory", 5),
+    ("command not found", 6),
+    ("not found", 4),
+    ("Cannot", 4),
+    ("cannot", 4),
+    ("Could not", 4),
+    ("could not", 4),
+    ("Unable to", 4),
+    ("unable to", 4),
+    ("denied", 4),
+    ("timed out", 4),
+    ("Timeout", 3),
+    ("timeout", 3),
+    ("Errno", 4),
+    ("undefined", 3),
+    ("Undefined", 3),
+    ("expected", 2),
+    ("Expected", 2),
+    ("Warning:", 1),
+    ("warning:", 1),
+    ("Severity", 2),
+    ("violation", 3),
+];
+
+/// Lines that mention an error word without reporting one.
+const NOT_EVIDENCE: &[&str] = &[
+    "0 errors",
+    "errors: 0",
+    "Errors: 0",
+    "error: 0",
+    "0 failed",
+    "failed: 0",
+    "Failures: 0, Errors: 0",
+    "0 failures",
+    "-Werror",
+    "error_reporting",
+    "npm WARN",
+    "DEPRECAT",
+    "deprecat",
+    "Permanently added",
+    "--fail",
+    "ignore-error",
+    "ignore_error",
+    "allow_failure",
+    "onerror",
+    "error.h",
+    "errors.go",
+    "Error.java",
+    "Downloading",
+    "Downloaded",
+    "Collecting",
+    "Requirement already",
+    "Installing",
+    "Compiling",
+    "Fetching",
+    "Progress (",
+    "Receiving objects",
+    "Resolving deltas",
+    " PASSED",
+    " passed",
+    "XFAIL",
+    "xfail",
+    "Test-Failure",
+    "continue-on-error",
+    "set -e",
+];
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    start: usize,
+    end: usize,
+    line: usize,
+    score: i32,
+}
+
+#[derive(Debug, Clone)]
+struct Step {
+    line: usize,
+    name: String,
+}
+
+/// Lines that end a failing step, with the step's exit.
+fn is_failure_end(text: &str) -> bool {
+    let nonzero_after = |marker: &str| {
+        text.find(marker).is_some_and(|at| {
+            text[at + marker.len()..]
+                .trim_start()
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_digit() && b != b'0')
+        })
+    };
+    (text.contains("The command \"") && nonzero_after("exited with"))
+        || text.starts_with("Done. Your build exited with") && nonzero_after("exited with")
+        || nonzero_after("Process completed with exit code")
+        || text.starts_with("ERROR: Job failed")
+        || text.contains("\" failed. Retrying")
+        || text.contains("No output has been received in the last")
+        || text.contains("The job exceeded the maximum time limit")
+}
+
+fn step_name(text: &str) -> Option<String> {
+    let name = if let Some(command) = text.strip_prefix("$ ") {
+        command
+    } else if let Some(at) = text.find("##[group]Run ") {
+        &text[at + "##[group]Run ".len()..]
+    } else if let Some(at) = text.find("section_start:") {
+        // section_start:<time>:<name>[collapsed=true]\r\x1b[0K<title>
+        let rest = &text[at + "section_start:".len()..];
+        let name = rest.split(':').nth(1)?;
+        name.split(['[', '\r']).next()?
+    } else if let Some(at) = text.find("travis_fold:start:") {
+        &text[at + "travis_fold:start:".len()..]
+    } else {
+        return None;
+    };
+    let name: String = name.trim().chars().take(200).collect();
+    (!name.is_empty()).then_some(name)
+}
+
+/// Markers that make a line worth decoding: the end of a failing step, a step's start, a
+/// test runner's report.
+const FAILURE_END_MARKERS: &[&str] = &[
+    "exited with",
+    "exit code",
+    "Job failed",
+    "No output has been received",
+    "maximum time limit",
+    "failed. Retrying",
+];
+const STEP_MARKERS: &[&str] = &[
+    "$ ",
+    "##[group]Run ",
+    "section_start:",
+    "travis_fold:start:",
+];
+const TEST_MARKERS: &[&str] = &[
+    "FAIL",
+    "\u{2715}",
+    "\u{25cf} ",
+    "<<< ",
+    "failing",
+    "ERROR: ",
+    "--- FAIL",
+];
+
+/// What one look at a line's raw bytes tells.
+#[derive(Debug, Default, Clone, Copy)]
+struct LineSignals {
+    score: i32,
+    failure_end: bool,
+    step: bool,
+    test_report: bool,
+}
+
+/// Every word list in one automaton, so a line is read once (overlapping matches).
+struct Scorer {
+    automaton: AhoCorasick,
+    evidence: usize,
+    noise: usize,
+    failure_end: usize,
+    step: usize,
+}
+
+fn scorer() -> &'static Scorer {
+    static SCORER: OnceLock<Scorer> = OnceLock::new();
+    SCORER.get_or_init(|| {
+        let words: Vec<&str> = EVIDENCE
+            .iter()
+            .map(|(word, _)| *word)
+            .chain(NOT_EVIDENCE.iter().copied())
+            .chain(FAILURE_END_MARKERS.iter().copied())
+            .chain(STEP_MARKERS.iter().copied())
+            .chain(TEST_MARKERS.iter().copied())
+            .collect();
+        let evidence = EVIDENCE.len();
+        let noise = evidence + NOT_EVIDENCE.len();
+        let failure_end = noise + FAILURE_END_MARKERS.len();
+        let step = failure_end + STEP_MARKERS.len();
+        Scorer {
+            automaton: AhoCorasick::new(words).expect("the words are valid"),
+            evidence,
+            noise,
+            failure_end,
+            step,
+        }
+    })
+}
+
+fn line_signals(raw: &[u8]) -> LineSignals {
+    let scorer = scorer();
+    let mut signals = LineSignals::default();
+    if raw.len() > 4_000 {
+        return signals;
+    }
+    let mut seen = [false; 256];
+    let mut sum = 0;
+    let mut strongest = 0;
+    let mut noisy = false;
+    for found in scorer.automaton.find_overlapping_iter(raw) {
+        let id = found.pattern().as_usize();
+        if id < scorer.evidence {
+            if !seen[id] {
+                seen[id] = true;
+                let weight = EVIDENCE[id].1;
+                sum += weight;
+                strongest = strongest.max(weight);
+            }
+        } else if id < scorer.noise {
+            noisy = true;
+        } else if id < scorer.failure_end {
+            signals.failure_end = true;
+        } else if id < scorer.step {
+            signals.step = true;
+        } else {
+            signals.test_report = true;
+        }
+    }
+    // Several words on one line add up, but one strong word decides most.
+    signals.score = strongest + (sum - strongest).min(4) - if noisy { 6 } else { 0 };
+    signals
+}
+
+/// Triage of a raw job log.
+pub fn triage(log: &[u8]) -> Triage {
+    let automaton = prefilter();
+    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
+    let mut failure_ends: Vec<usize> = Vec::new();
+    let mut failure_end_starts: Vec<usize> = Vec::new();
+    let mut counter = LineCounter::new(log);
+    let mut test_lines: Vec<(usize, usize)> = Vec::new();
+    let mut current_end = 0usize;
+    let mut seen_any = false;
+    for found in automaton.find_iter(log) {
+        let mut at = found.start();
+        if log[at] == b'\n' {
+            at += 1;
+        }
+        if seen_any && at < current_end {
+            continue;
+        }
+        let (start, end) = line_bounds(log, at);
+        if seen_any && start < current_end {
+            continue;
+        }
+        seen_any = true;
+        current_end = end.max(start + 1);
+        let line = counter.line_of(start);
+        let signals = line_signals(&log[start..end]);
+        if signals.test_report {
+            test_lines.push((start, end));
+        }
+        if signals.failure_end || signals.step {
+            let text = lines::visible_text(&log[start..end]);
+            if signals.failure_end && is_failure_end(&text) {
+                failure_ends.push(line);
+                failure_end_starts.push(start);
+                continue;
+            }
+            if let Some(name) = step_name(&text).filter(|_| signals.step) {
+                steps.push(Step { line, name });
+                continue;
+            }
+        }
+        if signals.score > 0 {
+            candidates.push(Candidate {
+                start,
+                end,
+                line,
+                score: signals.score,
+            });
+        }
+    }
+    let total_lines = line_count(log);
+    // Output before the first step (machine and tool banners) rarely says why a job failed.
+    let first_step = steps.first().map_or(0, |step| step.line);
+    let excerpt_blocks = choose_blocks(&candidates, &failure_ends, total_lines, first_step);
+    let mut excerpt = expand(
+        log,
+        &candidates,
+        &excerpt_blocks,
+        &failure_ends,
+        total_lines,
+    );
+    if let Some(tail) = failing_step_tail(log, &steps, &failure_ends, &failure_end_starts) {
+        excerpt.push(tail);
+        excerpt = merge(excerpt);
+    }
+    let failed_tests = failed_tests::failed_tests(log, &test_lines);
+    let key = key_lines(log, &candidates, &excerpt);
+    let failing_step = excerpt.first().and_then(|first| {
+        steps
+            .iter()
+            .rev()
+            .find(|step| step.line <= first.start_line)
+            .map(|step| step.name.clone())
+    });
+    let (category, infrastructure) = categorise(&key, &excerpt_text(log, &excerpt), &failed_tests);
+    Triage {
+        fingerprint: fingerprint(&key, category),
+        excerpt,
+        category,
+        infrastructure,
+        failed_tests,
+        failing_step,
+        key_lines: key.into_iter().take(5).collect(),
+        total_lines,
+    }
+}
+
+/// Lines shown from the end of the failing step's output.
+const STEP_TAIL_LINES: usize = 8;
+/// A failing step's output up to this long is shown whole.
+const SHORT_STEP_LINES: usize = 30;
+
+/// The end of the first failing step's output: the last lines before it failed, which is
+/// where most tools print why (even in words no keyword list knows, such as a linter's
+/// `README.md:12: Line longer than 80 characters`). A short step is shown whole.
+fn failing_step_tail(
+    log: &[u8],
+    steps: &[Step],
+    failure_ends: &[usize],
+    failure_end_starts: &[usize],
+) -> Option<LineRange> {
+    let (&end_line, &end_start) = failure_ends.first().zip(failure_end_starts.first())?;
+    let step_line = steps
+        .iter()
+        .rev()
+        .find(|step| step.line < end_line)
+        .map_or(0, |step| step.line);
+    let mut at = end_start;
+    let mut line = end_line;
+    let mut last_content: Option<usize> = None;
+    let mut first_content = end_line;
+    let mut content = 0;
+    while let Some(previous) = previous_line_start(log, at) {
+        line -= 1;
+        at = previous;
+        if line <= step_line {
+            break;
+        }
+        let (_, _, text) = line_at(log, at);
+        if text.trim().is_empty() || is_boundary(&text) {
+            if last_content.is_some() && is_boundary(&text) && content >= STEP_TAIL_LINES {
+                break;
+            }
+            continue;
+        }
+        last_content.get_or_insert(line);
+        first_content = line;
+        content += 1;
+        let whole_step = end_line - step_line <= SHORT_STEP_LINES;
+        if !whole_step && content >= STEP_TAIL_LINES {
+            break;
+        }
+    }
+    last_content.map(|last| LineRange {
+        start_line: first_content,
+        end_line: last,
+    })
+}
+
+/// A group of evidence lines close together.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    first: usize,
+    last: usize,
+    /// Index range into the candidates.
+    from: usize,
+    to: usize,
+    rank: f64,
+}
+
+const BLOCK_GAP: usize = 3;
+/// A block beside the best one must rank at least this share of it.
+const RUNNER_UP_SHARE: f64 = 0.1;
+const LINE_BUDGET: usize = 30;
+
+fn choose_blocks(
+    candidates: &[Candidate],
+    failure_ends: &[usize],
+    total: usize,
+    first_step: usize,
+) -> Vec<Block> {
+    let mut blocks: Vec<Block> = Vec::new();
+    for (index, candidate) in candidates.iter().enumerate() {
+        match blocks.last_mut() {
+            Some(block)
+                if candidate.line <= block.last + BLOCK_GAP
+                    && !failure_ends
+                        .iter()
+                        .any(|&end| end > block.last && end < candidate.line) =>
+            {
+                block.last = candidate.line;
+                block.to = index + 1;
+            }
+            _ => blocks.push(Block {
+                first: candidate.line,
+                last: candidate.line,
+                from: index,
+                to: index + 1,
+                rank: 0.0,
+            }),
+        }
+    }
+    for block in &mut blocks {
+        let lines = &candidates[block.from..block.to];
+        let best = lines.iter().map(|c| c.score).max().unwrap_or(0) as f64;
+        let sum: f64 = lines.iter().map(|c| c.score.min(8) as f64).sum();
+        let words = best * 3.0 + sum.min(15.0);
+        // Where the failing step ends: the first failure end after the block, else the log's end.
+        let end = failure_ends
+            .iter()
+            .copied()
+            .find(|&end| end > block.last)
+            .unwrap_or(total + 1);
+        let distance = end.saturating_sub(block.last) as f64;
+        let closeness = 1.0 / (1.0 + distance / 25.0);
+        // Blocks after the last failure end are clean-up output, rarely the cause.
+        let after_all = failure_ends.last().is_some_and(|&last| block.first > last);
+        let before_steps = block.last < first_step;
+        block.rank = words * (0.25 + closeness) * if after_all || before_steps { 0.2 } else { 1.0 };
+    }
+    let mut ranked = blocks;
+    ranked.sort_by(|a, b| b.rank.total_cmp(&a.rank));
+    // Beside the best block, only blocks nearly as telling.
+    let bar = ranked
+        .first()
+        .map_or(0.0, |best| best.rank * RUNNER_UP_SHARE);
+    ranked.retain(|block| block.rank >= bar);
+    ranked
+}
+
+/// Lines that continue a report: stack frames, indented detail, carets.
+fn continues(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    if trimmed.is_empty() {
+        return false;
+    }
+    text.starts_with([' ', '\t'])
+        || trimmed.starts_with("at ")
+        || trimmed.starts_with("Caused by")
+        || trimmed.starts_with("...")
+        || trimmed.starts_with('|')
+        || trimmed.starts_with('^')
+        || trimmed.starts_with('~')
+        || trimmed.starts_with("File \"")
+        || trimmed.starts_with("E ")
+        || trimmed.starts_with('>')
+}
+
+/// Lines that close a step or section: an excerpt does not run past them.
+fn is_boundary(text: &str) -> bool {
+    let trimmed = text.trim();
+    trimmed.starts_with("travis_time:end")
+        || trimmed.starts_with("travis_fold:end")
+        || trimmed.starts_with("travis_fold:start")
+        || trimmed.starts_with("travis_time:start")
+        || trimmed.contains("section_end:")
+        || trimmed.contains("section_start:")
+        || trimmed.starts_with("##[endgroup]")
+        || trimmed.starts_with("##[group]")
+        || trimmed.starts_with("$ ")
+        || is_failure_end(trimmed)
+}
+
+/// Lines read forward or backward from a position, as (start, end, visible text).
+fn line_at(log: &[u8], at: usize) -> (usize, usize, String) {
+    let (start, end) = line_bounds(log, at);
+    (start, end, lines::visible_text(&log[start..end]))
+}
+
+fn expand(
+    log: &[u8],
+    candidates: &[Candidate],
+    blocks: &[Block],
+    failure_ends: &[usize],
+    total: usize,
+) -> Vec<LineRange> {
+    let mut ranges: Vec<LineRange> = Vec::new();
+    let mut used = 0usize;
+    for (rank, block) in blocks.iter().enumerate() {
+        if rank > 0 && used >= LINE_BUDGET {
+            break;
+        }
+        let stop = failure_ends
+            .iter()
+            .copied()
+            .find(|&end| end > block.last)
+            .unwrap_or(total + 1);
+        // Backward: the report's header above indented detail (a test's title above its
+        // error, an exception above its frames), then one line of lead-in.
+        let mut first = block.first;
+        let mut start = candidates[block.from].start;
+        let mut lead_in = 1;
+        let mut steps_back = 0;
+        loop {
+            let (_, _, text) = line_at(log, start);
+            let indented = continues(&text);
+            let Some(previous) = previous_line_start(log, start) else {
+                break;
+            };
+            let (p_start, _, p_text) = line_at(log, previous);
+            if p_text.trim().is_empty() || is_boundary(&p_text) || steps_back >= 30 {
+                break;
+            }
+            if !indented {
+                if lead_in == 0 {
+                    break;
+                }
+                lead_in -= 1;
+            }
+            start = p_start;
+            first -= 1;
+            steps_back += 1;
+        }
+        // Forward: to the end of the failing step when it is near, else through the
+        // stack-trace-like lines that follow.
+        let near_end = stop.saturating_sub(block.last) <= if rank == 0 { 40 } else { 15 };
+        let budget = if rank == 0 { 150 } else { 15 };
+        let mut last = block.last;
+        let mut at = next_line_start(log, candidates[block.to - 1].end);
+        let mut trailing_blank = 0;
+        for _ in 0..budget {
+            if at >= log.len() || last + 1 >= stop {
+                break;
+            }
+            let (_, l_end, text) = line_at(log, at);
+            if is_boundary(&text) {
+                break;
+            }
+            if text.trim().is_empty() {
+                trailing_blank += 1;
+                if trailing_blank > 1 && !near_end {
+                    break;
+                }
+            } else if near_end || continues(&text) {
+                trailing_blank = 0;
+            } else {
+                break;
+            }
+            last += 1;
+            at = next_line_start(log, l_end);
+        }
+        last -= trailing_blank.min(last - block.last);
+        let range = LineRange {
+            start_line: first,
+            end_line: last,
+        };
+        let size = range.end_line - range.start_line + 1;
+        if rank > 0 && used + size > LINE_BUDGET + 10 {
+            continue;
+        }
+        used += size;
+        ranges.push(range);
+    }
+    merge(ranges)
+}
+
+fn merge(mut ranges: Vec<LineRange>) -> Vec<LineRange> {
+    ranges.sort_by_key(|r| r.start_line);
+    let mut merged: Vec<LineRange> = Vec::new();
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start_line <= last.end_line + 1 => {
+                last.end_line = last.end_line.max(range.end_line);
+            }
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
+/// The highest-scoring evidence lines inside the excerpt, in log order.
+fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec<String> {
+    let mut inside: Vec<&Candidate> = candidates
+        .iter()
+        .filter(|c| {
+            excerpt
+                .iter()
+                .any(|r| (r.start_line..=r.end_line).contains(&c.line))
+        })
+        .collect();
+    inside.sort_by(|a, b| b.score.cmp(&a.score).then(a.line.cmp(&b.line)));
+    inside.truncate(5);
+    inside.sort_by_key(|c| c.line);
+    inside
+        .iter()
+        .map(|c| lines::visible_text(&log[c.start..c.end]).trim().to_string())
+        .collect()
+}
+
+/// The excerpt's text (bounded), for categorising.
+fn excerpt_text(log: &[u8], excerpt: &[LineRange]) -> String {
+    let mut text = String::new();
+    let Some(first) = excerpt.first() else {
+        return text;
+    };
+    // Walk the log once from the first range.
+    let mut counter_line = 1usize;
+    let mut at = 0usize;
+    // Skip to the first range quickly with line counting.
+    while counter_line < first.start_line && at < log.len() {
+        let (_, end) = line_bounds(log, at);
+        at = next_line_start(log, end);
+        counter_line += 1;
+    }
+    while at < log.len() && text.len() < 64 * 1024 {
+        let (start, end) = line_bounds(log, at);
+        if excerpt
+            .iter()
+            .any(|r| (r.start_line..=r.end_line).contains(&counter_line))
+        {
+            text.push_str(&lines::visible_text(&log[start..end]));
+            text.push('\n');
+        }
+        if excerpt.last().is_some_and(|r| counter_line > r.end_line) {
+            break;
+        }
+        at = next_line_start(log, end);
+        counter_line += 1;
+    }
+    text
+}
+
+fn categorise(
+    key: &[String],
+    excerpt: &str,
+    failed_tests: &[String],
+) -> (Category, Option<&'static str>) {
+    let has = |words: &[&str]| words.iter().any(|w| excerpt.contains(w));
+    if has(&[
+        "No output has been received in the last",
+        "exceeded the maximum time limit",
+        "timed out after",
+        "Job's timeout",
+        "execution took longer than",
+    ]) {
+        return (Category::Infrastructure, Some("timeout"));
+    }
+    if has(&[
+        "OutOfMemoryError",
+        "out of memory",
+        "Out of memory",
+        "Cannot allocate memory",
+        "exit code 137",
+        "Killed",
+        "JavaScript heap out of memory",
+        "No space left on device",
+    ]) {
+        return (Category::Infrastructure, Some("oom"));
+    }
+    if has(&[
+        "runner system failure",
+        "The runner has received a shutdown signal",
+        "lost communication with the server",
+        "The operation was canceled",
+        "Cannot connect to the Docker daemon",
+    ]) {
+        return (Category::Infrastructure, Some("runner"));
+    }
+    if has(&[
+        "Could not resolve",
+        "Connection refused",
+        "Connection reset",
+        "Could not connect",
+        "Could not create connection",
+        "certificate",
+        "ETIMEDOUT",
+        "ECONNRESET",
+        "ENOTFOUND",
+        "EAI_AGAIN",
+        "getaddrinfo",
+        "Temporary failure in name resolution",
+        "Could not find a version that satisfies",
+        "No matching distribution",
+        "Failed to download",
+        "unable to access",
+        "Could not resolve dependencies",
+        "Could not find artifact",
+        "npm ERR! 404",
+        "npm ERR! code E404",
+        "Cannot find module",
+        "ModuleNotFoundError",
+        "No module named",
+        "Unable to locate package",
+        "Could not fetch",
+        "failed to fetch",
+        "version solving failed",
+        "dependency",
+    ]) {
+        return (Category::Dependency, None);
+    }
+    if !failed_tests.is_empty()
+        || has(&[
+            "<<< FAILURE!",
+            "Tests in error",
+            "Failed tests",
+            "--- FAIL",
+            "AssertionError",
+            "Assertion",
+            " failing",
+            "test result: FAILED",
+            "FAILURES!",
+            "Tests failed",
+            "tests failed",
+        ])
+    {
+        return (Category::Test, None);
+    }
+    if has(&[
+        "error[E",
+        "error TS",
+        "cannot find symbol",
+        "COMPILATION ERROR",
+        "Compilation failed",
+        "compilation failed",
+        "SyntaxError",
+        "undefined reference",
+        "fatal error:",
+        "Unable to compile",
+        "could not compile",
+        "error: expected",
+        "does not compile",
+        "Build failed",
+        "make: ***",
+        "was not declared",
+        "is not a member",
+        "unknown attribute",
+    ]) {
+        return (Category::Compile, None);
+    }
+    if has(&[
+        "eslint",
+        "ESLint",
+        "rubocop",
+        "RuboCop",
+        "flake8",
+        "pylint",
+        "pycodestyle",
+        "Line longer",
+        "line too long",
+        "standard:",
+        "checkstyle",
+        "Checkstyle",
+        "prettier",
+        "clippy",
+        "lint",
+        "Lint",
+        "Severity:",
+        "gofmt",
+        "is not formatted",
+        "Code style",
+        "code style",
+    ]) {
+        return (Category::Lint, None);
+    }
+    if has(&[
+        "command not found",
+        "No such file or directory",
+        "No Rakefile found",
+        "Invalid workflow",
+        "is not a valid",
+        "Unknown option",
+        "unknown option",
+        "not recognized",
+        "Missing required",
+        "yaml",
+        "YAML",
+        "configuration",
+        "environment variable",
+        "Permission denied",
+    ]) {
+        return (Category::Configuration, None);
+    }
+    let _ = key;
+    (Category::Unknown, None)
+}
+
+/// A line with what varies between runs of the same failure masked: numbers (times,
+/// durations, ids, line numbers), hex strings (hashes, addresses), temporary paths.
+pub fn normalise_line(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.trim().chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            // A number, maybe with decimals or hex digits: one `#`.
+            while chars
+                .peek()
+                .is_some_and(|n| n.is_ascii_hexdigit() || *n == '.' || *n == ':')
+            {
+                chars.next();
+            }
+            out.push('#');
+        } else if c.is_ascii_hexdigit() {
+            // A hex run of 7+ characters with a digit is a hash.
+            let mut word = String::from(c);
+            while chars.peek().is_some_and(|n| n.is_ascii_alphanumeric()) {
+                word.push(chars.next().unwrap_or_default());
+            }
+            if word.len() >= 7
+                && word.chars().all(|w| w.is_ascii_hexdigit())
+                && word.chars().any(|w| w.is_ascii_digit())
+            {
+                out.push('#');
+            } else {
+                out.push_str(&word);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    // Temporary directories differ per run.
+    for prefix in ["/tmp/", "/var/folders/", "/private/var/", "C:\\Users\\"] {
+        while let Some(at) = out.find(prefix) {
+            let end = out[at..]
+                .find([' ', '\'', '"', ':', ')', ','])
+                .map_or(out.len(), |e| at + e);
+            out.replace_range(at..end, "<tmp>");
+        }
+    }
+    out
+}
+
+/// Stable across re-runs of the same failure, different for different failures.
+fn fingerprint(key: &[String], category: Category) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(category.as_str().as_bytes());
+    for line in key.iter().take(5) {
+        hasher.update(b"\n");
+        hasher.update(normalise_line(line).as_bytes());
+    }
+    let digest = hasher.finalize();
+    digest[..10].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_command_is_found_and_numbered() {
+        let log = b"$ npm install\r\nadded 10 packages\r\n$ npm test\r\n\r\n  1) suite\r\n     Error: boom\r\n       at thing (a.js:1:2)\r\n\r\nThe command \"npm test\" exited with 1.\r\nDone. Your build exited with 1.\r\n";
+        let triage = triage(log);
+        assert_eq!(
+            triage.excerpt,
+            vec![LineRange {
+                start_line: 5,
+                end_line: 7
+            }]
+        );
+        assert_eq!(triage.failing_step.as_deref(), Some("npm test"));
+        assert_eq!(triage.total_lines, 10);
+    }
+
+    #[test]
+    fn fingerprints_ignore_what_varies_between_runs() {
+        let first = triage(
+            b"$ make\nbuild 1234 at 2024-01-02 10:11:12\nsrc/a.c:10:3: error: 'x' undeclared\nmake: *** [all] Error 1\n",
+        );
+        let again = triage(
+            b"$ make\nbuild 9876 at 2024-03-04 01:02:03\nsrc/a.c:12:5: error: 'x' undeclared\nmake: *** [all] Error 2\n",
+        );
+        let other = triage(
+            b"$ make\nbuild 1234 at 2024-01-02 10:11:12\nsrc/a.c:10:3: error: 'y' undeclared\nmake: *** [all] Error 1\n",
+        );
+        assert_eq!(first.fingerprint, again.fingerprint);
+        assert_ne!(first.fingerprint, other.fingerprint);
+        assert_eq!(first.category, Category::Compile);
+        assert_eq!(
+            normalise_line("took 12.5s in /tmp/pytest-of-x/abc123/f.py, sha deadbeef01"),
+            "took #s in <tmp>, sha #"
+        );
+    }
+
+    #[test]
+    fn an_empty_or_quiet_log_is_unknown() {
+        let empty = triage(b"");
+        assert!(empty.excerpt.is_empty());
+        assert_eq!(empty.category, Category::Unknown);
+        let quiet = triage(b"all good\nnothing to see\n");
+        assert!(quiet.excerpt.is_empty());
+    }
+}
