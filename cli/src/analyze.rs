@@ -64,6 +64,7 @@ fn print_human(log: &[u8], result: &Triage) {
         println!("--- lines {}-{}", range.start_line, range.end_line);
         for number in range.start_line..=range.end_line {
             if let Some(text) = lines.get(number - 1) {
+                let (text, _) = buildlore_core::redact::redact(text);
                 println!("{number:>6} | {text}");
             }
         }

@@ -16,6 +16,7 @@ pub mod log_clean;
 pub mod log_push;
 pub mod ports;
 pub mod record;
+pub mod redact;
 pub mod repo;
 pub mod runs;
 pub mod status;

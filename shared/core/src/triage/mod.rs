@@ -66,7 +66,7 @@ pub struct Triage {
     /// The step or section that failed, when the log names it.
     pub failing_step: Option<String>,
     pub fingerprint: String,
-    /// The lines that weighed most, as a reader sees them (at most a few).
+    /// The lines that weighed most, as a reader sees them (at most a few), secrets redacted.
     pub key_lines: Vec<String>,
     pub total_lines: usize,
 }
@@ -410,6 +410,13 @@ pub fn triage(log: &[u8]) -> Triage {
     let mut test_lines: Vec<(usize, usize)> = Vec::new();
     let mut current_end = 0usize;
     let mut seen_any = false;
+    // A step on the very first line has no line break before it for the prefilter to see.
+    if log.starts_with(b"$ ") {
+        let (start, end) = line_bounds(log, 0);
+        if let Some(name) = step_name(&lines::visible_text(&log[start..end])) {
+            steps.push(Step { line: 1, name });
+        }
+    }
     for found in automaton.find_iter(log) {
         let mut at = found.start();
         if log[at] == b'\n' {
@@ -765,7 +772,10 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
     inside.sort_by_key(|c| c.line);
     inside
         .iter()
-        .map(|c| lines::visible_text(&log[c.start..c.end]).trim().to_string())
+        .map(|c| {
+            let text = lines::visible_text(&log[c.start..c.end]);
+            crate::redact::redact(text.trim()).0
+        })
         .collect()
 }
 
@@ -837,6 +847,9 @@ fn categorise(
         "Cannot connect to the Docker daemon",
     ]) {
         return (Category::Infrastructure, Some("runner"));
+    }
+    if !failed_tests.is_empty() {
+        return (Category::Test, None);
     }
     if has(&[
         "Could not resolve",
