@@ -63,6 +63,8 @@ pub fn test_config(table: &str) -> Config {
             .expect("test keys are long"),
         build_retention_days: None,
         trace_cache_days: buildlore_api::config::DEFAULT_TRACE_CACHE_DAYS,
+        llm: None,
+        analysis_reuse_days: 14,
         gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
             "{},{}",
             secrets::GITLAB,
@@ -93,6 +95,11 @@ impl TestStack {
     /// With an analysis queue (and its dead-letter queue) of its own.
     pub async fn with_analysis_queue() -> Self {
         Self::build(true, |_| {}).await
+    }
+
+    /// With an analysis queue and configuration adjusted by `adjust` (e.g. an LLM).
+    pub async fn with_analysis_queue_and_config(adjust: impl FnOnce(&mut Config)) -> Self {
+        Self::build(true, adjust).await
     }
 
     async fn build(with_queue: bool, adjust: impl FnOnce(&mut Config)) -> Self {

@@ -334,7 +334,7 @@ async fn routes_not_built_yet_answer_501_with_the_error_json() {
     let stack = TestStack::new().await;
     for (method, path) in [
         (Method::GET, "/api/ai/history"),
-        (Method::POST, "/api/ai/analyse"),
+        (Method::GET, "/api/ai/analyzed?projectId=1"),
         (Method::GET, "/api/v1/failures?repo=a/b"),
         (Method::POST, "/api/ai/followup"),
     ] {

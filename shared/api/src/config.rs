@@ -20,6 +20,11 @@ pub struct Config {
     pub github_webhook_secrets: WebhookSecrets,
     /// `TRACE_CACHE_DAYS`: how long a log fetched from GitLab or GitHub is kept (default 30).
     pub trace_cache_days: u32,
+    /// `LLM_PROVIDER` (`none` or `openai`, meaning any OpenAI-compatible API), `LLM_BASE_URL`,
+    /// `LLM_MODEL`, `LLM_API_KEY`, `LLM_TIMEOUT_SECONDS`; `None` when no LLM is configured.
+    pub llm: Option<buildlore_providers::llm::LlmConfig>,
+    /// `ANALYSIS_REUSE_DAYS`: an analysis of the same failure this recent is reused (default 14).
+    pub analysis_reuse_days: u32,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
@@ -106,6 +111,39 @@ fn provider_config(
     })
 }
 
+fn llm_config(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<buildlore_providers::llm::LlmConfig>, ConfigError> {
+    let provider = lookup("LLM_PROVIDER").unwrap_or_default();
+    match provider.trim().to_ascii_lowercase().as_str() {
+        "" | "none" => Ok(None),
+        "openai" => {
+            let base_url = match lookup("LLM_BASE_URL") {
+                None => "https://api.openai.com/v1".to_string(),
+                Some(url) => url,
+            };
+            let base_url = reqwest_url(&base_url).ok_or(ConfigError::Invalid(
+                "LLM_BASE_URL",
+                "an http(s) URL such as https://api.openai.com/v1",
+            ))?;
+            let timeout = seconds(lookup, "LLM_TIMEOUT_SECONDS", 60)?;
+            Ok(Some(buildlore_providers::llm::LlmConfig {
+                base_url,
+                model: lookup("LLM_MODEL")
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| "gpt-4o-mini".into()),
+                api_key: lookup("LLM_API_KEY").filter(|k| !k.trim().is_empty()),
+                timeout,
+                max_attempts: 3,
+            }))
+        }
+        _ => Err(ConfigError::Invalid(
+            "LLM_PROVIDER",
+            "`none` or `openai` (any OpenAI-compatible API)",
+        )),
+    }
+}
+
 fn reqwest_url(raw: &str) -> Option<buildlore_providers::Url> {
     let url = buildlore_providers::Url::parse(raw.trim()).ok()?;
     matches!(url.scheme(), "http" | "https").then_some(url)
@@ -172,12 +210,20 @@ impl Config {
                 }
             },
         };
+        let analysis_reuse_days = match lookup("ANALYSIS_REUSE_DAYS") {
+            None => 14,
+            Some(text) => text.trim().parse::<u32>().map_err(|_| {
+                ConfigError::Invalid("ANALYSIS_REUSE_DAYS", "a whole number of days")
+            })?,
+        };
         Ok(Config {
             table_name,
             analysis_queue_url,
             keys,
             build_retention_days,
             trace_cache_days,
+            llm: llm_config(&lookup)?,
+            analysis_reuse_days,
             gitlab_webhook_secrets: WebhookSecrets::from_list(
                 &lookup("GITLAB_WEBHOOK_SECRET").unwrap_or_default(),
             ),

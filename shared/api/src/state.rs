@@ -13,6 +13,8 @@ pub struct AppState {
     pub analysis_queue: Option<SqsAnalysisQueue>,
     /// GitLab and GitHub log fetching.
     pub providers: Option<buildlore_providers::ProviderClient>,
+    /// The configured LLM; `None` makes analyses from the triage alone.
+    pub llm: Option<buildlore_providers::llm::OpenAiCompatible>,
     pub clients: AwsClients,
 }
 
@@ -34,7 +36,13 @@ impl AppState {
                 None
             }
         };
+        let llm = config.llm.clone().and_then(|llm| {
+            buildlore_providers::llm::OpenAiCompatible::new(llm)
+                .map_err(|error| tracing::error!(%error, "the LLM client could not be built"))
+                .ok()
+        });
         AppState {
+            llm,
             providers,
             analysis_queue,
             config: Arc::new(config),

@@ -3,10 +3,19 @@
 
 use crate::state::AppState;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
+use buildlore_core::analysis_request::AnalysisRequest;
+use buildlore_core::job_analysis::{
+    AnalyseError, AnalysisSettings, AnalysisStore, JobAnalysis, JobToAnalyse, analyse_job,
+};
+use buildlore_core::trace::{TraceKey, TraceStore};
+use buildlore_providers::FetchError;
 use serde_json::Value;
 
 /// The message schema versions this worker understands.
-pub const SUPPORTED_VERSIONS: &[u64] = &[];
+pub const SUPPORTED_VERSIONS: &[u64] = &[1];
+
+/// The longest log the worker reads for one analysis.
+const MAX_ANALYSED_LOG_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessageError {
@@ -25,7 +34,7 @@ pub async fn handle_batch(state: &AppState, messages: Vec<SqsMessage>) -> SqsBat
         let id = message.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("message", message_id = %id);
         let _entered = span.enter();
-        match process(state, &message) {
+        match process(state, &message).await {
             Ok(()) => tracing::info!("processed"),
             Err(MessageError::Permanent(reason)) => {
                 tracing::error!(%reason, "dropped: cannot be processed");
@@ -43,7 +52,7 @@ pub async fn handle_batch(state: &AppState, messages: Vec<SqsMessage>) -> SqsBat
     response
 }
 
-fn process(_state: &AppState, message: &SqsMessage) -> Result<(), MessageError> {
+async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageError> {
     let body = message.body.as_deref().unwrap_or_default();
     let parsed: Value = serde_json::from_str(body)
         .map_err(|e| MessageError::Permanent(format!("body is not JSON: {e}")))?;
@@ -54,8 +63,162 @@ fn process(_state: &AppState, message: &SqsMessage) -> Result<(), MessageError> 
     if !SUPPORTED_VERSIONS.contains(&version) {
         // A newer producer than this worker: keep the message for a worker that knows it.
         return Err(MessageError::Retryable(format!(
-            "message version {version} is not supported by this worker (analysis is not built yet)"
+            "message version {version} is not supported by this worker"
         )));
     }
-    Ok(())
+    let request: AnalysisRequest = serde_json::from_value(parsed)
+        .map_err(|e| MessageError::Permanent(format!("not an analysis request: {e}")))?;
+    let job = JobToAnalyse {
+        provider: &request.provider,
+        repo: &request.repo,
+        job_id: &request.job_id,
+        pipeline_id: request.pipeline_id.as_deref(),
+        job_name: request.job_name.as_deref(),
+        stage: None,
+    };
+    let log = match job_log(state, &request).await? {
+        Ok(log) => log,
+        Err(reason) => {
+            // Recorded as a failed analysis, so the caller sees why; not retried.
+            let failed = JobAnalysis::failed(&job, reason);
+            state
+                .store
+                .put_analysis(&failed)
+                .await
+                .map_err(|e| MessageError::Retryable(e.to_string()))?;
+            return Ok(());
+        }
+    };
+    let settings = AnalysisSettings {
+        reuse_within: chrono::Duration::days(i64::from(state.config.analysis_reuse_days)),
+        ..AnalysisSettings::default()
+    };
+    match analyse_job(&state.store, state.llm.as_ref(), &settings, &job, &log).await {
+        Ok(analysis) => {
+            tracing::info!(
+                status = ?analysis.status,
+                source = ?analysis.source,
+                fingerprint = analysis.fingerprint.as_deref().unwrap_or(""),
+                "analysed"
+            );
+            Ok(())
+        }
+        Err(AnalyseError::Retryable(error)) => Err(MessageError::Retryable(error.to_string())),
+        Err(AnalyseError::Store(error)) => Err(MessageError::Retryable(error.to_string())),
+    }
+}
+
+/// The job's log: the stored trace, else fetched from the provider. `Ok(Err(reason))` when
+/// there is none to be had (not worth retrying); `Err` when trying again may help.
+async fn job_log(
+    state: &AppState,
+    request: &AnalysisRequest,
+) -> Result<Result<Vec<u8>, String>, MessageError> {
+    let key = TraceKey {
+        provider: request.provider.clone(),
+        repo: request.repo.clone(),
+        job_id: request.job_id.clone(),
+    };
+    match state
+        .store
+        .read(&key, 0, Some(MAX_ANALYSED_LOG_BYTES))
+        .await
+    {
+        Ok(Some(slice)) => return Ok(Ok(slice.bytes)),
+        Ok(None) => {}
+        Err(error) => return Err(MessageError::Retryable(error.to_string())),
+    }
+    let Some(client) = &state.providers else {
+        return Ok(Err("no log is stored for this job".into()));
+    };
+    let fetched = match request.provider.as_str() {
+        "github" => {
+            client
+                .github_job_log(request.repo.as_str(), &request.job_id)
+                .await
+        }
+        _ => {
+            client
+                .gitlab_trace(request.repo.as_str(), &request.job_id)
+                .await
+        }
+    };
+    match fetched {
+        Ok(fetched) => Ok(Ok(fetched.bytes)),
+        Err(error @ (FetchError::Unavailable(_) | FetchError::RateLimited(_))) => {
+            Err(MessageError::Retryable(error.to_string()))
+        }
+        Err(error) => Ok(Err(format!(
+            "no log is stored for this job and fetching it failed: {error}"
+        ))),
+    }
+}
+
+/// Receives one batch from the analysis queue and hands it to [`handle_batch`] exactly as the
+/// Lambda SQS event source does: messages reported as failed stay on the queue (and reach the
+/// dead-letter queue after the redrive policy's receives); the rest are deleted. Returns how
+/// many messages were received. `visibility_timeout` overrides the queue's (tests use 0 to
+/// see retries at once).
+pub async fn poll_once(
+    state: &AppState,
+    queue_url: &str,
+    wait_seconds: i32,
+    visibility_timeout: Option<i32>,
+) -> Result<usize, String> {
+    let sqs = &state.clients.sqs;
+    let received = sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_seconds)
+        .set_visibility_timeout(visibility_timeout)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .map_err(|e| buildlore_aws::errors::cause_chain(&e))?;
+    let messages = received.messages.unwrap_or_default();
+    let count = messages.len();
+    if count == 0 {
+        return Ok(0);
+    }
+    let receipts: Vec<(String, String)> = messages
+        .iter()
+        .filter_map(|m| Some((m.message_id.clone()?, m.receipt_handle.clone()?)))
+        .collect();
+    let events = messages.into_iter().map(to_event_message).collect();
+    let response = handle_batch(state, events).await;
+    for (id, receipt) in &receipts {
+        if response
+            .batch_item_failures
+            .iter()
+            .any(|failure| &failure.item_identifier == id)
+        {
+            continue;
+        }
+        if let Err(error) = sqs
+            .delete_message()
+            .queue_url(queue_url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+        {
+            tracing::warn!(message_id = %id, error = %buildlore_aws::errors::cause_chain(&error), "could not delete a processed message");
+        }
+    }
+    Ok(count)
+}
+
+fn to_event_message(message: aws_sdk_sqs::types::Message) -> SqsMessage {
+    let mut event = SqsMessage::default();
+    event.message_id = message.message_id;
+    event.receipt_handle = message.receipt_handle;
+    event.body = message.body;
+    event.md5_of_body = message.md5_of_body;
+    event.attributes = message
+        .attributes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, value)| (name.as_str().to_string(), value))
+        .collect();
+    event
 }

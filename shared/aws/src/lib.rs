@@ -2,6 +2,7 @@
 //! clients they share.
 
 pub mod analysis_queue;
+pub mod analysis_store;
 pub mod bootstrap;
 pub mod build_item;
 pub mod call_stats;

@@ -79,3 +79,21 @@ pub fn trace_partition(provider: &str, repo: &RepoPath, job_id: &str) -> String 
 pub fn analysis_request(provider: &str, repo: &RepoPath, job_id: &str) -> String {
     format!("ANALYSIS_REQUEST#{provider}#{repo}#{job_id}")
 }
+
+/// The analysis of one job.
+pub fn analysis_partition(provider: &str, repo: &RepoPath, job_id: &str) -> String {
+    format!("ANALYSIS#{provider}#{repo}#{job_id}")
+}
+
+/// Index partition of a repo's analyses by time.
+pub fn analyses_by_repo(repo: &RepoPath) -> String {
+    format!("ANALYSES#{repo}")
+}
+
+/// Index partition of every analysis by time (history).
+pub const ANALYSES_HISTORY: &str = "ANALYSES";
+
+/// The latest analysis of one failure fingerprint.
+pub fn fingerprint_partition(fingerprint: &str) -> String {
+    format!("FINGERPRINT#{fingerprint}")
+}

@@ -4,6 +4,8 @@
 //! jitter, honouring `Retry-After` and the providers' rate-limit reset headers; bodies arrive
 //! gzip-compressed when the provider offers it, are read piece by piece and capped.
 
+pub mod llm;
+
 use reqwest::StatusCode;
 pub use reqwest::Url;
 use std::time::Duration;
@@ -346,7 +348,7 @@ fn classify(status: StatusCode) -> Result<(), FetchError> {
 /// The longest wait for a rate limit to reset before giving up with [`FetchError::RateLimited`].
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
 
-fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
+pub(crate) fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
     response
         .headers()
         .get(name)?
@@ -390,7 +392,7 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 }
 
 /// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms… (at most 5 s) plus up to 25%.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     let base = 100u64 << attempt.min(6).saturating_sub(1);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -6,6 +6,7 @@ pub mod events;
 pub mod health;
 pub mod ingest;
 pub mod logs;
+pub(crate) mod project;
 pub mod query;
 pub mod trace;
 pub mod webhooks;

@@ -6,13 +6,12 @@
 use crate::auth::Scope;
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params, whole_number};
+use crate::routes::project::{JobTarget, job_target};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use buildlore_core::RepoPath;
-use buildlore_core::details::{DetailsSource, ProjectRef, parse_project};
 use buildlore_core::log_clean::clean_log;
 use buildlore_core::ports::StoreError;
 use buildlore_core::trace::{
@@ -64,44 +63,13 @@ async fn job_trace(
             .filter(|v| !v.is_empty())
     };
     let number = |name: &str, max: u64| whole_number(&params, name, max);
-    let job_id =
-        get("jobId").ok_or_else(|| ApiError::bad_request("query parameter `jobId` is required"))?;
-    if job_id.len() > 128
-        || !job_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ApiError::bad_request(
-            "`jobId` must be a job id such as 4711",
-        ));
-    }
-    let provider = get("provider").unwrap_or("gitlab").to_ascii_lowercase();
-    // The repo (our key) when known, and how the provider names the project.
-    let (repo, provider_project): (Option<RepoPath>, String) = match provider.as_str() {
-        "github" => {
-            let repo = get("repo")
-                .ok_or_else(|| ApiError::bad_request("provider=github needs `repo=owner/name`"))?;
-            let repo =
-                RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("`repo` {e}")))?;
-            (Some(repo.clone()), repo.to_string())
-        }
-        "gitlab" => {
-            let project = get("projectId")
-                .ok_or_else(|| ApiError::bad_request("query parameter `projectId` is required"))?;
-            match parse_project(project).map_err(|e| ApiError::bad_request(e.to_string()))? {
-                ProjectRef::Path(repo) => (Some(repo.clone()), repo.to_string()),
-                ProjectRef::Id(id) => {
-                    let repo = state
-                        .store
-                        .resolve_project("gitlab", &id)
-                        .await
-                        .map_err(store_failure)?;
-                    (repo, id)
-                }
-            }
-        }
-        _ => return Err(ApiError::bad_request("`provider` must be gitlab or github")),
-    };
+    let JobTarget {
+        provider,
+        repo,
+        provider_project,
+        job_id,
+    } = job_target(&state, get).await?;
+    let job_id = job_id.as_str();
     let requested_offset = number("offset", u64::MAX)?;
     let limit =
         Some(number("limit", u64::MAX)?.map_or(MAX_RESPONSE_BYTES, |l| l.min(MAX_RESPONSE_BYTES)));

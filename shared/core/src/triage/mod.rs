@@ -22,7 +22,7 @@ use sha2::{Digest, Sha256};
 use std::sync::OnceLock;
 
 /// A run of lines, 1-based and inclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct LineRange {
     pub start_line: usize,
     pub end_line: usize,

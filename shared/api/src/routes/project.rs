@@ -1,0 +1,65 @@
+//! Which job a request names: `provider` (gitlab by default), GitLab's `projectId` (numeric
+//! id or path) or GitHub's `repo=owner/name`, and `jobId`. Shared by the log and analysis
+//! routes so both accept the same forms.
+
+use crate::error::{ApiError, store_failure};
+use crate::state::AppState;
+use buildlore_core::RepoPath;
+use buildlore_core::details::{DetailsSource, ProjectRef, parse_project};
+
+pub(crate) struct JobTarget {
+    pub provider: String,
+    /// Our key for the project; `None` for a GitLab numeric id no webhook has told us about.
+    pub repo: Option<RepoPath>,
+    /// How the provider's API names the project.
+    pub provider_project: String,
+    pub job_id: String,
+}
+
+pub(crate) async fn job_target<'a>(
+    state: &AppState,
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Result<JobTarget, ApiError> {
+    let job_id = get("jobId").ok_or_else(|| ApiError::bad_request("`jobId` is required"))?;
+    if job_id.len() > 128
+        || !job_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ApiError::bad_request(
+            "`jobId` must be a job id such as 4711",
+        ));
+    }
+    let provider = get("provider").unwrap_or("gitlab").to_ascii_lowercase();
+    let (repo, provider_project) = match provider.as_str() {
+        "github" => {
+            let repo = get("repo")
+                .ok_or_else(|| ApiError::bad_request("provider=github needs `repo=owner/name`"))?;
+            let repo =
+                RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("`repo` {e}")))?;
+            (Some(repo.clone()), repo.to_string())
+        }
+        "gitlab" => {
+            let project =
+                get("projectId").ok_or_else(|| ApiError::bad_request("`projectId` is required"))?;
+            match parse_project(project).map_err(|e| ApiError::bad_request(e.to_string()))? {
+                ProjectRef::Path(repo) => (Some(repo.clone()), repo.to_string()),
+                ProjectRef::Id(id) => {
+                    let repo = state
+                        .store
+                        .resolve_project("gitlab", &id)
+                        .await
+                        .map_err(store_failure)?;
+                    (repo, id)
+                }
+            }
+        }
+        _ => return Err(ApiError::bad_request("`provider` must be gitlab or github")),
+    };
+    Ok(JobTarget {
+        provider,
+        repo,
+        provider_project,
+        job_id: job_id.to_string(),
+    })
+}

@@ -1,0 +1,281 @@
+//! Analysing one failed job: triage its log, reuse a recent analysis of the same failure
+//! (same fingerprint) without asking the LLM, else ask the LLM (or, without one, let the
+//! triage speak), and store the result. Idempotent: a job already analysed is not analysed
+//! again.
+
+use crate::explain::{
+    ChatMessage, DEFAULT_PROMPT_LOG_CHARS, DEFAULT_SYSTEM_PROMPT, Explanation, JobFacts,
+    build_prompt, excerpt_for_prompt, explanation_from_triage, parse_explanation,
+};
+use crate::ports::StoreError;
+use crate::repo::RepoPath;
+use crate::triage::{LineRange, Triage, triage};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::future::Future;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisStatus {
+    Done,
+    /// Could not be analysed; `error` says why (not retried).
+    Failed,
+}
+
+/// How the explanation was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnalysisSource {
+    Llm,
+    /// No LLM configured: the triage, labelled as such.
+    Triage,
+    /// Copied from an earlier analysis of the same failure.
+    Reused,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobAnalysis {
+    pub provider: String,
+    pub repo: RepoPath,
+    pub job_id: String,
+    pub pipeline_id: Option<String>,
+    pub job_name: Option<String>,
+    pub status: AnalysisStatus,
+    pub source: AnalysisSource,
+    pub model: Option<String>,
+    pub fingerprint: Option<String>,
+    pub category: String,
+    pub failed_tests: Vec<String>,
+    pub failing_step: Option<String>,
+    pub excerpt: Vec<LineRange>,
+    pub result: Option<Explanation>,
+    pub error: Option<String>,
+    pub analysed_at: DateTime<Utc>,
+    /// The job whose analysis was reused.
+    pub reused_from: Option<String>,
+    /// The questions and answers after the first analysis.
+    pub conversation: Vec<ChatMessage>,
+}
+
+pub trait AnalysisStore: Send + Sync {
+    fn get_analysis(
+        &self,
+        provider: &str,
+        repo: &RepoPath,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<JobAnalysis>, StoreError>> + Send;
+
+    /// Stores the job's analysis; a finished one also becomes its fingerprint's latest.
+    fn put_analysis(
+        &self,
+        analysis: &JobAnalysis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The latest finished analysis with this fingerprint.
+    fn latest_for_fingerprint(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = Result<Option<JobAnalysis>, StoreError>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LlmError {
+    /// Rate limits, 5xx, timeouts: the same call may succeed later.
+    #[error("the LLM is unavailable: {0}")]
+    Retryable(String),
+    /// A rejected key, an unknown model, a malformed answer: retrying will not help.
+    #[error("the LLM call failed: {0}")]
+    Permanent(String),
+}
+
+pub trait Llm: Send + Sync {
+    /// The model's name, stored with the analysis.
+    fn model(&self) -> &str;
+
+    fn complete(
+        &self,
+        messages: &[ChatMessage],
+    ) -> impl Future<Output = Result<String, LlmError>> + Send;
+}
+
+/// What to analyse.
+#[derive(Debug, Clone)]
+pub struct JobToAnalyse<'a> {
+    pub provider: &'a str,
+    pub repo: &'a RepoPath,
+    pub job_id: &'a str,
+    pub pipeline_id: Option<&'a str>,
+    pub job_name: Option<&'a str>,
+    pub stage: Option<&'a str>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AnalysisSettings {
+    /// An analysis of the same fingerprint this recent is reused.
+    pub reuse_within: chrono::Duration,
+    pub system_prompt: String,
+    pub prompt_log_chars: usize,
+}
+
+impl Default for AnalysisSettings {
+    fn default() -> Self {
+        AnalysisSettings {
+            reuse_within: chrono::Duration::days(14),
+            system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
+            prompt_log_chars: DEFAULT_PROMPT_LOG_CHARS,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyseError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Try again later (the LLM is rate-limited or down).
+    #[error(transparent)]
+    Retryable(LlmError),
+}
+
+impl JobAnalysis {
+    fn new(job: &JobToAnalyse<'_>, now: DateTime<Utc>) -> Self {
+        JobAnalysis {
+            provider: job.provider.to_string(),
+            repo: job.repo.clone(),
+            job_id: job.job_id.to_string(),
+            pipeline_id: job.pipeline_id.map(str::to_string),
+            job_name: job.job_name.map(str::to_string),
+            status: AnalysisStatus::Done,
+            source: AnalysisSource::Triage,
+            model: None,
+            fingerprint: None,
+            category: "unknown".into(),
+            failed_tests: Vec::new(),
+            failing_step: None,
+            excerpt: Vec::new(),
+            result: None,
+            error: None,
+            analysed_at: now,
+            reused_from: None,
+            conversation: Vec::new(),
+        }
+    }
+
+    /// An analysis that could not be made, with the reason (stored, not retried).
+    pub fn failed(job: &JobToAnalyse<'_>, reason: impl Into<String>) -> Self {
+        let mut analysis = JobAnalysis::new(job, Utc::now());
+        analysis.status = AnalysisStatus::Failed;
+        analysis.error = Some(reason.into());
+        analysis
+    }
+}
+
+/// A new analysis carrying the triage's findings, not yet explained.
+fn from_triage(job: &JobToAnalyse<'_>, triaged: &Triage) -> JobAnalysis {
+    let mut analysis = JobAnalysis::new(job, Utc::now());
+    analysis.fingerprint = Some(triaged.fingerprint.clone());
+    analysis.category = triaged.category.as_str().to_string();
+    analysis.failed_tests = triaged.failed_tests.clone();
+    analysis.failing_step = triaged.failing_step.clone();
+    analysis.excerpt = triaged.excerpt.clone();
+    analysis
+}
+
+/// When the same failure (fingerprint) was analysed recently, stores and returns a copy of
+/// that analysis for this job: no LLM is asked. A triage-only answer is not reused once an
+/// LLM is configured (it could do better).
+async fn reuse_earlier<S: AnalysisStore>(
+    store: &S,
+    analysis: &mut JobAnalysis,
+    settings: &AnalysisSettings,
+    llm_configured: bool,
+) -> Result<Option<JobAnalysis>, StoreError> {
+    let Some(fingerprint) = analysis.fingerprint.clone() else {
+        return Ok(None);
+    };
+    let now = analysis.analysed_at;
+    let Some(earlier) = store
+        .latest_for_fingerprint(&fingerprint)
+        .await?
+        .filter(|earlier| {
+            earlier.status == AnalysisStatus::Done
+                && now - earlier.analysed_at <= settings.reuse_within
+                && (earlier.source != AnalysisSource::Triage || !llm_configured)
+        })
+    else {
+        return Ok(None);
+    };
+    analysis.source = AnalysisSource::Reused;
+    analysis.model = earlier.model.clone();
+    analysis.result = earlier.result.clone();
+    analysis.reused_from = Some(earlier.job_id.clone());
+    store.put_analysis(analysis).await?;
+    Ok(Some(analysis.clone()))
+}
+
+/// Answers from an earlier analysis of the same failure when there is one (see
+/// [`analyse_job`]); `None` means the job needs its own analysis.
+pub async fn reuse_for_job<S: AnalysisStore>(
+    store: &S,
+    settings: &AnalysisSettings,
+    job: &JobToAnalyse<'_>,
+    log: &[u8],
+    llm_configured: bool,
+) -> Result<Option<JobAnalysis>, StoreError> {
+    let mut analysis = from_triage(job, &triage(log));
+    reuse_earlier(store, &mut analysis, settings, llm_configured).await
+}
+
+/// Analyses the job's log and stores the result; returns what was stored (or what already was).
+pub async fn analyse_job<S: AnalysisStore, L: Llm>(
+    store: &S,
+    llm: Option<&L>,
+    settings: &AnalysisSettings,
+    job: &JobToAnalyse<'_>,
+    log: &[u8],
+) -> Result<JobAnalysis, AnalyseError> {
+    if let Some(existing) = store
+        .get_analysis(job.provider, job.repo, job.job_id)
+        .await?
+        .filter(|a| a.status == AnalysisStatus::Done)
+    {
+        return Ok(existing);
+    }
+    let triaged = triage(log);
+    let mut analysis = from_triage(job, &triaged);
+    if let Some(reused) = reuse_earlier(store, &mut analysis, settings, llm.is_some()).await? {
+        return Ok(reused);
+    }
+    match llm {
+        None => {
+            analysis.result = Some(explanation_from_triage(&triaged));
+            analysis.source = AnalysisSource::Triage;
+        }
+        Some(llm) => {
+            let excerpt = excerpt_for_prompt(log, &triaged, settings.prompt_log_chars);
+            let facts = JobFacts {
+                repo: job.repo.as_str(),
+                job_name: job.job_name,
+                stage: job.stage,
+            };
+            let messages = build_prompt(&settings.system_prompt, &facts, &triaged, &excerpt);
+            analysis.model = Some(llm.model().to_string());
+            analysis.source = AnalysisSource::Llm;
+            match llm.complete(&messages).await {
+                Ok(answer) => match parse_explanation(&answer) {
+                    Ok(explanation) => analysis.result = Some(explanation),
+                    Err(error) => {
+                        analysis.status = AnalysisStatus::Failed;
+                        analysis.error = Some(format!("the LLM's answer was unusable: {error}"));
+                    }
+                },
+                Err(LlmError::Permanent(reason)) => {
+                    analysis.status = AnalysisStatus::Failed;
+                    analysis.error = Some(reason);
+                }
+                Err(retryable) => return Err(AnalyseError::Retryable(retryable)),
+            }
+        }
+    }
+    store.put_analysis(&analysis).await?;
+    Ok(analysis)
+}

@@ -1,0 +1,126 @@
+//! An OpenAI-compatible chat-completions client (OpenAI, Azure OpenAI's compatible endpoint,
+//! Ollama, vLLM, LiteLLM): `POST {base}/chat/completions` with a bearer key. 429 and 5xx are
+//! retried with backoff (honouring `Retry-After`), then reported retryable; a rejected key, an
+//! unknown model or an answer without content is permanent.
+
+use crate::{backoff, header_number};
+use buildlore_core::explain::ChatMessage;
+use buildlore_core::job_analysis::{Llm, LlmError};
+use reqwest::{StatusCode, Url};
+use serde_json::json;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct LlmConfig {
+    /// Up to and including the version path, e.g. `https://api.openai.com/v1`.
+    pub base_url: Url,
+    pub model: String,
+    pub api_key: Option<String>,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+#[derive(Clone)]
+pub struct OpenAiCompatible {
+    http: reqwest::Client,
+    config: LlmConfig,
+}
+
+impl OpenAiCompatible {
+    pub fn new(config: LlmConfig) -> Result<Self, LlmError> {
+        crate::install_crypto();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(config.timeout)
+            .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::Permanent(e.to_string()))?;
+        Ok(OpenAiCompatible { http, config })
+    }
+
+    fn endpoint(&self) -> Result<Url, LlmError> {
+        let base = self.config.base_url.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}/chat/completions"))
+            .map_err(|e| LlmError::Permanent(format!("LLM_BASE_URL: {e}")))
+    }
+}
+
+impl Llm for OpenAiCompatible {
+    fn model(&self) -> &str {
+        &self.config.model
+    }
+
+    async fn complete(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {
+        let url = self.endpoint()?;
+        let body = json!({
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": 0,
+            "response_format": {"type": "json_object"},
+        });
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.config.max_attempts;
+            let mut request = self.http.post(url.clone()).json(&body);
+            if let Some(key) = &self.config.api_key {
+                request = request.bearer_auth(key);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) if error.is_timeout() || error.is_connect() => {
+                    if last {
+                        return Err(LlmError::Retryable(format!(
+                            "no answer after {attempt} attempts ({})",
+                            if error.is_timeout() {
+                                "timed out"
+                            } else {
+                                "no connection"
+                            }
+                        )));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(LlmError::Retryable(error.to_string())),
+            };
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                if last {
+                    return Err(LlmError::Retryable(format!(
+                        "HTTP {} after {attempt} attempts",
+                        status.as_u16()
+                    )));
+                }
+                let wait = header_number(&response, "retry-after")
+                    .map(|s| Duration::from_secs(s.min(20)))
+                    .unwrap_or_else(|| backoff(attempt));
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+                return Err(LlmError::Permanent(format!(
+                    "the LLM rejected this deployment's key (HTTP {})",
+                    status.as_u16()
+                )));
+            }
+            if !status.is_success() {
+                return Err(LlmError::Permanent(format!(
+                    "the LLM refused the request (HTTP {})",
+                    status.as_u16()
+                )));
+            }
+            let answer: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|e| LlmError::Permanent(format!("the LLM's response is not JSON: {e}")))?;
+            return answer["choices"][0]["message"]["content"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    LlmError::Permanent("the LLM's response has no message content".into())
+                });
+        }
+    }
+}

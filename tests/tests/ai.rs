@@ -1,0 +1,332 @@
+//! Root-cause analysis end to end on the emulator: a failed job's log is pushed, its request
+//! goes through SQS to the worker, the worker asks a fake OpenAI-compatible server, and the
+//! analysis is read through `/api/ai/cache`; the same failure elsewhere reuses it without an
+//! LLM call; a message the LLM keeps failing reaches the dead-letter queue.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use buildlore_api::worker;
+use buildlore_providers::Url;
+use buildlore_providers::llm::LlmConfig;
+use buildlore_tests::{TestStack, fixtures, keys};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const LLM_KEY: &str = "sk-test-llm-key-000000";
+const LOG: &str = "ci-logs/github-actions/maven/2295120025-orig.log";
+
+#[derive(Clone, Default)]
+struct FakeLlm {
+    calls: Arc<AtomicUsize>,
+    prompts: Arc<std::sync::Mutex<Vec<Value>>>,
+}
+
+/// Speaks OpenAI's chat-completions format. A prompt mentioning `overloaded-service` gets 503
+/// every time; the first call of all gets a 429 (waited out); otherwise a fenced JSON answer.
+async fn completions(State(fake): State<FakeLlm>, headers: HeaderMap, body: String) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok())
+        != Some(&format!("Bearer {LLM_KEY}"))
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            r#"{"error": {"message": "bad key"}}"#,
+        )
+            .into_response();
+    }
+    let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    let call = fake.calls.fetch_add(1, Ordering::SeqCst);
+    fake.prompts.lock().unwrap().push(request.clone());
+    if body.contains("overloaded-service") {
+        return (StatusCode::SERVICE_UNAVAILABLE, "overloaded").into_response();
+    }
+    if call == 0 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "0")],
+            r#"{"error": {"message": "rate limited"}}"#,
+        )
+            .into_response();
+    }
+    let answer = json!({
+        "root_cause": "JSONReaderStrTest.test_UUID fails: the UUID parser rejects upper-case hex",
+        "explanation": "The test reads a UUID string and compares it.",
+        "fix": "Accept upper-case hex digits in the UUID reader.",
+        "severity": "medium",
+        "confidence": 0.7,
+        "category": "test",
+        "evidence_lines": [651],
+    });
+    Json(json!({
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": request["model"],
+        "choices": [{
+            "index": 0,
+            "message": {"role": "assistant", "content": format!("```json\n{answer}\n```")},
+            "finish_reason": "stop",
+        }],
+    }))
+    .into_response()
+}
+
+async fn fake_llm() -> (FakeLlm, u16) {
+    let fake = FakeLlm::default();
+    let router = Router::new()
+        .route("/v1/chat/completions", post(completions))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    (fake, port)
+}
+
+async fn stack_with_llm(port: u16) -> TestStack {
+    TestStack::with_analysis_queue_and_config(move |config| {
+        config.llm = Some(LlmConfig {
+            base_url: Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap(),
+            model: "fake-model".into(),
+            api_key: Some(LLM_KEY.into()),
+            timeout: Duration::from_secs(5),
+            max_attempts: 2,
+        });
+    })
+    .await
+}
+
+fn push_body(job_id: u64, log: &str) -> Value {
+    json!({
+        "provider": "gitlab", "project": "team/sub/service", "pipeline_id": 900,
+        "job_id": job_id, "job_name": "unit-tests", "status": "failed", "branch": "main",
+        "commit_sha": "deadbeef", "pipeline_url": "https://gitlab.example.com/p/900", "log": log,
+    })
+}
+
+async fn push(stack: &TestStack, job_id: u64, log: &str) {
+    let (status, _, body) = stack
+        .call(
+            Method::POST,
+            "/api/ingest/log",
+            Some(keys::INGEST),
+            Some(&push_body(job_id, log)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+}
+
+/// Runs the worker over everything on the queue, as the event source would, until it is empty.
+async fn drain(stack: &TestStack) {
+    let url = stack.state.config.analysis_queue_url.clone().unwrap();
+    for _ in 0..20 {
+        if worker::poll_once(&stack.state, &url, 0, Some(0))
+            .await
+            .unwrap()
+            == 0
+        {
+            return;
+        }
+    }
+}
+
+async fn cached(stack: &TestStack, job_id: u64) -> (StatusCode, Value) {
+    stack
+        .get(&format!(
+            "/api/ai/cache?projectId=team%2Fsub%2Fservice&jobId={job_id}"
+        ))
+        .await
+}
+
+#[tokio::test]
+async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
+    let (fake, port) = fake_llm().await;
+    let stack = stack_with_llm(port).await;
+    let log = String::from_utf8_lossy(&fixtures::bytes(LOG)).to_string();
+    let (status, _) = cached(&stack, 1).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    push(&stack, 1, &log).await;
+    drain(&stack).await;
+    let (status, first) = cached(&stack, 1).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(first["status"], "done", "{first}");
+    assert_eq!(first["source"], "llm");
+    assert_eq!(first["model"], "fake-model");
+    assert_eq!(first["cached"], true);
+    assert!(
+        first["analysis"]["root_cause"]
+            .as_str()
+            .unwrap()
+            .contains("test_UUID")
+    );
+    assert_eq!(
+        first["failed_tests"],
+        json!(["test_UUID(com.alibaba.fastjson2.JSONReaderStrTest)"])
+    );
+    // One 429, then the answer.
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+    let prompt = fake.prompts.lock().unwrap()[1].clone();
+    assert_eq!(prompt["messages"][0]["role"], "system");
+    assert!(
+        prompt["messages"][1]["content"]
+            .as_str()
+            .unwrap()
+            .contains("<<<LOG")
+    );
+
+    // The same failure in another job, on another day: no LLM call.
+    let rerun = log.replace("2022-05-09T15:", "2022-05-10T09:");
+    push(&stack, 2, &rerun).await;
+    drain(&stack).await;
+    let (_, second) = cached(&stack, 2).await;
+    assert_eq!(second["source"], "reused", "{second}");
+    assert_eq!(second["reused_from"], "1");
+    assert_eq!(second["analysis"], first["analysis"]);
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+
+    // Asked through the API with the log: answered at once from the same fingerprint.
+    let (status, _, third) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/sub/service", "jobId": 3, "jobName": "unit-tests", "log": rerun})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    assert_eq!(third["cached"], true);
+    assert_eq!(third["source"], "reused");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
+
+    // Asking again for an analysed job is a cache hit too.
+    let (status, _, again) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/sub/service", "jobId": "1"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["cached"], true);
+    assert_eq!(again["source"], "llm");
+
+    // A new failure through the API is queued, with where to poll.
+    let (status, _, queued) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/sub/service", "jobId": 4,
+                "log": "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    assert!(queued["poll"].as_str().unwrap().contains("jobId=4"));
+    drain(&stack).await;
+    let (_, fourth) = cached(&stack, 4).await;
+    assert_eq!(fourth["source"], "llm");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_message_the_llm_keeps_failing_reaches_the_dead_letter_queue_alone() {
+    let (fake, port) = fake_llm().await;
+    let stack = stack_with_llm(port).await;
+    push(&stack, 20, "$ ./deploy\nerror: overloaded-service refused the deploy\nThe command \"./deploy\" exited with 1.\n").await;
+    push(
+        &stack,
+        21,
+        "$ make\nsrc/b.c:9: error: 'y' undeclared\nThe command \"make\" exited with 2.\n",
+    )
+    .await;
+    let url = stack.state.config.analysis_queue_url.clone().unwrap();
+    for _ in 0..12 {
+        worker::poll_once(&stack.state, &url, 0, Some(0))
+            .await
+            .unwrap();
+    }
+    // The good job was analysed; the poison one left nothing half-written.
+    let (_, good) = cached(&stack, 21).await;
+    assert_eq!(good["status"], "done", "{good}");
+    let (status, _) = cached(&stack, 20).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let dead_letters = stack
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(format!("{url}-dlq"))
+        .max_number_of_messages(10)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(dead_letters.len(), 1);
+    let body: Value = serde_json::from_str(dead_letters[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(body["job_id"], "20");
+    assert!(fake.calls.load(Ordering::SeqCst) >= 5);
+}
+
+#[tokio::test]
+async fn without_an_llm_the_triage_answers_at_once() {
+    let stack = TestStack::with_analysis_queue().await;
+    let (status, _, body) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/app", "jobId": 7,
+                "log": "$ npm test\n  1) parser\n     Error: expected 2, got 3\nThe command \"npm test\" exited with 1.\n"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["source"], "triage");
+    assert!(
+        body["analysis"]["explanation"]
+            .as_str()
+            .unwrap()
+            .starts_with("Triage without an LLM")
+    );
+    // Bad input: no job, a job id that is not one, a log that is not text, no key.
+    for (request, want) in [
+        (json!({"projectId": "team/app"}), StatusCode::BAD_REQUEST),
+        (
+            json!({"projectId": "team/app", "jobId": "../x"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"projectId": "team/app", "jobId": 8, "log": 5}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (json!([1, 2]), StatusCode::BAD_REQUEST),
+        (
+            json!({"projectId": "4711", "jobId": 8}),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        let (status, _, body) = stack
+            .call(
+                Method::POST,
+                "/api/ai/analyse",
+                Some(keys::READ),
+                Some(&request),
+            )
+            .await;
+        assert_eq!(status, want, "{request} → {body}");
+        assert!(body["error"].is_string());
+    }
+    let (status, _, _) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            None,
+            Some(&json!({"projectId": "team/app", "jobId": 7})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
