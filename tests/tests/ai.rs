@@ -330,3 +330,158 @@ async fn without_an_llm_the_triage_answers_at_once() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
+    let (fake, port) = fake_llm().await;
+    let stack = stack_with_llm(port).await;
+    let log = String::from_utf8_lossy(&fixtures::bytes(LOG)).to_string();
+
+    // An administrator's system prompt is versioned and used by the next analysis.
+    let (_, prompt) = stack.get("/api/ai/system-prompt").await;
+    assert_eq!(
+        (prompt["version"].as_u64(), prompt["default"].as_bool()),
+        (Some(0), Some(true))
+    );
+    let new_prompt = json!({"prompt": "You analyse CI failures for the payments team. Answer in JSON.", "version": 0});
+    let (status, _, _) = stack
+        .call(
+            Method::PUT,
+            "/api/ai/system-prompt",
+            Some(keys::READ),
+            Some(&new_prompt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, saved) = stack
+        .call(
+            Method::PUT,
+            "/api/ai/system-prompt",
+            Some(keys::ADMIN),
+            Some(&new_prompt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{saved}");
+    assert_eq!(saved["version"], 1);
+    let (status, _, stale) = stack
+        .call(
+            Method::PUT,
+            "/api/ai/system-prompt",
+            Some(keys::ADMIN),
+            Some(&new_prompt),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{stale}");
+
+    // Three jobs with the same failure, on two branches.
+    let (status, _) = stack
+        .post_build(&json!({"build_id": "b1", "repo": "team/sub/service", "branch": "main", "status": "FAILURE"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    push(&stack, 1, &log).await;
+    drain(&stack).await;
+    let system = fake.prompts.lock().unwrap().last().unwrap()["messages"][0]["content"].clone();
+    assert!(
+        system.as_str().unwrap().contains("payments team"),
+        "{system}"
+    );
+    let mut other_branch = push_body(2, &log.replace("2022-05-09T15:", "2022-05-11T10:"));
+    other_branch["branch"] = json!("release");
+    let (status, _, _) = stack
+        .call(
+            Method::POST,
+            "/api/ingest/log",
+            Some(keys::INGEST),
+            Some(&other_branch),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    push(&stack, 3, &log).await;
+    drain(&stack).await;
+    let calls_before = fake.calls.load(Ordering::SeqCst);
+
+    // A follow-up: the question is redacted before it reaches the LLM, the turn is stored.
+    let (status, _, answer) = stack
+        .call(
+            Method::POST,
+            "/api/ai/followup",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/sub/service", "jobId": 1,
+                "question": "Could token=abcdef123456 in our env cause this?"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), calls_before + 1);
+    let sent = fake.prompts.lock().unwrap().last().unwrap().to_string();
+    assert!(!sent.contains("abcdef123456"), "{sent}");
+    assert!(sent.contains("ANALYSIS>>>"));
+    let (_, cached_one) = cached(&stack, 1).await;
+    assert_eq!(cached_one["conversation"].as_array().unwrap().len(), 2);
+    assert_eq!(cached_one["conversation"][1]["role"], "assistant");
+    let (status, _, _) = stack
+        .call(
+            Method::POST,
+            "/api/ai/followup",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/sub/service", "jobId": 99, "question": "why?"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Listings.
+    let (_, listed) = stack
+        .get("/api/ai/analyzed?projectId=team%2Fsub%2Fservice")
+        .await;
+    let jobs: Vec<&str> = listed["analyses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["jobId"].as_str().unwrap())
+        .collect();
+    assert_eq!(jobs.len(), 3, "{listed}");
+    let (_, page) = stack.get("/api/ai/history?page=2&pageSize=2").await;
+    assert_eq!(
+        (page["total"].as_u64(), page["totalPages"].as_u64()),
+        (Some(3), Some(2))
+    );
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let (status, _) = stack.get("/api/ai/history?pageSize=500").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // The failure recurs: counted per job, with its branches, and in the repo analysis.
+    let (_, failures) = stack
+        .get("/api/v1/failures?repo=team/sub/service&since=30d")
+        .await;
+    let first = &failures["failures"][0];
+    assert_eq!(first["count"], 3, "{failures}");
+    assert_eq!(first["branches"], json!(["main", "release"]));
+    assert_eq!(
+        first["failed_tests"],
+        json!(["test_UUID(com.alibaba.fastjson2.JSONReaderStrTest)"])
+    );
+    let (status, analysis) = stack
+        .get("/api/v1/repos/team%2Fsub%2Fservice/analysis")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{analysis}");
+    assert_eq!(
+        analysis["top_failures"][0]["fingerprint"],
+        first["fingerprint"]
+    );
+
+    // Forgetting an analysis takes the admin key.
+    let forget = "/api/ai/cache?projectId=team%2Fsub%2Fservice&jobId=1";
+    let (status, _, _) = stack
+        .call(Method::DELETE, forget, Some(keys::READ), None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = stack
+        .call(Method::DELETE, forget, Some(keys::ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = cached(&stack, 1).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = stack
+        .call(Method::DELETE, forget, Some(keys::ADMIN), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -328,19 +328,3 @@ async fn health_and_version_need_no_key() {
             .is_some_and(|d| d.len() == 10)
     );
 }
-
-#[tokio::test]
-async fn routes_not_built_yet_answer_501_with_the_error_json() {
-    let stack = TestStack::new().await;
-    for (method, path) in [
-        (Method::GET, "/api/ai/history"),
-        (Method::GET, "/api/ai/analyzed?projectId=1"),
-        (Method::GET, "/api/v1/failures?repo=a/b"),
-        (Method::POST, "/api/ai/followup"),
-    ] {
-        let (status, _, body) = stack.call(method, path, Some(keys::ADMIN), None).await;
-        assert_eq!(status, StatusCode::NOT_IMPLEMENTED, "{path}");
-        assert_eq!(body["statusCode"], 501);
-        assert!(body["error"].as_str().unwrap().contains("not available"));
-    }
-}

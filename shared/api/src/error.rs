@@ -63,13 +63,6 @@ impl ApiError {
         )
     }
 
-    pub fn not_implemented(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_IMPLEMENTED,
-            format!("{what} is not available in this version of buildlore yet"),
-        )
-    }
-
     pub fn body(&self) -> serde_json::Value {
         json!({
             "error": self.message,

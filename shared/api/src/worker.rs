@@ -75,6 +75,7 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         pipeline_id: request.pipeline_id.as_deref(),
         job_name: request.job_name.as_deref(),
         stage: None,
+        branch: request.branch.as_deref(),
     };
     let log = match job_log(state, &request).await? {
         Ok(log) => log,
@@ -89,10 +90,9 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
             return Ok(());
         }
     };
-    let settings = AnalysisSettings {
-        reuse_within: chrono::Duration::days(i64::from(state.config.analysis_reuse_days)),
-        ..AnalysisSettings::default()
-    };
+    let settings = analysis_settings(state)
+        .await
+        .map_err(|e| MessageError::Retryable(e.to_string()))?;
     match analyse_job(&state.store, state.llm.as_ref(), &settings, &job, &log).await {
         Ok(analysis) => {
             tracing::info!(
@@ -106,6 +106,21 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         Err(AnalyseError::Retryable(error)) => Err(MessageError::Retryable(error.to_string())),
         Err(AnalyseError::Store(error)) => Err(MessageError::Retryable(error.to_string())),
     }
+}
+
+/// How analyses are made here: the reuse window, and the system prompt an administrator
+/// stored (else the shipped one).
+pub async fn analysis_settings(
+    state: &AppState,
+) -> Result<AnalysisSettings, buildlore_core::ports::StoreError> {
+    let mut settings = AnalysisSettings {
+        reuse_within: chrono::Duration::days(i64::from(state.config.analysis_reuse_days)),
+        ..AnalysisSettings::default()
+    };
+    if let Some(stored) = state.store.system_prompt().await? {
+        settings.system_prompt = stored.prompt;
+    }
+    Ok(settings)
 }
 
 /// The job's log: the stored trace, else fetched from the provider. `Ok(Err(reason))` when

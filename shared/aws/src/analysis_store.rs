@@ -2,11 +2,14 @@
 //! and for history by time) and one item per failure fingerprint holding its latest finished
 //! analysis, which later jobs with the same failure reuse.
 
+use crate::build_item::Item;
 use crate::errors::store_error;
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::RepoPath;
-use buildlore_core::job_analysis::{AnalysisSource, AnalysisStatus, AnalysisStore, JobAnalysis};
+use buildlore_core::job_analysis::{
+    AnalysisSource, AnalysisStatus, AnalysisStore, JobAnalysis, RecurringFailure,
+};
 use buildlore_core::keys;
 use buildlore_core::ports::StoreError;
 use buildlore_core::table::{BY_BRANCH_TIME, BY_REPO_TIME, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
@@ -122,6 +125,57 @@ impl AnalysisStore for DynamoStore {
         Ok(())
     }
 
+    async fn record_failure(&self, analysis: &JobAnalysis) -> Result<(), StoreError> {
+        let Some(fingerprint) = &analysis.fingerprint else {
+            return Ok(());
+        };
+        let now = sortable(analysis.analysed_at);
+        let tests =
+            serde_json::to_string(&analysis.failed_tests.iter().take(10).collect::<Vec<_>>())
+                .unwrap_or_else(|_| "[]".into());
+        let mut update = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(keys::failures_of_repo(&analysis.repo)))
+            .key(SORT_KEY, s(keys::failure_sort_key(fingerprint)))
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":entity", s("failure"))
+            .expression_attribute_values(":fingerprint", s(fingerprint.clone()))
+            .expression_attribute_values(":category", s(analysis.category.clone()))
+            .expression_attribute_values(":tests", s(tests))
+            .expression_attribute_values(":job", s(analysis.job_id.clone()));
+        let mut set = "entity = :entity, fingerprint = :fingerprint, last_seen = :now, \
+                       first_seen = if_not_exists(first_seen, :now), category = :category, \
+                       failed_tests = :tests, latest_job = :job"
+            .to_string();
+        if let Some(root_cause) = analysis.result.as_ref().map(|r| r.root_cause.clone()) {
+            set.push_str(", root_cause = :cause");
+            update = update.expression_attribute_values(":cause", s(root_cause));
+        }
+        let mut add = "#count :one".to_string();
+        if let Some(branch) = &analysis.branch {
+            add.push_str(", branches :branch");
+            update = update
+                .expression_attribute_values(":branch", AttributeValue::Ss(vec![branch.clone()]));
+        }
+        if let Some(retention) = self.retention() {
+            set.push_str(", expires_at = :expires");
+            update = update.expression_attribute_values(
+                ":expires",
+                AttributeValue::N((Utc::now() + retention).timestamp().to_string()),
+            );
+        }
+        update
+            .update_expression(format!("SET {set} ADD {add}"))
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
     async fn latest_for_fingerprint(
         &self,
         fingerprint: &str,
@@ -131,5 +185,274 @@ impl AnalysisStore for DynamoStore {
             FINGERPRINT_SORT_KEY,
         )
         .await
+    }
+}
+
+fn text(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
+}
+
+fn document(item: &Item) -> Result<JobAnalysis, StoreError> {
+    let doc =
+        text(item, "doc").ok_or_else(|| StoreError::Corrupt("analysis item lacks `doc`".into()))?;
+    serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("analysis item: {e}")))
+}
+
+/// The system prompt stored by an administrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPrompt {
+    pub prompt: String,
+    pub version: u64,
+    pub updated_at: String,
+}
+
+const PROMPT_PARTITION: &str = "SYSTEM_PROMPT";
+const PROMPT_SORT_KEY: &str = "CURRENT";
+
+impl DynamoStore {
+    /// A repo's analyses, newest first.
+    pub async fn analyses_of_repo(
+        &self,
+        repo: &RepoPath,
+        limit: i32,
+    ) -> Result<Vec<JobAnalysis>, StoreError> {
+        let output = self
+            .client()
+            .query()
+            .table_name(self.table())
+            .index_name(BY_REPO_TIME.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", BY_REPO_TIME.key.partition)
+            .expression_attribute_values(":pk", s(keys::analyses_by_repo(repo)))
+            .scan_index_forward(false)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(store_error)?;
+        output
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(document)
+            .collect()
+    }
+
+    /// One page of every analysis, newest first, and how many there are.
+    pub async fn analysis_history(
+        &self,
+        page: usize,
+        page_size: usize,
+    ) -> Result<(Vec<JobAnalysis>, u64), StoreError> {
+        let query = || {
+            self.client()
+                .query()
+                .table_name(self.table())
+                .index_name(BY_BRANCH_TIME.name)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", BY_BRANCH_TIME.key.partition)
+                .expression_attribute_values(":pk", s(keys::ANALYSES_HISTORY))
+                .scan_index_forward(false)
+        };
+        let skip = page.saturating_sub(1) * page_size;
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let output = query()
+                .set_exclusive_start_key(start)
+                .limit((skip + page_size).clamp(1, 1000) as i32)
+                .send()
+                .await
+                .map_err(store_error)?;
+            items.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if start.is_none() || items.len() >= skip + page_size {
+                break;
+            }
+        }
+        let page_items: Result<Vec<_>, _> = items
+            .iter()
+            .skip(skip)
+            .take(page_size)
+            .map(document)
+            .collect();
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let output = query()
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            total += output.count.max(0) as u64;
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok((page_items?, total))
+    }
+
+    /// Forgets a job's analysis (and its fingerprint's pointer when it is this one).
+    pub async fn delete_analysis(
+        &self,
+        provider: &str,
+        repo: &RepoPath,
+        job_id: &str,
+    ) -> Result<bool, StoreError> {
+        let Some(existing) = self.get_analysis(provider, repo, job_id).await? else {
+            return Ok(false);
+        };
+        self.client()
+            .delete_item()
+            .table_name(self.table())
+            .key(
+                PARTITION_KEY,
+                s(keys::analysis_partition(provider, repo, job_id)),
+            )
+            .key(SORT_KEY, s(ANALYSIS_SORT_KEY))
+            .send()
+            .await
+            .map_err(store_error)?;
+        if let Some(fingerprint) = &existing.fingerprint
+            && let Some(latest) = self.latest_for_fingerprint(fingerprint).await?
+            && latest.job_id == job_id
+            && &latest.repo == repo
+            && latest.provider == provider
+        {
+            self.client()
+                .delete_item()
+                .table_name(self.table())
+                .key(PARTITION_KEY, s(keys::fingerprint_partition(fingerprint)))
+                .key(SORT_KEY, s(FINGERPRINT_SORT_KEY))
+                .send()
+                .await
+                .map_err(store_error)?;
+        }
+        Ok(true)
+    }
+
+    /// A repo's failures seen since `since`, most frequent first.
+    pub async fn recurring_failures(
+        &self,
+        repo: &RepoPath,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Vec<RecurringFailure>, StoreError> {
+        let mut failures = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_values(":pk", s(keys::failures_of_repo(repo)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items.unwrap_or_default() {
+                let time = |name: &str| {
+                    text(&item, name)
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                        .map(|t| t.with_timezone(&Utc))
+                };
+                let (Some(first_seen), Some(last_seen)) = (time("first_seen"), time("last_seen"))
+                else {
+                    return Err(StoreError::Corrupt("failure item lacks its times".into()));
+                };
+                if last_seen < since {
+                    continue;
+                }
+                let mut branches: Vec<String> = item
+                    .get("branches")
+                    .and_then(|v| v.as_ss().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                branches.sort();
+                failures.push(RecurringFailure {
+                    fingerprint: text(&item, "fingerprint").unwrap_or_default(),
+                    count: item
+                        .get("count")
+                        .and_then(|v| v.as_n().ok())
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(0),
+                    first_seen,
+                    last_seen,
+                    branches,
+                    category: text(&item, "category").unwrap_or_default(),
+                    failed_tests: text(&item, "failed_tests")
+                        .and_then(|t| serde_json::from_str(&t).ok())
+                        .unwrap_or_default(),
+                    latest_job_id: text(&item, "latest_job").unwrap_or_default(),
+                    root_cause: text(&item, "root_cause"),
+                });
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        failures.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
+        Ok(failures)
+    }
+
+    /// The stored system prompt, if an administrator set one.
+    pub async fn system_prompt(&self) -> Result<Option<StoredPrompt>, StoreError> {
+        let output = self
+            .client()
+            .get_item()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(PROMPT_PARTITION))
+            .key(SORT_KEY, s(PROMPT_SORT_KEY))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?;
+        Ok(output.item.map(|item| StoredPrompt {
+            prompt: text(&item, "prompt").unwrap_or_default(),
+            version: item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0),
+            updated_at: text(&item, "updated_at").unwrap_or_default(),
+        }))
+    }
+
+    /// Stores a new system prompt as version `previous + 1`; `Conflict` if another
+    /// administrator changed it since `previous` was read.
+    pub async fn put_system_prompt(&self, prompt: &str, previous: u64) -> Result<u64, StoreError> {
+        let version = previous + 1;
+        let mut put = self
+            .client()
+            .put_item()
+            .table_name(self.table())
+            .item(PARTITION_KEY, s(PROMPT_PARTITION))
+            .item(SORT_KEY, s(PROMPT_SORT_KEY))
+            .item("entity", s("system_prompt"))
+            .item("prompt", s(prompt))
+            .item("version", AttributeValue::N(version.to_string()))
+            .item("updated_at", s(Utc::now().to_rfc3339()));
+        put = if previous == 0 {
+            put.condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+        } else {
+            put.condition_expression("#version = :previous")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":previous", AttributeValue::N(previous.to_string()))
+        };
+        match put.send().await {
+            Ok(_) => Ok(version),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Err(StoreError::Conflict)
+            }
+            Err(error) => Err(store_error(error)),
+        }
     }
 }

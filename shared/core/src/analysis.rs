@@ -80,7 +80,7 @@ pub struct RepoAnalysis {
     pub mttr: Recovery,
     pub red_branches: Vec<String>,
     pub flaky_candidates: Vec<FlakyCandidate>,
-    /// Recurring failure fingerprints; empty until failure triage records them.
+    /// The most frequent failures (fingerprints) of analysed jobs in the window.
     pub top_failures: Vec<serde_json::Value>,
 }
 

@@ -16,6 +16,9 @@ pub struct AnalysisRequest {
     pub job_id: String,
     pub pipeline_id: Option<String>,
     pub job_name: Option<String>,
+    /// The branch or ref the job ran on, when known (optional within version 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
     pub requested_at: DateTime<Utc>,
     /// What asked for it: `log_push`, `api`.
     pub origin: String,

@@ -40,6 +40,8 @@ pub struct JobAnalysis {
     pub job_id: String,
     pub pipeline_id: Option<String>,
     pub job_name: Option<String>,
+    #[serde(default)]
+    pub branch: Option<String>,
     pub status: AnalysisStatus,
     pub source: AnalysisSource,
     pub model: Option<String>,
@@ -67,6 +69,12 @@ pub trait AnalysisStore: Send + Sync {
 
     /// Stores the job's analysis; a finished one also becomes its fingerprint's latest.
     fn put_analysis(
+        &self,
+        analysis: &JobAnalysis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Counts one more job with this analysis's failure (fingerprint) in its repo.
+    fn record_failure(
         &self,
         analysis: &JobAnalysis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
@@ -107,6 +115,7 @@ pub struct JobToAnalyse<'a> {
     pub pipeline_id: Option<&'a str>,
     pub job_name: Option<&'a str>,
     pub stage: Option<&'a str>,
+    pub branch: Option<&'a str>,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +153,7 @@ impl JobAnalysis {
             job_id: job.job_id.to_string(),
             pipeline_id: job.pipeline_id.map(str::to_string),
             job_name: job.job_name.map(str::to_string),
+            branch: job.branch.map(str::to_string),
             status: AnalysisStatus::Done,
             source: AnalysisSource::Triage,
             model: None,
@@ -209,6 +219,7 @@ async fn reuse_earlier<S: AnalysisStore>(
     analysis.result = earlier.result.clone();
     analysis.reused_from = Some(earlier.job_id.clone());
     store.put_analysis(analysis).await?;
+    store.record_failure(analysis).await?;
     Ok(Some(analysis.clone()))
 }
 
@@ -277,5 +288,23 @@ pub async fn analyse_job<S: AnalysisStore, L: Llm>(
         }
     }
     store.put_analysis(&analysis).await?;
+    if analysis.status == AnalysisStatus::Done {
+        store.record_failure(&analysis).await?;
+    }
     Ok(analysis)
+}
+
+/// A failure (fingerprint) that recurs in a repo.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecurringFailure {
+    pub fingerprint: String,
+    pub count: u64,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub branches: Vec<String>,
+    pub category: String,
+    pub failed_tests: Vec<String>,
+    pub latest_job_id: String,
+    /// The latest analysis's root cause, when there is one.
+    pub root_cause: Option<String>,
 }

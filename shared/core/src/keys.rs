@@ -97,3 +97,12 @@ pub const ANALYSES_HISTORY: &str = "ANALYSES";
 pub fn fingerprint_partition(fingerprint: &str) -> String {
     format!("FINGERPRINT#{fingerprint}")
 }
+
+/// A repo's recurring failures, one item per fingerprint.
+pub fn failures_of_repo(repo: &RepoPath) -> String {
+    format!("FAILURES#{repo}")
+}
+
+pub fn failure_sort_key(fingerprint: &str) -> String {
+    format!("FP#{fingerprint}")
+}

@@ -156,6 +156,7 @@ where
         job_id: job.job_id.clone(),
         pipeline_id: job.pipeline_id.clone(),
         job_name: Some(job.name.clone()),
+        branch: job.git_ref.clone(),
         requested_at: job.updated_at,
         origin: "log_push".into(),
     };

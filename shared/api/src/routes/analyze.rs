@@ -3,12 +3,11 @@
 //! job for the worker (`202`, poll `/api/ai/cache`), or with no LLM configured answers with the
 //! triage right away.
 
-use super::not_yet;
 use crate::auth::Scope;
 use crate::body::read_json;
 use crate::error::{ApiError, store_failure};
-use crate::params::{QueryParams, query_params};
-use crate::routes::project::{JobTarget, job_target};
+use crate::params::{QueryParams, query_params, whole_number};
+use crate::routes::project::{JobTarget, job_target, project_target};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -17,10 +16,12 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::analysis_request::{ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest};
+use buildlore_core::explain::{ChatMessage, DEFAULT_SYSTEM_PROMPT};
 use buildlore_core::job_analysis::{
-    AnalysisSettings, AnalysisStatus, AnalysisStore, JobAnalysis, JobToAnalyse, analyse_job,
-    reuse_for_job,
+    AnalysisStatus, AnalysisStore, JobAnalysis, JobToAnalyse, analyse_job, reuse_for_job,
 };
+use buildlore_core::job_analysis::{Llm, LlmError};
+use buildlore_core::ports::StoreError;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::llm::OpenAiCompatible;
 use http::{HeaderMap, StatusCode};
@@ -38,12 +39,18 @@ const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/ai/analyse", post(analyse))
-        .route("/api/ai/cache", get(cached_analysis))
-        .route("/api/ai/followup", not_yet("POST /api/ai/followup"))
-        .route("/api/ai/analyzed", not_yet("GET /api/ai/analyzed"))
-        .route("/api/ai/history", not_yet("GET /api/ai/history"))
-        .route("/api/ai/system-prompt", not_yet("/api/ai/system-prompt"))
-        .route("/api/v1/failures", not_yet("GET /api/v1/failures"))
+        .route(
+            "/api/ai/cache",
+            get(cached_analysis).delete(forget_analysis),
+        )
+        .route("/api/ai/followup", post(followup))
+        .route("/api/ai/analyzed", get(analyzed))
+        .route("/api/ai/history", get(history))
+        .route(
+            "/api/ai/system-prompt",
+            get(get_system_prompt).put(put_system_prompt),
+        )
+        .route("/api/v1/failures", get(failures))
 }
 
 /// The analysis as the API answers it (gitlab-summary's names where it has them).
@@ -130,6 +137,7 @@ async fn analyse(
         pipeline_id: field("pipelineId"),
         job_name: field("jobName"),
         stage: field("stage"),
+        branch: field("branch"),
     };
 
     if let Some(existing) = state
@@ -160,10 +168,9 @@ async fn analyse(
         .await
         .map_err(store_failure)?
         .map(|slice| slice.bytes);
-    let settings = AnalysisSettings {
-        reuse_within: chrono::Duration::days(i64::from(state.config.analysis_reuse_days)),
-        ..AnalysisSettings::default()
-    };
+    let settings = crate::worker::analysis_settings(&state)
+        .await
+        .map_err(store_failure)?;
 
     if let Some(log) = &stored_log {
         if let Some(reused) = reuse_for_job(&state.store, &settings, &job, log, state.llm.is_some())
@@ -197,6 +204,7 @@ async fn analyse(
         job_id: target.job_id.clone(),
         pipeline_id: job.pipeline_id.map(str::to_string),
         job_name: job.job_name.map(str::to_string),
+        branch: job.branch.map(str::to_string),
         requested_at: chrono::Utc::now(),
         origin: "api".into(),
     };
@@ -269,4 +277,291 @@ async fn cached_analysis(
             ))
         })?;
     Ok(Json(analysis_body(&analysis, project_id, true)).into_response())
+}
+
+/// Longest follow-up question, in characters.
+const MAX_QUESTION_CHARS: usize = 4_000;
+/// Longest system prompt an administrator may store, in characters.
+const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
+/// How long a follow-up may wait for the LLM (API Gateway ends requests at 30 s).
+const FOLLOWUP_TIME_LIMIT: Duration = Duration::from_secs(25);
+
+async fn followup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let body = read_json(&headers, body, 64 * 1024).await?;
+    let fields = text_fields(&body);
+    let field = |name: &str| {
+        fields
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let question =
+        field("question").ok_or_else(|| ApiError::bad_request("`question` is required"))?;
+    if question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`question` is longer than {MAX_QUESTION_CHARS} characters"
+        )));
+    }
+    let target = job_target(&state, field).await?;
+    let repo = known_repo(&target)?;
+    let project_id = field("projectId").or(field("repo")).unwrap_or_default();
+    let llm = state.llm.as_ref().ok_or_else(|| {
+        ApiError::conflict(
+            "follow-up questions need an LLM, and this deployment has LLM_PROVIDER=none",
+        )
+    })?;
+    let mut analysis = state
+        .store
+        .get_analysis(&target.provider, &repo, &target.job_id)
+        .await
+        .map_err(store_failure)?
+        .filter(|a| a.status == AnalysisStatus::Done)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "job {} has no finished analysis to ask about; POST /api/ai/analyse first",
+                target.job_id
+            ))
+        })?;
+    let context = json!({
+        "job": analysis.job_name, "category": analysis.category,
+        "failed_tests": analysis.failed_tests, "failing_step": analysis.failing_step,
+        "analysis": analysis.result,
+    })
+    .to_string();
+    let messages =
+        buildlore_core::explain::build_followup(&context, &analysis.conversation, question);
+    let answer = tokio::time::timeout(FOLLOWUP_TIME_LIMIT, llm.complete(&messages))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the LLM did not answer in time; ask again",
+            )
+        })?
+        .map_err(|error| match error {
+            LlmError::Retryable(detail) => {
+                tracing::warn!(%detail, "follow-up LLM call failed");
+                ApiError::unavailable("the LLM is busy; ask again in a moment")
+            }
+            LlmError::Permanent(detail) => {
+                tracing::error!(%detail, "follow-up LLM call failed");
+                ApiError::new(StatusCode::BAD_GATEWAY, "the LLM refused the question")
+            }
+        })?;
+    let answer = buildlore_core::redact::redact(answer.trim()).0;
+    analysis.conversation.push(ChatMessage {
+        role: "user".into(),
+        content: buildlore_core::redact::redact(question).0,
+    });
+    analysis.conversation.push(ChatMessage {
+        role: "assistant".into(),
+        content: answer.clone(),
+    });
+    state
+        .store
+        .put_analysis(&analysis)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!({
+        "projectId": project_id,
+        "jobId": target.job_id,
+        "answer": answer,
+        "conversation": analysis.conversation,
+    }))
+    .into_response())
+}
+
+async fn forget_analysis(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Admin)?;
+    let params = query_params(query)?;
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let target = job_target(&state, get).await?;
+    let repo = known_repo(&target)?;
+    let deleted = state
+        .store
+        .delete_analysis(&target.provider, &repo, &target.job_id)
+        .await
+        .map_err(store_failure)?;
+    if !deleted {
+        return Err(ApiError::not_found(format!(
+            "job {} has no analysis to delete",
+            target.job_id
+        )));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// A line of a listing: enough to pick an analysis to open.
+fn summary_line(analysis: &JobAnalysis) -> Value {
+    json!({
+        "provider": analysis.provider,
+        "repo": analysis.repo,
+        "jobId": analysis.job_id,
+        "pipelineId": analysis.pipeline_id,
+        "jobName": analysis.job_name,
+        "status": analysis.status,
+        "source": analysis.source,
+        "category": analysis.category,
+        "fingerprint": analysis.fingerprint,
+        "root_cause": analysis.result.as_ref().map(|r| r.root_cause.clone()),
+        "analysed_at": analysis.analysed_at,
+    })
+}
+
+async fn analyzed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let params = query_params(query)?;
+    let get = |name: &str| {
+        params
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    };
+    let (provider, repo, provider_project) = project_target(&state, get).await?;
+    let repo = known_repo(&JobTarget {
+        provider,
+        repo,
+        provider_project,
+        job_id: String::new(),
+    })?;
+    let analyses = state
+        .store
+        .analyses_of_repo(&repo, 100)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!({
+        "projectId": get("projectId").or(get("repo")),
+        "analyses": analyses.iter().map(summary_line).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let params = query_params(query)?;
+    let page = whole_number(&params, "page", 10_000)?.unwrap_or(1).max(1) as usize;
+    let page_size = whole_number(&params, "pageSize", 100)?.unwrap_or(20).max(1) as usize;
+    let (items, total) = state
+        .store
+        .analysis_history(page, page_size)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!({
+        "items": items.iter().map(summary_line).collect::<Vec<_>>(),
+        "page": page,
+        "pageSize": page_size,
+        "total": total,
+        "totalPages": total.div_ceil(page_size as u64),
+    }))
+    .into_response())
+}
+
+async fn get_system_prompt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let stored = state.store.system_prompt().await.map_err(store_failure)?;
+    Ok(Json(match stored {
+        Some(stored) => json!({
+            "prompt": stored.prompt, "version": stored.version,
+            "default": false, "updated_at": stored.updated_at,
+        }),
+        None => json!({
+            "prompt": DEFAULT_SYSTEM_PROMPT, "version": 0, "default": true, "updated_at": null,
+        }),
+    })
+    .into_response())
+}
+
+async fn put_system_prompt(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Admin)?;
+    let body = read_json(&headers, body, 128 * 1024).await?;
+    let prompt = body
+        .get("prompt")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .ok_or_else(|| ApiError::bad_request("`prompt` must be a non-empty string"))?;
+    if prompt.chars().count() > MAX_SYSTEM_PROMPT_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`prompt` is longer than {MAX_SYSTEM_PROMPT_CHARS} characters"
+        )));
+    }
+    let current = state
+        .store
+        .system_prompt()
+        .await
+        .map_err(store_failure)?
+        .map_or(0, |stored| stored.version);
+    let expected = match body.get("version") {
+        None | Some(Value::Null) => current,
+        Some(value) => value.as_u64().ok_or_else(|| {
+            ApiError::bad_request("`version` must be the version you edited (a whole number)")
+        })?,
+    };
+    if expected != current {
+        return Err(ApiError::conflict(format!(
+            "the system prompt is at version {current}, not {expected}; reload it and edit again"
+        )));
+    }
+    let version = state
+        .store
+        .put_system_prompt(prompt, current)
+        .await
+        .map_err(|error| match error {
+            StoreError::Conflict => {
+                ApiError::conflict("the system prompt changed meanwhile; reload it and edit again")
+            }
+            other => store_failure(other),
+        })?;
+    Ok(Json(json!({"prompt": prompt, "version": version, "default": false})).into_response())
+}
+
+async fn failures(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Result<Response, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let params = query_params(query)?;
+    let repo = params
+        .get("repo")
+        .ok_or_else(|| ApiError::bad_request("`repo` is required (group/project or owner/name)"))?;
+    let repo = RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("`repo` {e}")))?;
+    let now = chrono::Utc::now();
+    let since = buildlore_core::summary::parse_since(params.get("since").map(String::as_str), now)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let failures = state
+        .store
+        .recurring_failures(&repo, since)
+        .await
+        .map_err(store_failure)?;
+    Ok(Json(json!({"repo": repo, "since": since, "failures": failures})).into_response())
 }

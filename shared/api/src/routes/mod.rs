@@ -22,8 +22,3 @@ pub fn all() -> Router<AppState> {
         .merge(analyze::routes())
         .merge(events::routes())
 }
-
-/// A route that exists in the API but whose feature is not built yet: an honest 501.
-pub(crate) fn not_yet(what: &'static str) -> axum::routing::MethodRouter<AppState> {
-    axum::routing::any(move || async move { crate::error::ApiError::not_implemented(what) })
-}

@@ -30,6 +30,20 @@ pub(crate) async fn job_target<'a>(
             "`jobId` must be a job id such as 4711",
         ));
     }
+    let (provider, repo, provider_project) = project_target(state, get).await?;
+    Ok(JobTarget {
+        provider,
+        repo,
+        provider_project,
+        job_id: job_id.to_string(),
+    })
+}
+
+/// The provider, our repo key (when known) and the provider's name for the project.
+pub(crate) async fn project_target<'a>(
+    state: &AppState,
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Result<(String, Option<RepoPath>, String), ApiError> {
     let provider = get("provider").unwrap_or("gitlab").to_ascii_lowercase();
     let (repo, provider_project) = match provider.as_str() {
         "github" => {
@@ -56,10 +70,5 @@ pub(crate) async fn job_target<'a>(
         }
         _ => return Err(ApiError::bad_request("`provider` must be gitlab or github")),
     };
-    Ok(JobTarget {
-        provider,
-        repo,
-        provider_project,
-        job_id: job_id.to_string(),
-    })
+    Ok((provider, repo, provider_project))
 }

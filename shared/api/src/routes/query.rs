@@ -111,6 +111,9 @@ async fn pipeline_details(
     Ok(Json(body))
 }
 
+/// Recurring failures listed in a repo analysis.
+const TOP_FAILURES: usize = 5;
+
 async fn repo_analysis(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -129,9 +132,18 @@ async fn repo_analysis(
         .get("branch")
         .map(String::as_str)
         .filter(|b| !b.is_empty());
-    let analysis = buildlore_core::analysis::analyse(&state.store, &repo, since, now, branch)
+    let mut analysis = buildlore_core::analysis::analyse(&state.store, &repo, since, now, branch)
         .await
         .map_err(store_failure)?;
+    analysis.top_failures = state
+        .store
+        .recurring_failures(&repo, since)
+        .await
+        .map_err(store_failure)?
+        .into_iter()
+        .take(TOP_FAILURES)
+        .map(|failure| json!(failure))
+        .collect();
     if analysis.total_runs == 0 && analysis.previous_success_rate.is_none() {
         return Err(ApiError::not_found(format!(
             "no runs of {repo} in this window or the one before; check the repo path"
