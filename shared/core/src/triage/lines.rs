@@ -51,6 +51,8 @@ pub struct LineCounter<'a> {
     log: &'a [u8],
     at: usize,
     line: usize,
+    /// Whether the log has any `\r` at all (most do not: then only `\n` is counted).
+    has_returns: bool,
 }
 
 impl<'a> LineCounter<'a> {
@@ -59,13 +61,18 @@ impl<'a> LineCounter<'a> {
             log,
             at: 0,
             line: 1,
+            has_returns: memchr::memchr(b'\r', log).is_some(),
         }
     }
 
     /// The 1-based line number of the line starting at `start` (offsets must not decrease).
     pub fn line_of(&mut self, start: usize) -> usize {
         debug_assert!(start >= self.at);
-        self.line += count_breaks(self.log, self.at, start);
+        self.line += if self.has_returns {
+            count_breaks(self.log, self.at, start)
+        } else {
+            bytecount::count(&self.log[self.at..start], b'\n')
+        };
         self.at = start;
         self.line
     }
