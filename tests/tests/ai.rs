@@ -10,7 +10,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use buildlore_api::worker;
 use buildlore_providers::Url;
-use buildlore_providers::llm::LlmConfig;
+use buildlore_providers::llm::{LlmChoice, LlmConfig};
 use buildlore_tests::{TestStack, fixtures, keys};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -87,13 +87,13 @@ async fn fake_llm() -> (FakeLlm, u16) {
 
 async fn stack_with_llm(port: u16) -> TestStack {
     TestStack::with_analysis_queue_and_config(move |config| {
-        config.llm = Some(LlmConfig {
+        config.llm = Some(LlmChoice::OpenAi(LlmConfig {
             base_url: Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap(),
             model: "fake-model".into(),
             api_key: Some(LLM_KEY.into()),
             timeout: Duration::from_secs(5),
             max_attempts: 2,
-        });
+        }));
     })
     .await
 }

@@ -20,9 +20,10 @@ pub struct Config {
     pub github_webhook_secrets: WebhookSecrets,
     /// `TRACE_CACHE_DAYS`: how long a log fetched from GitLab or GitHub is kept (default 30).
     pub trace_cache_days: u32,
-    /// `LLM_PROVIDER` (`none` or `openai`, meaning any OpenAI-compatible API), `LLM_BASE_URL`,
-    /// `LLM_MODEL`, `LLM_API_KEY`, `LLM_TIMEOUT_SECONDS`; `None` when no LLM is configured.
-    pub llm: Option<buildlore_providers::llm::LlmConfig>,
+    /// `LLM_PROVIDER` (`none`, `openai` meaning any OpenAI-compatible API, or `bedrock`),
+    /// `LLM_BASE_URL`, `LLM_MODEL`, `LLM_API_KEY`, `LLM_TIMEOUT_SECONDS`; `None` when no LLM is
+    /// configured.
+    pub llm: Option<buildlore_providers::llm::LlmChoice>,
     /// `ANALYSIS_REUSE_DAYS`: an analysis of the same failure this recent is reused (default 14).
     pub analysis_reuse_days: u32,
     /// Timing of the live pipeline events.
@@ -111,12 +112,32 @@ fn provider_config(
     })
 }
 
+/// The Bedrock model used when `LLM_MODEL` is not set.
+pub const DEFAULT_BEDROCK_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
 fn llm_config(
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<buildlore_providers::llm::LlmConfig>, ConfigError> {
+) -> Result<Option<buildlore_providers::llm::LlmChoice>, ConfigError> {
+    use buildlore_providers::llm::LlmChoice;
     let provider = lookup("LLM_PROVIDER").unwrap_or_default();
     match provider.trim().to_ascii_lowercase().as_str() {
         "" | "none" => Ok(None),
+        "bedrock" => {
+            let endpoint = match lookup("LLM_BASE_URL").filter(|u| !u.trim().is_empty()) {
+                None => None,
+                Some(url) => Some(reqwest_url(&url).ok_or(ConfigError::Invalid(
+                    "LLM_BASE_URL",
+                    "an http(s) URL (for Bedrock: a bedrock-runtime endpoint)",
+                ))?),
+            };
+            Ok(Some(LlmChoice::Bedrock {
+                model_id: lookup("LLM_MODEL")
+                    .filter(|m| !m.trim().is_empty())
+                    .unwrap_or_else(|| DEFAULT_BEDROCK_MODEL.into()),
+                endpoint,
+                timeout: seconds(lookup, "LLM_TIMEOUT_SECONDS", 60)?,
+            }))
+        }
         "openai" => {
             let base_url = match lookup("LLM_BASE_URL") {
                 None => "https://api.openai.com/v1".to_string(),
@@ -127,19 +148,21 @@ fn llm_config(
                 "an http(s) URL such as https://api.openai.com/v1",
             ))?;
             let timeout = seconds(lookup, "LLM_TIMEOUT_SECONDS", 60)?;
-            Ok(Some(buildlore_providers::llm::LlmConfig {
-                base_url,
-                model: lookup("LLM_MODEL")
-                    .filter(|m| !m.trim().is_empty())
-                    .unwrap_or_else(|| "gpt-4o-mini".into()),
-                api_key: lookup("LLM_API_KEY").filter(|k| !k.trim().is_empty()),
-                timeout,
-                max_attempts: 3,
-            }))
+            Ok(Some(LlmChoice::OpenAi(
+                buildlore_providers::llm::LlmConfig {
+                    base_url,
+                    model: lookup("LLM_MODEL")
+                        .filter(|m| !m.trim().is_empty())
+                        .unwrap_or_else(|| "gpt-4o-mini".into()),
+                    api_key: lookup("LLM_API_KEY").filter(|k| !k.trim().is_empty()),
+                    timeout,
+                    max_attempts: 3,
+                },
+            )))
         }
         _ => Err(ConfigError::Invalid(
             "LLM_PROVIDER",
-            "`none` or `openai` (any OpenAI-compatible API)",
+            "`none`, `openai` (any OpenAI-compatible API) or `bedrock`",
         )),
     }
 }

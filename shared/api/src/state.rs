@@ -14,7 +14,7 @@ pub struct AppState {
     /// GitLab and GitHub log fetching.
     pub providers: Option<buildlore_providers::ProviderClient>,
     /// The configured LLM; `None` makes analyses from the triage alone.
-    pub llm: Option<buildlore_providers::llm::OpenAiCompatible>,
+    pub llm: Option<buildlore_providers::llm::ConfiguredLlm>,
     pub clients: AwsClients,
 }
 
@@ -36,10 +36,14 @@ impl AppState {
                 None
             }
         };
-        let llm = config.llm.clone().and_then(|llm| {
-            buildlore_providers::llm::OpenAiCompatible::new(llm)
-                .map_err(|error| tracing::error!(%error, "the LLM client could not be built"))
-                .ok()
+        let llm = config.llm.clone().and_then(|choice| {
+            buildlore_providers::llm::ConfiguredLlm::new(
+                choice,
+                clients.region.as_deref(),
+                clients.credentials.clone(),
+            )
+            .map_err(|error| tracing::error!(%error, "the LLM client could not be built"))
+            .ok()
         });
         AppState {
             llm,

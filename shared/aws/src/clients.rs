@@ -10,6 +10,10 @@ pub struct AwsClients {
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub stats: CallStats,
+    /// The region and credentials of the SDK configuration, for requests signed by hand
+    /// (Bedrock's Converse API).
+    pub region: Option<String>,
+    pub credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
 }
 
 fn loader() -> aws_config::ConfigLoader {
@@ -56,6 +60,8 @@ impl AwsClients {
             dynamodb,
             sqs,
             stats,
+            region: shared.region().map(|r| r.to_string()),
+            credentials: shared.credentials_provider(),
         }
     }
 }

@@ -124,3 +124,81 @@ impl Llm for OpenAiCompatible {
         }
     }
 }
+
+/// Which LLM answers, as configured.
+#[derive(Debug, Clone)]
+pub enum LlmChoice {
+    OpenAi(LlmConfig),
+    /// Amazon Bedrock's Converse API with the function's IAM role; `endpoint` overrides
+    /// `https://bedrock-runtime.{region}.amazonaws.com`.
+    Bedrock {
+        model_id: String,
+        endpoint: Option<Url>,
+        timeout: Duration,
+    },
+}
+
+/// The configured LLM client.
+#[derive(Clone)]
+pub enum ConfiguredLlm {
+    OpenAi(OpenAiCompatible),
+    Bedrock(crate::bedrock::BedrockConverse),
+}
+
+impl ConfiguredLlm {
+    /// Builds the client; Bedrock needs the AWS region and credentials of the function.
+    pub fn new(
+        choice: LlmChoice,
+        region: Option<&str>,
+        credentials: Option<aws_credential_types::provider::SharedCredentialsProvider>,
+    ) -> Result<Self, LlmError> {
+        match choice {
+            LlmChoice::OpenAi(config) => Ok(ConfiguredLlm::OpenAi(OpenAiCompatible::new(config)?)),
+            LlmChoice::Bedrock {
+                model_id,
+                endpoint,
+                timeout,
+            } => {
+                let region = region.ok_or_else(|| {
+                    LlmError::Permanent("Bedrock needs an AWS region (AWS_REGION)".into())
+                })?;
+                let credentials = credentials.ok_or_else(|| {
+                    LlmError::Permanent(
+                        "Bedrock needs AWS credentials (the function's role)".into(),
+                    )
+                })?;
+                let endpoint = match endpoint {
+                    Some(endpoint) => endpoint,
+                    None => Url::parse(&format!("https://bedrock-runtime.{region}.amazonaws.com"))
+                        .map_err(|e| LlmError::Permanent(e.to_string()))?,
+                };
+                let config = crate::bedrock::BedrockConfig {
+                    endpoint,
+                    region: region.to_string(),
+                    model_id,
+                    timeout,
+                    max_attempts: 3,
+                };
+                Ok(ConfiguredLlm::Bedrock(
+                    crate::bedrock::BedrockConverse::new(config, credentials)?,
+                ))
+            }
+        }
+    }
+}
+
+impl Llm for ConfiguredLlm {
+    fn model(&self) -> &str {
+        match self {
+            ConfiguredLlm::OpenAi(client) => client.model(),
+            ConfiguredLlm::Bedrock(client) => client.model(),
+        }
+    }
+
+    async fn complete(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {
+        match self {
+            ConfiguredLlm::OpenAi(client) => client.complete(messages).await,
+            ConfiguredLlm::Bedrock(client) => client.complete(messages).await,
+        }
+    }
+}

@@ -23,7 +23,7 @@ use buildlore_core::job_analysis::{
 use buildlore_core::job_analysis::{Llm, LlmError};
 use buildlore_core::ports::StoreError;
 use buildlore_core::trace::{TraceKey, TraceStore};
-use buildlore_providers::llm::OpenAiCompatible;
+use buildlore_providers::llm::ConfiguredLlm;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -181,15 +181,9 @@ async fn analyse(
         }
         if state.llm.is_none() {
             // No LLM: the triage is the answer, and it is quick enough to give now.
-            let analysis = analyse_job(
-                &state.store,
-                None::<&OpenAiCompatible>,
-                &settings,
-                &job,
-                log,
-            )
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
+            let analysis = analyse_job(&state.store, None::<&ConfiguredLlm>, &settings, &job, log)
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
             return Ok(Json(analysis_body(&analysis, project_id, false)).into_response());
         }
     }

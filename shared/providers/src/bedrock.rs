@@ -1,0 +1,260 @@
+//! Amazon Bedrock's Converse API (`POST /model/{modelId}/converse`), signed with SigV4 using the
+//! function's IAM role (no API key). Throttling and 5xx are retried with backoff, then reported
+//! retryable; access denied, an unknown model or a validation error is permanent.
+
+use crate::backoff;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::sign::v4;
+use buildlore_core::explain::ChatMessage;
+use buildlore_core::job_analysis::{Llm, LlmError};
+use reqwest::{StatusCode, Url};
+use serde_json::{Value, json};
+use std::time::{Duration, SystemTime};
+
+#[derive(Debug, Clone)]
+pub struct BedrockConfig {
+    /// `https://bedrock-runtime.{region}.amazonaws.com` unless overridden.
+    pub endpoint: Url,
+    pub region: String,
+    pub model_id: String,
+    pub timeout: Duration,
+    pub max_attempts: u32,
+}
+
+#[derive(Clone)]
+pub struct BedrockConverse {
+    http: reqwest::Client,
+    config: BedrockConfig,
+    credentials: SharedCredentialsProvider,
+}
+
+impl BedrockConverse {
+    pub fn new(
+        config: BedrockConfig,
+        credentials: SharedCredentialsProvider,
+    ) -> Result<Self, LlmError> {
+        crate::install_crypto();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(config.timeout)
+            .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LlmError::Permanent(e.to_string()))?;
+        Ok(BedrockConverse {
+            http,
+            config,
+            credentials,
+        })
+    }
+
+    fn url(&self) -> Result<Url, LlmError> {
+        let base = self.config.endpoint.as_str().trim_end_matches('/');
+        let model: String = self
+            .config
+            .model_id
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        Url::parse(&format!("{base}/model/{model}/converse"))
+            .map_err(|e| LlmError::Permanent(format!("Bedrock endpoint: {e}")))
+    }
+
+    /// The request's headers with a SigV4 signature for the `bedrock` service.
+    async fn signed_headers(
+        &self,
+        url: &Url,
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, LlmError> {
+        let credentials = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| LlmError::Permanent(format!("no AWS credentials for Bedrock: {e}")))?;
+        let identity = credentials.into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.config.region)
+            .name("bedrock")
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| LlmError::Permanent(e.to_string()))?
+            .into();
+        let host = url.host_str().unwrap_or_default().to_string();
+        let host = match url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host,
+        };
+        let base_headers = [
+            ("host", host.as_str()),
+            ("content-type", "application/json"),
+        ];
+        let signable = SignableRequest::new(
+            "POST",
+            url.as_str(),
+            base_headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| LlmError::Permanent(e.to_string()))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| LlmError::Permanent(e.to_string()))?
+            .into_parts();
+        let mut headers: Vec<(String, String)> =
+            vec![("content-type".into(), "application/json".into())];
+        headers.extend(
+            instructions
+                .headers()
+                .map(|(name, value)| (name.to_string(), value.to_string())),
+        );
+        Ok(headers)
+    }
+}
+
+/// Converse's shape: system prompts apart, then user and assistant turns alternating (two
+/// turns of one role in a row are joined).
+pub fn converse_body(messages: &[ChatMessage]) -> Value {
+    let system: Vec<Value> = messages
+        .iter()
+        .filter(|m| m.role == "system")
+        .map(|m| json!({"text": m.content}))
+        .collect();
+    let mut turns: Vec<(String, String)> = Vec::new();
+    for message in messages.iter().filter(|m| m.role != "system") {
+        let role = if message.role == "assistant" {
+            "assistant"
+        } else {
+            "user"
+        };
+        match turns.last_mut() {
+            Some((last_role, text)) if last_role == role => {
+                text.push_str("\n\n");
+                text.push_str(&message.content);
+            }
+            _ => turns.push((role.to_string(), message.content.clone())),
+        }
+    }
+    json!({
+        "system": system,
+        "messages": turns
+            .into_iter()
+            .map(|(role, text)| json!({"role": role, "content": [{"text": text}]}))
+            .collect::<Vec<_>>(),
+        "inferenceConfig": {"temperature": 0, "maxTokens": 2048},
+    })
+}
+
+impl Llm for BedrockConverse {
+    fn model(&self) -> &str {
+        &self.config.model_id
+    }
+
+    async fn complete(&self, messages: &[ChatMessage]) -> Result<String, LlmError> {
+        let url = self.url()?;
+        let body = serde_json::to_vec(&converse_body(messages))
+            .map_err(|e| LlmError::Permanent(e.to_string()))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= self.config.max_attempts;
+            let mut request = self.http.post(url.clone()).body(body.clone());
+            for (name, value) in self.signed_headers(&url, &body).await? {
+                request = request.header(name, value);
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) if error.is_timeout() || error.is_connect() => {
+                    if last {
+                        return Err(LlmError::Retryable(format!(
+                            "Bedrock did not answer after {attempt} attempts"
+                        )));
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                    continue;
+                }
+                Err(error) => return Err(LlmError::Retryable(error.to_string())),
+            };
+            let status = response.status();
+            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+                if last {
+                    return Err(LlmError::Retryable(format!(
+                        "Bedrock answered HTTP {} after {attempt} attempts",
+                        status.as_u16()
+                    )));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            if !status.is_success() {
+                let detail: Value = response.json().await.unwrap_or(Value::Null);
+                return Err(LlmError::Permanent(format!(
+                    "Bedrock refused the request (HTTP {}): {}",
+                    status.as_u16(),
+                    detail["message"].as_str().unwrap_or("no message")
+                )));
+            }
+            let answer: Value = response
+                .json()
+                .await
+                .map_err(|e| LlmError::Permanent(format!("Bedrock's response is not JSON: {e}")))?;
+            let text: String = answer["output"]["message"]["content"]
+                .as_array()
+                .map(|blocks| {
+                    blocks
+                        .iter()
+                        .filter_map(|block| block["text"].as_str())
+                        .collect::<Vec<_>>()
+                        .join("")
+                })
+                .unwrap_or_default();
+            if text.is_empty() {
+                return Err(LlmError::Permanent(
+                    "Bedrock's response has no text content".into(),
+                ));
+            }
+            return Ok(text);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(role: &str, content: &str) -> ChatMessage {
+        ChatMessage {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn converse_turns_alternate_and_system_stands_apart() {
+        let body = converse_body(&[
+            message("system", "rules"),
+            message("user", "context"),
+            message("user", "earlier question"),
+            message("assistant", "earlier answer"),
+            message("user", "new question"),
+        ]);
+        assert_eq!(body["system"], json!([{"text": "rules"}]));
+        let roles: Vec<&str> = body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap())
+            .collect();
+        assert_eq!(roles, ["user", "assistant", "user"]);
+        assert_eq!(
+            body["messages"][0]["content"][0]["text"],
+            "context\n\nearlier question"
+        );
+    }
+}

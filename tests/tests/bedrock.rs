@@ -1,0 +1,134 @@
+//! Analyses through Amazon Bedrock's Converse API: a local fake checks the SigV4 signature's
+//! shape and the Converse request format, throttles once, then answers.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use buildlore_api::worker;
+use buildlore_providers::Url;
+use buildlore_providers::llm::LlmChoice;
+use buildlore_tests::{TestStack, fixtures, keys};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
+
+#[derive(Clone, Default)]
+struct FakeBedrock {
+    calls: Arc<AtomicUsize>,
+    problems: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+async fn converse(
+    State(fake): State<FakeBedrock>,
+    Path(model): Path<String>,
+    headers: HeaderMap,
+    Json(request): Json<Value>,
+) -> Response {
+    let mut problems = Vec::new();
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !authorization.starts_with("AWS4-HMAC-SHA256 Credential=emulator/")
+        || !authorization.contains("/us-east-1/bedrock/aws4_request")
+        || !authorization.contains("Signature=")
+    {
+        problems.push(format!("bad authorization: {authorization}"));
+    }
+    if !headers.contains_key("x-amz-date") {
+        problems.push("no x-amz-date".into());
+    }
+    if model != MODEL {
+        problems.push(format!("model {model}"));
+    }
+    let messages = request["messages"].as_array().cloned().unwrap_or_default();
+    if messages.first().map(|m| m["role"].clone()) != Some(json!("user"))
+        || request["system"][0]["text"].as_str().is_none()
+        || messages[0]["content"][0]["text"].as_str().is_none()
+    {
+        problems.push(format!("not a Converse request: {request}"));
+    }
+    let call = fake.calls.fetch_add(1, Ordering::SeqCst);
+    if !problems.is_empty() {
+        fake.problems.lock().unwrap().extend(problems);
+        return (StatusCode::FORBIDDEN, Json(json!({"message": "rejected"}))).into_response();
+    }
+    if call == 0 {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            Json(json!({"message": "Too many requests, please wait before trying again."})),
+        )
+            .into_response();
+    }
+    let answer = json!({
+        "root_cause": "A unit test failed", "explanation": "x", "fix": "y",
+        "severity": "low", "confidence": 0.5, "category": "test", "evidence_lines": [1],
+    });
+    Json(json!({
+        "output": {"message": {"role": "assistant", "content": [{"text": answer.to_string()}]}},
+        "stopReason": "end_turn",
+        "usage": {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
+    }))
+    .into_response()
+}
+
+#[tokio::test]
+async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
+    let fake = FakeBedrock::default();
+    let router = Router::new()
+        .route("/model/{model}/converse", post(converse))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let stack = TestStack::with_analysis_queue_and_config(move |config| {
+        config.llm = Some(LlmChoice::Bedrock {
+            model_id: MODEL.into(),
+            endpoint: Some(Url::parse(&format!("http://127.0.0.1:{port}")).unwrap()),
+            timeout: Duration::from_secs(5),
+        });
+    })
+    .await;
+    let log = String::from_utf8_lossy(&fixtures::bytes(
+        "ci-logs/github-actions/maven/2397394521-orig.log",
+    ))
+    .to_string();
+    let push = json!({
+        "provider": "gitlab", "project": "team/app", "pipeline_id": 5, "job_id": 50,
+        "job_name": "test", "status": "failed", "branch": "main", "commit_sha": "abc",
+        "pipeline_url": "https://gitlab.example.com/p/5", "log": log,
+    });
+    let (status, _, body) = stack
+        .call(
+            Method::POST,
+            "/api/ingest/log",
+            Some(keys::INGEST),
+            Some(&push),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let url = stack.state.config.analysis_queue_url.clone().unwrap();
+    while worker::poll_once(&stack.state, &url, 0, Some(0))
+        .await
+        .unwrap()
+        > 0
+    {}
+    assert_eq!(*fake.problems.lock().unwrap(), Vec::<String>::new());
+    let (status, analysis) = stack
+        .get("/api/ai/cache?projectId=team%2Fapp&jobId=50")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{analysis}");
+    assert_eq!(analysis["source"], "llm", "{analysis}");
+    assert_eq!(analysis["model"], MODEL);
+    assert_eq!(analysis["analysis"]["root_cause"], "A unit test failed");
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        2,
+        "one throttle, one answer"
+    );
+}
