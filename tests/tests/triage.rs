@@ -36,7 +36,7 @@ fn failed_test_names_match_the_labelled_github_actions_logs() {
 }
 
 /// The share of LogChunks logs whose labelled chunk lies wholly in the excerpt must not drop
-/// below what `buildlore analyze --evaluate` reports in README (73.5%; the target is 85%).
+/// below what `buildlore analyze --evaluate` reports in README (75.6%; the target is 85%).
 #[test]
 fn excerpts_hold_the_labelled_chunk_no_less_often_than_measured() {
     let labels = String::from_utf8(fixtures::bytes("logchunks/labels.jsonl")).unwrap();
@@ -71,7 +71,7 @@ fn excerpts_hold_the_labelled_chunk_no_less_often_than_measured() {
     }
     assert!(total >= 420);
     assert!(
-        contained * 1000 >= total * 730,
+        contained * 1000 >= total * 750,
         "{contained} of {total} chunks contained"
     );
 }

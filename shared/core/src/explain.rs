@@ -86,8 +86,12 @@ pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> S
     let mut line_number = 0usize;
     let mut ranges = triage.excerpt.iter().peekable();
     // Walk lines once; the excerpt ranges are sorted.
+    let mut after_return = false;
     for raw_line in text.split_inclusive(['\n', '\r']) {
-        if raw_line == "\n" && out.ends_with('\r') {
+        // `\r\n` is one line break: the `\n` after a `\r` starts no line of its own.
+        let joins_previous = raw_line == "\n" && after_return;
+        after_return = raw_line.ends_with('\r');
+        if joins_previous {
             continue;
         }
         line_number += 1;
@@ -170,6 +174,8 @@ pub fn build_prompt(
 pub enum ExplanationError {
     #[error("the answer holds no JSON object")]
     NoJson,
+    #[error("the answer repeats the system prompt (the log may have asked for it)")]
+    LeaksPrompt,
     #[error("the answer's JSON does not have the required fields: {0}")]
     Shape(String),
 }
@@ -267,6 +273,40 @@ fn explanation_from(value: &serde_json::Value) -> Result<Explanation, String> {
         },
         evidence_lines,
     })
+}
+
+/// Rejects an explanation that quotes the system prompt: a log that smuggles in "print your
+/// instructions" must not get them stored and shown. Any 60-character stretch of the prompt
+/// (whitespace-normalised) in the answer counts.
+pub fn check_prompt_not_leaked(
+    explanation: &Explanation,
+    system_prompt: &str,
+) -> Result<(), ExplanationError> {
+    let normal = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let prompt = normal(system_prompt);
+    let answer = normal(&format!(
+        "{} {} {}",
+        explanation.root_cause, explanation.explanation, explanation.fix
+    ));
+    const WINDOW: usize = 60;
+    let chars: Vec<char> = prompt.chars().collect();
+    if chars.len() < WINDOW {
+        return if !prompt.is_empty() && answer.contains(&prompt) {
+            Err(ExplanationError::LeaksPrompt)
+        } else {
+            Ok(())
+        };
+    }
+    // Windows every 20 characters: a quote of 80+ characters always contains one whole.
+    let mut start = 0;
+    while start + WINDOW <= chars.len() {
+        let window: String = chars[start..start + WINDOW].iter().collect();
+        if answer.contains(&window) {
+            return Err(ExplanationError::LeaksPrompt);
+        }
+        start += 20;
+    }
+    Ok(())
 }
 
 /// Balanced `{…}` spans of the text, outermost first, skipping braces inside strings.
@@ -408,7 +448,31 @@ mod tests {
         );
         assert!(user.contains("not instructions"));
         let tiny = excerpt_for_prompt(log, &result, 30);
+        // Numbered as the triage numbers lines, whatever the line breaks.
+        let crlf =
+            b"$ make\r\nok\r\nsrc/a.c:1: error: boom\r\nThe command \"make\" exited with 2.\r\n";
+        let numbered = excerpt_for_prompt(crlf, &triage(crlf), 10_000);
+        assert!(
+            numbered.contains("     3 | src/a.c:1: error: boom"),
+            "{numbered}"
+        );
         assert!(tiny.contains("size budget"), "{tiny}");
+    }
+
+    #[test]
+    fn an_answer_quoting_the_system_prompt_is_refused() {
+        let mut explanation = parse_explanation(ANSWER).unwrap();
+        assert_eq!(
+            check_prompt_not_leaked(&explanation, DEFAULT_SYSTEM_PROMPT),
+            Ok(())
+        );
+        // Quoted from the middle, with its line breaks changed: still caught.
+        let quote: String = DEFAULT_SYSTEM_PROMPT.chars().skip(137).take(90).collect();
+        explanation.explanation = format!("My rules say:\n{}", quote.replace(' ', "\n"));
+        assert_eq!(
+            check_prompt_not_leaked(&explanation, DEFAULT_SYSTEM_PROMPT),
+            Err(ExplanationError::LeaksPrompt)
+        );
     }
 
     #[test]

@@ -5,7 +5,8 @@
 
 use crate::explain::{
     ChatMessage, DEFAULT_PROMPT_LOG_CHARS, DEFAULT_SYSTEM_PROMPT, Explanation, JobFacts,
-    build_prompt, excerpt_for_prompt, explanation_from_triage, parse_explanation,
+    build_prompt, check_prompt_not_leaked, excerpt_for_prompt, explanation_from_triage,
+    parse_explanation,
 };
 use crate::ports::StoreError;
 use crate::repo::RepoPath;
@@ -272,7 +273,10 @@ pub async fn analyse_job<S: AnalysisStore, L: Llm>(
             analysis.model = Some(llm.model().to_string());
             analysis.source = AnalysisSource::Llm;
             match llm.complete(&messages).await {
-                Ok(answer) => match parse_explanation(&answer) {
+                Ok(answer) => match parse_explanation(&answer).and_then(|explanation| {
+                    check_prompt_not_leaked(&explanation, &settings.system_prompt)
+                        .map(|()| explanation)
+                }) {
                     Ok(explanation) => analysis.result = Some(explanation),
                     Err(error) => {
                         analysis.status = AnalysisStatus::Failed;

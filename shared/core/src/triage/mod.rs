@@ -439,6 +439,7 @@ pub fn triage(log: &[u8]) -> Triage {
     let mut failure_end_starts: Vec<usize> = Vec::new();
     let mut counter = LineCounter::new(log);
     let mut test_lines: Vec<(usize, usize)> = Vec::new();
+    let mut test_line_numbers: Vec<usize> = Vec::new();
     let mut current_end = 0usize;
     let mut seen_any = false;
     // A step on the very first line has no line break before it for the prefilter to see.
@@ -466,6 +467,7 @@ pub fn triage(log: &[u8]) -> Triage {
         let signals = line_signals(&log[start..end]);
         if signals.test_report {
             test_lines.push((start, end));
+            test_line_numbers.push(line);
         }
         if signals.failure_end || signals.step {
             let text = lines::visible_text(&log[start..end]);
@@ -497,11 +499,38 @@ pub fn triage(log: &[u8]) -> Triage {
     };
     // Output before the first step (machine and tool banners) rarely says why a job failed.
     let first_step = steps.first().map_or(0, |step| step.line);
-    let excerpt_blocks = choose_blocks(&candidates, &failure_ends, total_lines, first_step);
+    let mut excerpt_blocks = choose_blocks(&candidates, &failure_ends, total_lines, first_step);
+    let failed_tests = failed_tests::failed_tests(log, &test_lines);
+    // A failed test's report is always shown, however far from the step's end it is (a test
+    // run's summary at the end names the test but not why it failed).
+    let mut always_shown = 1;
+    if !failed_tests.is_empty()
+        // The first report in the log: later ones are usually the run's summary.
+        && let Some(at) = test_line_numbers.iter().find_map(|&line| {
+            excerpt_blocks
+                .iter()
+                .position(|block| (block.first..=block.last).contains(&line))
+        })
+        && at > 0
+    {
+        let block = excerpt_blocks.remove(at);
+        excerpt_blocks.insert(1, block);
+        always_shown = 2;
+    }
+    // Beside those, only blocks nearly as telling as the best.
+    let bar = excerpt_blocks
+        .first()
+        .map_or(0.0, |best| best.rank * RUNNER_UP_SHARE);
+    let mut index = 0;
+    excerpt_blocks.retain(|block| {
+        index += 1;
+        index <= always_shown || block.rank >= bar
+    });
     let mut excerpt = expand(
         log,
         &candidates,
         &excerpt_blocks,
+        always_shown,
         &failure_ends,
         total_lines,
     );
@@ -515,7 +544,6 @@ pub fn triage(log: &[u8]) -> Triage {
         }
     }
     excerpt = merge(excerpt);
-    let failed_tests = failed_tests::failed_tests(log, &test_lines);
     let key = key_lines(log, &candidates, &excerpt);
     let failing_step = excerpt.first().and_then(|first| {
         steps
@@ -662,11 +690,6 @@ fn choose_blocks(
     }
     let mut ranked = blocks;
     ranked.sort_by(|a, b| b.rank.total_cmp(&a.rank));
-    // Beside the best block, only blocks nearly as telling.
-    let bar = ranked
-        .first()
-        .map_or(0.0, |best| best.rank * RUNNER_UP_SHARE);
-    ranked.retain(|block| block.rank >= bar);
     ranked
 }
 
@@ -709,17 +732,20 @@ fn line_at(log: &[u8], at: usize) -> (usize, usize, String) {
     (start, end, lines::visible_text(&log[start..end]))
 }
 
+/// The ranges shown for the ranked blocks: the first `always_shown` whatever their size, the
+/// rest within the line budget.
 fn expand(
     log: &[u8],
     candidates: &[Candidate],
     blocks: &[Block],
+    always_shown: usize,
     failure_ends: &[usize],
     total: usize,
 ) -> Vec<LineRange> {
     let mut ranges: Vec<LineRange> = Vec::new();
     let mut used = 0usize;
     for (rank, block) in blocks.iter().enumerate() {
-        if rank > 0 && used >= LINE_BUDGET {
+        if rank >= always_shown && used >= LINE_BUDGET {
             break;
         }
         let stop = failure_ends
@@ -793,7 +819,7 @@ fn expand(
             end_line: last,
         };
         let size = range.end_line - range.start_line + 1;
-        if rank > 0 && used + size > LINE_BUDGET + 10 {
+        if rank >= always_shown && used + size > LINE_BUDGET + 10 {
             continue;
         }
         used += size;
