@@ -7,6 +7,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod lambda;
+pub mod openapi;
 pub mod params;
 pub mod routes;
 pub mod state;

@@ -1,4 +1,4 @@
-//! `GET /api/health` and `GET /api/version`: no key needed.
+//! `GET /api/health`, `GET /api/version` and `GET /api/openapi.json`: no key needed.
 
 use crate::state::AppState;
 use crate::version::VERSION;
@@ -10,6 +10,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/health", get(health))
         .route("/api/version", get(version))
+        .route("/api/openapi.json", get(openapi))
 }
 
 async fn health() -> Json<Value> {
@@ -21,4 +22,8 @@ async fn health() -> Json<Value> {
 
 async fn version() -> Json<Value> {
     Json(json!(VERSION))
+}
+
+async fn openapi() -> Json<Value> {
+    Json(crate::openapi::document())
 }
