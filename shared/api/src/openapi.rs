@@ -93,7 +93,7 @@ pub const OPERATIONS: &[Operation] = &[
         "post",
         "/api/ingest/log",
         Access::Ingest,
-        "Push a job's log (Exlogare contract); a failure queues one analysis",
+        "Push a job's log: the Exlogare JSON, or the log as text/plain with the fields as query parameters; a failure queues one analysis",
     ),
     op(
         "patch",

@@ -72,15 +72,49 @@ async fn decoded_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiErr
     }
 }
 
+/// `Content-Type: text/plain` (or octet-stream): the body is the log itself.
+fn is_plain_text(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .map(|value| {
+            value
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .is_some_and(|essence| essence == "text/plain" || essence == "application/octet-stream")
+}
+
 async fn ingest_log(
     State(state): State<AppState>,
     headers: HeaderMap,
+    query: QueryParams,
     body: Body,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Ingest)?;
-    require_json_content_type(&headers)?;
+    let plain_text = is_plain_text(&headers);
+    if !plain_text {
+        require_json_content_type(&headers)?;
+    }
     let bytes = decoded_body(&headers, body).await?;
-    let value = parse_json(&bytes)?;
+    let value = if plain_text {
+        // The log as the body and the job's fields as query parameters: a CI job can send its
+        // log file with `curl --data-binary @job.log` and no JSON tooling.
+        let mut fields = serde_json::Map::new();
+        for (name, text) in query_params(query)? {
+            fields.insert(name, serde_json::Value::String(text));
+        }
+        fields.insert(
+            "log".into(),
+            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
+        );
+        serde_json::Value::Object(fields)
+    } else {
+        parse_json(&bytes)?
+    };
     let push = parse_log_push(&value, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let outcome = push_log(&state.store, state.analysis_queue.as_ref(), push)
