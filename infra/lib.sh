@@ -28,6 +28,19 @@ ensure_venv() {
   cp "$ROOT/infra/requirements.txt" "$stamp"
 }
 
+# Creates .venv-sam with the pinned SAM CLI unless it already has exactly it.
+ensure_sam_venv() {
+  local venv="$ROOT/.venv-sam" stamp="$ROOT/.venv-sam/.requirements"
+  if [ -x "$venv/bin/sam" ] && cmp -s "$ROOT/infra/requirements-sam.txt" "$stamp"; then
+    return
+  fi
+  log "installing the SAM CLI into .venv-sam (once)"
+  python3 -m venv "$venv" || die "could not create $venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/infra/requirements-sam.txt" \
+    || die "pip install of the SAM CLI failed"
+  cp "$ROOT/infra/requirements-sam.txt" "$stamp"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
