@@ -78,6 +78,30 @@ impl<'a> LineCounter<'a> {
     }
 }
 
+/// Where 1-based line `line` starts (`log.len()` past the end). Counts line breaks in large
+/// strides when the log has no `\r`, so it runs at memory speed.
+pub fn offset_of_line(log: &[u8], line: usize) -> usize {
+    let mut current = 1usize;
+    let mut at = 0usize;
+    if memchr::memchr(b'\r', log).is_none() {
+        const STRIDE: usize = 64 * 1024;
+        while at + STRIDE < log.len() {
+            let breaks = bytecount::count(&log[at..at + STRIDE], b'\n');
+            if current + breaks >= line {
+                break;
+            }
+            current += breaks;
+            at += STRIDE;
+        }
+    }
+    while current < line && at < log.len() {
+        let (_, end) = line_bounds(log, at);
+        at = next_line_start(log, end);
+        current += 1;
+    }
+    at.min(log.len())
+}
+
 /// How many lines the log has (a final terminator does not start another line).
 pub fn line_count(log: &[u8]) -> usize {
     if log.is_empty() {
@@ -137,6 +161,14 @@ mod tests {
         assert_eq!(previous_line_start(log, 5), Some(0));
         assert_eq!(previous_line_start(log, 9), Some(5));
         assert_eq!(previous_line_start(log, 0), None);
+        assert_eq!(offset_of_line(log, 1), 0);
+        assert_eq!(offset_of_line(log, 3), 9);
+        assert_eq!(offset_of_line(log, 9), log.len());
+        let long: Vec<u8> = (0..200_000)
+            .flat_map(|i| format!("line {i}\n").into_bytes())
+            .collect();
+        let at = offset_of_line(&long, 150_001);
+        assert!(long[at..].starts_with(b"line 150000\n"));
     }
 
     #[test]

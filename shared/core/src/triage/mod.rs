@@ -871,15 +871,9 @@ fn excerpt_text(log: &[u8], excerpt: &[LineRange]) -> String {
     let Some(first) = excerpt.first() else {
         return text;
     };
-    // Walk the log once from the first range.
-    let mut counter_line = 1usize;
-    let mut at = 0usize;
-    // Skip to the first range quickly with line counting.
-    while counter_line < first.start_line && at < log.len() {
-        let (_, end) = line_bounds(log, at);
-        at = next_line_start(log, end);
-        counter_line += 1;
-    }
+    // Jump to the first range by counting line breaks, then walk the ranges' lines.
+    let mut counter_line = first.start_line;
+    let mut at = lines::offset_of_line(log, first.start_line);
     while at < log.len() && text.len() < 64 * 1024 {
         let (start, end) = line_bounds(log, at);
         if excerpt
