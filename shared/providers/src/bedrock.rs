@@ -2,13 +2,12 @@
 //! function's IAM role (no API key). Throttling and 5xx are retried with backoff, then reported
 //! retryable; access denied, an unknown model or a validation error is permanent.
 
-use crate::backoff;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use buildlore_core::explain::ChatMessage;
 use buildlore_core::job_analysis::{Llm, LlmError};
-use reqwest::{StatusCode, Url};
+use reqwest::Url;
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime};
 
@@ -160,67 +159,44 @@ impl Llm for BedrockConverse {
         let url = self.url()?;
         let body = serde_json::to_vec(&converse_body(messages))
             .map_err(|e| LlmError::Permanent(e.to_string()))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= self.config.max_attempts;
-            let mut request = self.http.post(url.clone()).body(body.clone());
-            for (name, value) in self.signed_headers(&url, &body).await? {
-                request = request.header(name, value);
-            }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(error) if error.is_timeout() || error.is_connect() => {
-                    if last {
-                        return Err(LlmError::Retryable(format!(
-                            "Bedrock did not answer after {attempt} attempts"
-                        )));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
+        let response =
+            crate::llm::send_until_answered("Bedrock", self.config.max_attempts, false, || async {
+                let mut request = self.http.post(url.clone()).body(body.clone());
+                for (name, value) in self.signed_headers(&url, &body).await? {
+                    request = request.header(name, value);
                 }
-                Err(error) => return Err(LlmError::Retryable(error.to_string())),
-            };
-            let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                if last {
-                    return Err(LlmError::Retryable(format!(
-                        "Bedrock answered HTTP {} after {attempt} attempts",
-                        status.as_u16()
-                    )));
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
-            }
-            if !status.is_success() {
-                let detail: Value = response.json().await.unwrap_or(Value::Null);
-                return Err(LlmError::Permanent(format!(
-                    "Bedrock refused the request (HTTP {}): {}",
-                    status.as_u16(),
-                    detail["message"].as_str().unwrap_or("no message")
-                )));
-            }
-            let answer: Value = response
-                .json()
-                .await
-                .map_err(|e| LlmError::Permanent(format!("Bedrock's response is not JSON: {e}")))?;
-            let text: String = answer["output"]["message"]["content"]
-                .as_array()
-                .map(|blocks| {
-                    blocks
-                        .iter()
-                        .filter_map(|block| block["text"].as_str())
-                        .collect::<Vec<_>>()
-                        .join("")
-                })
-                .unwrap_or_default();
-            if text.is_empty() {
-                return Err(LlmError::Permanent(
-                    "Bedrock's response has no text content".into(),
-                ));
-            }
-            return Ok(text);
+                Ok(request)
+            })
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let detail: Value = response.json().await.unwrap_or(Value::Null);
+            return Err(LlmError::Permanent(format!(
+                "Bedrock refused the request (HTTP {}): {}",
+                status.as_u16(),
+                detail["message"].as_str().unwrap_or("no message")
+            )));
         }
+        let answer: Value = response
+            .json()
+            .await
+            .map_err(|e| LlmError::Permanent(format!("Bedrock's response is not JSON: {e}")))?;
+        let text: String = answer["output"]["message"]["content"]
+            .as_array()
+            .map(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|block| block["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join("")
+            })
+            .unwrap_or_default();
+        if text.is_empty() {
+            return Err(LlmError::Permanent(
+                "Bedrock's response has no text content".into(),
+            ));
+        }
+        Ok(text)
     }
 }
 

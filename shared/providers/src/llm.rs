@@ -20,6 +20,60 @@ pub struct LlmConfig {
     pub max_attempts: u32,
 }
 
+/// Sends the request `build` makes (afresh for each attempt, so a signature stays current)
+/// until the model answers with something other than 429 or 5xx. Timeouts, refused
+/// connections, 429 and 5xx are retried with backoff (or the `Retry-After` it asks for, when
+/// `honour_retry_after`); after `max_attempts` they are a retryable error naming `who`.
+pub(crate) async fn send_until_answered<F, Fut>(
+    who: &str,
+    max_attempts: u32,
+    honour_retry_after: bool,
+    mut build: F,
+) -> Result<reqwest::Response, LlmError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<reqwest::RequestBuilder, LlmError>>,
+{
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let last = attempt >= max_attempts;
+        let response = match build().await?.send().await {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() || error.is_connect() => {
+                if last {
+                    return Err(LlmError::Retryable(format!(
+                        "{who} did not answer after {attempt} attempts ({})",
+                        if error.is_timeout() {
+                            "timed out"
+                        } else {
+                            "no connection"
+                        }
+                    )));
+                }
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
+            }
+            Err(error) => return Err(LlmError::Retryable(error.to_string())),
+        };
+        let status = response.status();
+        if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
+            return Ok(response);
+        }
+        if last {
+            return Err(LlmError::Retryable(format!(
+                "{who} answered HTTP {} after {attempt} attempts",
+                status.as_u16()
+            )));
+        }
+        let asked = honour_retry_after
+            .then(|| header_number(&response, "retry-after"))
+            .flatten()
+            .map(|seconds| Duration::from_secs(seconds.min(20)));
+        tokio::time::sleep(asked.unwrap_or_else(|| backoff(attempt))).await;
+    }
+}
+
 #[derive(Clone)]
 pub struct OpenAiCompatible {
     http: reqwest::Client,
@@ -59,69 +113,35 @@ impl Llm for OpenAiCompatible {
             "temperature": 0,
             "response_format": {"type": "json_object"},
         });
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= self.config.max_attempts;
+        let response = send_until_answered("the LLM", self.config.max_attempts, true, || async {
             let mut request = self.http.post(url.clone()).json(&body);
             if let Some(key) = &self.config.api_key {
                 request = request.bearer_auth(key);
             }
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(error) if error.is_timeout() || error.is_connect() => {
-                    if last {
-                        return Err(LlmError::Retryable(format!(
-                            "no answer after {attempt} attempts ({})",
-                            if error.is_timeout() {
-                                "timed out"
-                            } else {
-                                "no connection"
-                            }
-                        )));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(error) => return Err(LlmError::Retryable(error.to_string())),
-            };
-            let status = response.status();
-            if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-                if last {
-                    return Err(LlmError::Retryable(format!(
-                        "HTTP {} after {attempt} attempts",
-                        status.as_u16()
-                    )));
-                }
-                let wait = header_number(&response, "retry-after")
-                    .map(|s| Duration::from_secs(s.min(20)))
-                    .unwrap_or_else(|| backoff(attempt));
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-                return Err(LlmError::Permanent(format!(
-                    "the LLM rejected this deployment's key (HTTP {})",
-                    status.as_u16()
-                )));
-            }
-            if !status.is_success() {
-                return Err(LlmError::Permanent(format!(
-                    "the LLM refused the request (HTTP {})",
-                    status.as_u16()
-                )));
-            }
-            let answer: serde_json::Value = response
-                .json()
-                .await
-                .map_err(|e| LlmError::Permanent(format!("the LLM's response is not JSON: {e}")))?;
-            return answer["choices"][0]["message"]["content"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| {
-                    LlmError::Permanent("the LLM's response has no message content".into())
-                });
+            Ok(request)
+        })
+        .await?;
+        let status = response.status();
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return Err(LlmError::Permanent(format!(
+                "the LLM rejected this deployment's key (HTTP {})",
+                status.as_u16()
+            )));
         }
+        if !status.is_success() {
+            return Err(LlmError::Permanent(format!(
+                "the LLM refused the request (HTTP {})",
+                status.as_u16()
+            )));
+        }
+        let answer: serde_json::Value = response
+            .json()
+            .await
+            .map_err(|e| LlmError::Permanent(format!("the LLM's response is not JSON: {e}")))?;
+        answer["choices"][0]["message"]["content"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| LlmError::Permanent("the LLM's response has no message content".into()))
     }
 }
 
