@@ -14,6 +14,14 @@ pub fn query_params(query: QueryParams) -> Result<HashMap<String, String>, ApiEr
         .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))
 }
 
+/// A parameter that is present and not empty.
+pub fn non_empty<'a>(params: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    params
+        .get(name)
+        .map(String::as_str)
+        .filter(|value| !value.is_empty())
+}
+
 /// An optional whole-number parameter of at most `max`.
 pub fn whole_number(
     params: &HashMap<String, String>,

@@ -12,7 +12,9 @@ use buildlore_core::job_analysis::{
 };
 use buildlore_core::keys;
 use buildlore_core::ports::StoreError;
-use buildlore_core::table::{BY_BRANCH_TIME, BY_REPO_TIME, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
+use buildlore_core::table::{
+    BY_BRANCH_TIME, BY_REPO_TIME, IndexSpec, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
+};
 use buildlore_core::time::sortable;
 use chrono::Utc;
 
@@ -210,6 +212,22 @@ const PROMPT_PARTITION: &str = "SYSTEM_PROMPT";
 const PROMPT_SORT_KEY: &str = "CURRENT";
 
 impl DynamoStore {
+    /// The query of one by-time index partition, newest first.
+    fn newest_first(
+        &self,
+        index: &IndexSpec,
+        partition: String,
+    ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        self.client()
+            .query()
+            .table_name(self.table())
+            .index_name(index.name)
+            .key_condition_expression("#pk = :pk")
+            .expression_attribute_names("#pk", index.key.partition)
+            .expression_attribute_values(":pk", s(partition))
+            .scan_index_forward(false)
+    }
+
     /// A repo's analyses, newest first.
     pub async fn analyses_of_repo(
         &self,
@@ -217,14 +235,7 @@ impl DynamoStore {
         limit: i32,
     ) -> Result<Vec<JobAnalysis>, StoreError> {
         let output = self
-            .client()
-            .query()
-            .table_name(self.table())
-            .index_name(BY_REPO_TIME.name)
-            .key_condition_expression("#pk = :pk")
-            .expression_attribute_names("#pk", BY_REPO_TIME.key.partition)
-            .expression_attribute_values(":pk", s(keys::analyses_by_repo(repo)))
-            .scan_index_forward(false)
+            .newest_first(&BY_REPO_TIME, keys::analyses_by_repo(repo))
             .limit(limit)
             .send()
             .await
@@ -243,16 +254,7 @@ impl DynamoStore {
         page: usize,
         page_size: usize,
     ) -> Result<(Vec<JobAnalysis>, u64), StoreError> {
-        let query = || {
-            self.client()
-                .query()
-                .table_name(self.table())
-                .index_name(BY_BRANCH_TIME.name)
-                .key_condition_expression("#pk = :pk")
-                .expression_attribute_names("#pk", BY_BRANCH_TIME.key.partition)
-                .expression_attribute_values(":pk", s(keys::ANALYSES_HISTORY))
-                .scan_index_forward(false)
-        };
+        let query = || self.newest_first(&BY_BRANCH_TIME, keys::ANALYSES_HISTORY.to_string());
         let skip = page.saturating_sub(1) * page_size;
         let mut items = Vec::new();
         let mut start = None;

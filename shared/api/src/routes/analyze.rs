@@ -6,8 +6,8 @@
 use crate::auth::Scope;
 use crate::body::read_json;
 use crate::error::{ApiError, store_failure};
-use crate::params::{QueryParams, query_params, whole_number};
-use crate::routes::project::{JobTarget, job_target, project_target};
+use crate::params::{QueryParams, non_empty, query_params, whole_number};
+use crate::routes::project::{job_target, project_target};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -85,11 +85,11 @@ fn text_fields(body: &Value) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn known_repo(target: &JobTarget) -> Result<RepoPath, ApiError> {
-    target.repo.clone().ok_or_else(|| {
+/// Our repo key, or a 404 when a GitLab numeric id has not been introduced yet.
+fn known_repo(repo: Option<&RepoPath>, provider_project: &str) -> Result<RepoPath, ApiError> {
+    repo.cloned().ok_or_else(|| {
         ApiError::not_found(format!(
-            "project {} is not known here yet: use its path (group/project), or let a webhook or build record introduce it",
-            target.provider_project
+            "project {provider_project} is not known here yet: use its path (group/project), or let a webhook or build record introduce it"
         ))
     })
 }
@@ -109,14 +109,9 @@ async fn analyse(
         ));
     }
     let fields = text_fields(&body);
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let field = |name: &str| non_empty(&fields, name);
     let target = job_target(&state, field).await?;
-    let repo = known_repo(&target)?;
+    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let wait = match field("wait").or(params.get("wait").map(String::as_str)) {
         None => 0,
@@ -250,14 +245,9 @@ async fn cached_analysis(
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| non_empty(&params, name);
     let target = job_target(&state, get).await?;
-    let repo = known_repo(&target)?;
+    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
     let project_id = get("projectId").or(get("repo")).unwrap_or_default();
     let analysis = state
         .store
@@ -288,12 +278,7 @@ async fn followup(
     state.config.keys.authorize(&headers, Scope::Read)?;
     let body = read_json(&headers, body, 64 * 1024).await?;
     let fields = text_fields(&body);
-    let field = |name: &str| {
-        fields
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let field = |name: &str| non_empty(&fields, name);
     let question =
         field("question").ok_or_else(|| ApiError::bad_request("`question` is required"))?;
     if question.chars().count() > MAX_QUESTION_CHARS {
@@ -302,7 +287,7 @@ async fn followup(
         )));
     }
     let target = job_target(&state, field).await?;
-    let repo = known_repo(&target)?;
+    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let llm = state.llm.as_ref().ok_or_else(|| {
         ApiError::conflict(
@@ -377,14 +362,9 @@ async fn forget_analysis(
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Admin)?;
     let params = query_params(query)?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| non_empty(&params, name);
     let target = job_target(&state, get).await?;
-    let repo = known_repo(&target)?;
+    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
     let deleted = state
         .store
         .delete_analysis(&target.provider, &repo, &target.job_id)
@@ -423,19 +403,9 @@ async fn analyzed(
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
-    let (provider, repo, provider_project) = project_target(&state, get).await?;
-    let repo = known_repo(&JobTarget {
-        provider,
-        repo,
-        provider_project,
-        job_id: String::new(),
-    })?;
+    let get = |name: &str| non_empty(&params, name);
+    let (_, repo, provider_project) = project_target(&state, get).await?;
+    let repo = known_repo(repo.as_ref(), &provider_project)?;
     let analyses = state
         .store
         .analyses_of_repo(&repo, 100)

@@ -5,7 +5,7 @@
 
 use crate::auth::Scope;
 use crate::error::{ApiError, store_failure};
-use crate::params::{QueryParams, query_params, whole_number};
+use crate::params::{QueryParams, non_empty, query_params, whole_number};
 use crate::routes::project::{JobTarget, job_target};
 use crate::state::AppState;
 use axum::extract::State;
@@ -56,12 +56,7 @@ async fn job_trace(
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
-    let get = |name: &str| {
-        params
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    };
+    let get = |name: &str| non_empty(&params, name);
     let number = |name: &str, max: u64| whole_number(&params, name, max);
     let JobTarget {
         provider,
