@@ -18,7 +18,8 @@ use buildlore_core::RepoPath;
 use buildlore_core::analysis_request::{ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest};
 use buildlore_core::explain::{ChatMessage, DEFAULT_SYSTEM_PROMPT};
 use buildlore_core::job_analysis::{
-    AnalysisStatus, AnalysisStore, JobAnalysis, JobToAnalyse, analyse_job, reuse_for_job,
+    AnalyseError, AnalysisSource, AnalysisStatus, AnalysisStore, JobAnalysis, JobToAnalyse,
+    analyse_job, reuse_for_job,
 };
 use buildlore_core::job_analysis::{Llm, LlmError};
 use buildlore_core::ports::StoreError;
@@ -168,18 +169,23 @@ async fn analyse(
         .map_err(store_failure)?;
 
     if let Some(log) = &stored_log {
-        if let Some(reused) = reuse_for_job(&state.store, &settings, &job, log, state.llm.is_some())
+        if state.llm.is_none() {
+            // No LLM: the triage (or an earlier analysis of the same failure, which
+            // `analyse_job` reuses itself) is the answer, and it is quick enough to give now.
+            let analysis = analyse_job(&state.store, None::<&ConfiguredLlm>, &settings, &job, log)
+                .await
+                .map_err(|error| match error {
+                    AnalyseError::Store(error) => store_failure(error),
+                    retryable => ApiError::internal(&retryable),
+                })?;
+            let reused = analysis.source == AnalysisSource::Reused;
+            return Ok(Json(analysis_body(&analysis, project_id, reused)).into_response());
+        }
+        if let Some(reused) = reuse_for_job(&state.store, &settings, &job, log, true)
             .await
             .map_err(store_failure)?
         {
             return Ok(Json(analysis_body(&reused, project_id, true)).into_response());
-        }
-        if state.llm.is_none() {
-            // No LLM: the triage is the answer, and it is quick enough to give now.
-            let analysis = analyse_job(&state.store, None::<&ConfiguredLlm>, &settings, &job, log)
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            return Ok(Json(analysis_body(&analysis, project_id, false)).into_response());
         }
     }
 
