@@ -9,10 +9,14 @@
 //! How the excerpt is chosen: a job fails at the end of a step (`The command "…" exited with
 //! 1.`, `Process completed with exit code 1`, `ERROR: Job failed`), and the failing command's
 //! output is where tools say why — so the first failing step is shown whole when it printed
-//! up to 300 lines, else its last 24 lines. Lines that hold error words are grouped into
-//! blocks, ranked by their words and by how close they end to a failing step's end; the best
-//! block (widened to its header above and its stack-trace-like lines below) and a few lines of
-//! runner-up blocks complete the excerpt, and ranges less than 8 lines apart are joined.
+//! up to 300 lines, else its last 24 lines, through the line that says it failed. A retried
+//! command is shown through its last attempt; a command echoed over several lines fails where
+//! its echo starts; a log with errors that stops without saying a step failed (a killed or
+//! truncated job) fails at its end. Lines that hold error words are grouped into blocks,
+//! ranked by their words and by how close they end to a failing step's end; the best block
+//! and the first failed test's report (each widened to its header above and its
+//! stack-trace-like lines below) and a few lines of runner-up blocks complete the excerpt, and
+//! ranges less than 8 lines apart are joined.
 
 mod failed_tests;
 pub mod lines;
@@ -297,10 +301,25 @@ fn is_failure_end(text: &str) -> bool {
     (text.contains("The command \"") && nonzero_after("exited with"))
         || text.starts_with("Done. Your build exited with") && nonzero_after("exited with")
         || nonzero_after("Process completed with exit code")
+        || (text.trim_start().starts_with("\" exited with") && nonzero_after("exited with"))
         || text.starts_with("ERROR: Job failed")
-        || text.contains("\" failed. Retrying")
+        || (text.contains("The command \"") && text.contains("\" failed"))
         || text.contains("No output has been received in the last")
         || text.contains("The job exceeded the maximum time limit")
+}
+
+/// The line that opens the echo of a failed command of several lines (`The command "…`),
+/// as (line, start), looking back at most 300 lines from the echo's last line.
+fn command_echo_start(log: &[u8], line: usize, start: usize) -> Option<(usize, usize)> {
+    let mut at = start;
+    for back in 1..=300 {
+        at = previous_line_start(log, at)?;
+        let (_, _, text) = line_at(log, at);
+        if text.contains("The command \"") {
+            return Some((line - back, at));
+        }
+    }
+    None
 }
 
 fn step_name(text: &str) -> Option<String> {
@@ -330,7 +349,7 @@ const FAILURE_END_MARKERS: &[&str] = &[
     "Job failed",
     "No output has been received",
     "maximum time limit",
-    "failed. Retrying",
+    "\" failed",
 ];
 const STEP_MARKERS: &[&str] = &[
     "$ ",
@@ -437,6 +456,8 @@ pub fn triage(log: &[u8]) -> Triage {
     let mut steps: Vec<Step> = Vec::new();
     let mut failure_ends: Vec<usize> = Vec::new();
     let mut failure_end_starts: Vec<usize> = Vec::new();
+    // Failure ends after which the runner retried the command.
+    let mut retried: Vec<bool> = Vec::new();
     let mut counter = LineCounter::new(log);
     let mut test_lines: Vec<(usize, usize)> = Vec::new();
     let mut test_line_numbers: Vec<usize> = Vec::new();
@@ -472,8 +493,16 @@ pub fn triage(log: &[u8]) -> Triage {
         if signals.failure_end || signals.step {
             let text = lines::visible_text(&log[start..end]);
             if signals.failure_end && is_failure_end(&text) {
+                // A command of several lines is echoed whole before `" exited with 1.`: its
+                // failure starts at `The command "`.
+                let (line, start) = if text.trim_start().starts_with('"') {
+                    command_echo_start(log, line, start).unwrap_or((line, start))
+                } else {
+                    (line, start)
+                };
                 failure_ends.push(line);
                 failure_end_starts.push(start);
+                retried.push(text.contains("Retrying"));
                 continue;
             }
             if let Some(name) = step_name(&text).filter(|_| signals.step) {
@@ -534,12 +563,26 @@ pub fn triage(log: &[u8]) -> Triage {
         &failure_ends,
         total_lines,
     );
-    for (&end_line, &end_start) in failure_ends
-        .iter()
-        .zip(&failure_end_starts)
-        .take(FAILING_STEPS_SHOWN)
-    {
-        if let Some(tail) = failing_step_tail(log, &steps, end_line, end_start) {
+    // A log with errors that stops without saying a step failed (a killed or truncated job)
+    // ends where its last step failed.
+    let step_ends: Vec<(usize, usize)> = if failure_ends.is_empty() && !candidates.is_empty() {
+        vec![(total_lines + 1, log.len())]
+    } else {
+        // A retried command fails again: its attempts are shown up to the last one.
+        let mut shown = 0;
+        let mut ends = Vec::new();
+        for ((&line, &start), &again) in failure_ends.iter().zip(&failure_end_starts).zip(&retried)
+        {
+            if shown == FAILING_STEPS_SHOWN {
+                break;
+            }
+            ends.push((line, start));
+            shown += usize::from(!again);
+        }
+        ends
+    };
+    for (end_line, end_start) in step_ends {
+        if let Some(tail) = failing_step_tail(log, &steps, end_line, end_start, total_lines) {
             excerpt.push(tail);
         }
     }
@@ -580,6 +623,7 @@ fn failing_step_tail(
     steps: &[Step],
     end_line: usize,
     end_start: usize,
+    total: usize,
 ) -> Option<LineRange> {
     let step_line = steps
         .iter()
@@ -616,7 +660,13 @@ fn failing_step_tail(
     if whole_step && step_line > 0 {
         first_content = step_line;
     }
-    last_content.map(|last| LineRange {
+    // The failure's own line (`The command "…" exited with 1.`) closes the range.
+    let last = if end_line <= total {
+        end_line
+    } else {
+        last_content?
+    };
+    last_content.map(|_| LineRange {
         start_line: first_content,
         end_line: last,
     })
@@ -781,14 +831,18 @@ fn expand(
         }
         // Forward: to the end of the failing step when it is near, else through the
         // stack-trace-like lines that follow.
-        let near_end = stop.saturating_sub(block.last) <= if rank == 0 { 40 } else { 15 };
-        let budget = if rank == 0 { 150 } else { 15 };
+        let near_end = stop.saturating_sub(block.last) <= if rank < always_shown { 40 } else { 15 };
+        let budget = if rank < always_shown { 150 } else { 15 };
         let mut last = block.last;
         let mut at = next_line_start(log, candidates[block.to - 1].end);
         let mut trailing_blank = 0;
         // Plain lines of the same paragraph (no two blank lines in a row) also follow a
         // runner-up block, a few.
-        let mut plain_left = if rank == 0 { 0 } else { RUNNER_UP_PLAIN_LINES };
+        let mut plain_left = if rank < always_shown {
+            0
+        } else {
+            RUNNER_UP_PLAIN_LINES
+        };
         for _ in 0..budget {
             if at >= log.len() || last + 1 >= stop {
                 break;
@@ -1114,12 +1168,12 @@ mod tests {
     fn a_failing_command_is_found_and_numbered() {
         let log = b"$ npm install\r\nadded 10 packages\r\n$ npm test\r\n\r\n  1) suite\r\n     Error: boom\r\n       at thing (a.js:1:2)\r\n\r\nThe command \"npm test\" exited with 1.\r\nDone. Your build exited with 1.\r\n";
         let triage = triage(log);
-        // The failing step is short: shown whole, from its command to its last line.
+        // The failing step is short: shown whole, from its command to the line saying it failed.
         assert_eq!(
             triage.excerpt,
             vec![LineRange {
                 start_line: 3,
-                end_line: 7
+                end_line: 9
             }]
         );
         assert_eq!(triage.failing_step.as_deref(), Some("npm test"));
@@ -1144,6 +1198,116 @@ mod tests {
             normalise_line("took 12.5s in /tmp/pytest-of-x/abc123/f.py, sha deadbeef01"),
             "took #s in <tmp>, sha #"
         );
+    }
+
+    #[test]
+    fn a_retried_command_is_shown_through_its_last_attempt() {
+        let mut log =
+            String::from("$ make setup\nready\n$ git clone https://example.test/app.git\n");
+        for attempt in 2..=3 {
+            log.push_str("Cloning into 'app'...\nfatal: Remote branch topic not found in upstream origin\n\n");
+            log.push_str(&format!(
+                "The command \"eval git clone https://example.test/app.git\" failed. Retrying, {attempt} of 3.\n\n"
+            ));
+        }
+        log.push_str(
+            "Cloning into 'app'...\nfatal: Remote branch topic not found in upstream origin\n\n",
+        );
+        log.push_str(
+            "The command \"eval git clone https://example.test/app.git\" failed 3 times.\n\n",
+        );
+        log.push_str("Done. Your build exited with 1.\n");
+        let triage = triage(log.as_bytes());
+        // From the clone's command to the line saying it failed for the last time.
+        assert_eq!(
+            triage.excerpt,
+            vec![LineRange {
+                start_line: 3,
+                end_line: 17
+            }]
+        );
+    }
+
+    #[test]
+    fn a_command_echoed_over_several_lines_fails_where_its_echo_starts() {
+        let mut log = String::from("$ ./ci.sh\n");
+        for module in 0..40 {
+            log.push_str(&format!("[{module} of 40] Compiling Module{module}\n"));
+        }
+        // Lines 42-44: the reason, 32 lines above the end of the command's echo.
+        log.push_str("src/Module40.hs:94:10: error:\n    No instance for (Monoid Notebook)\nFailing due to -Werror.\n");
+        log.push_str("The command \"case $MODE in\n");
+        for line in 0..30 {
+            log.push_str(&format!("  mode{line}) cabal build --flag={line} ;;\n"));
+        }
+        log.push_str("esac\n\" exited with 1.\n\nDone. Your build exited with 1.\n");
+        let triage = triage(log.as_bytes());
+        let shown = |line: usize| {
+            triage
+                .excerpt
+                .iter()
+                .any(|range| (range.start_line..=range.end_line).contains(&line))
+        };
+        assert!((42..=44).all(shown), "{:?}", triage.excerpt);
+        assert!(
+            !shown(55),
+            "the command's echo is not output: {:?}",
+            triage.excerpt
+        );
+    }
+
+    #[test]
+    fn a_log_that_stops_after_errors_is_shown_to_its_end() {
+        let mut log = String::from("$ ./build-otp\n");
+        for line in 0..400 {
+            log.push_str(&format!("compiling unit {line}\n"));
+        }
+        // Lines 402-418: a crash, the crash dump being written, the errors of make; then the
+        // log stops.
+        log.push_str(
+            "System process terminated: {bad_lib,\"Function not found prim_file:read/1\"}\n\n\n\n",
+        );
+        for part in 0..10 {
+            log.push_str(&format!("writing erl_crash.dump part {part}\n"));
+        }
+        log.push_str("\nmake[1]: *** [emulator] Error 2\n*** Failed ***\n");
+        let triage = triage(log.as_bytes());
+        let shown = |line: usize| {
+            triage
+                .excerpt
+                .iter()
+                .any(|range| (range.start_line..=range.end_line).contains(&line))
+        };
+        assert!((402..=418).all(shown), "{:?}", triage.excerpt);
+        assert_eq!(triage.total_lines, 418);
+    }
+
+    #[test]
+    fn a_failed_tests_stack_trace_is_shown_whole() {
+        let mut log = String::from("$ mvn test\nRunning app.OtherTest\n");
+        for line in 0..200 {
+            log.push_str(&format!("INFO: request {line} served\n"));
+        }
+        // Line 203: the report; 204-243: its stack trace.
+        log.push_str("raw(app.RawTest)  Time elapsed: 0.05 sec  <<< ERROR!\njava.lang.NullPointerException\n");
+        for frame in 0..39 {
+            log.push_str(&format!(
+                "\tat app.Frame{frame}.call(Frame{frame}.java:{frame})\n"
+            ));
+        }
+        log.push('\n');
+        for line in 0..200 {
+            log.push_str(&format!("INFO: request {line} served\n"));
+        }
+        log.push_str("Tests in error:\n  RawTest.raw:46 NullPointer\n\nThe command \"mvn test\" exited with 1.\n");
+        let triage = triage(log.as_bytes());
+        let shown = |line: usize| {
+            triage
+                .excerpt
+                .iter()
+                .any(|range| (range.start_line..=range.end_line).contains(&line))
+        };
+        assert!((203..=243).all(shown), "{:?}", triage.excerpt);
     }
 
     #[test]
