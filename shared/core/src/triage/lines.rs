@@ -79,21 +79,29 @@ impl<'a> LineCounter<'a> {
 }
 
 /// Where 1-based line `line` starts (`log.len()` past the end). Counts line breaks in large
-/// strides when the log has no `\r`, so it runs at memory speed.
+/// strides (never splitting a `\r\n`), so it runs at memory speed.
 pub fn offset_of_line(log: &[u8], line: usize) -> usize {
-    let mut current = 1usize;
-    let mut at = 0usize;
-    if memchr::memchr(b'\r', log).is_none() {
-        const STRIDE: usize = 64 * 1024;
-        while at + STRIDE < log.len() {
-            let breaks = bytecount::count(&log[at..at + STRIDE], b'\n');
-            if current + breaks >= line {
-                break;
-            }
-            current += breaks;
-            at += STRIDE;
+    offset_of_line_from(log, (1, 0), line)
+}
+
+/// Where 1-based line `line` starts, counting from a known line start `(line, offset)` at or
+/// before it.
+pub fn offset_of_line_from(log: &[u8], known: (usize, usize), line: usize) -> usize {
+    const STRIDE: usize = 64 * 1024;
+    let (mut current, mut at) = known;
+    while at + STRIDE < log.len() {
+        let mut to = at + STRIDE;
+        if log[to - 1] == b'\r' && log[to] == b'\n' {
+            to += 1;
         }
+        let breaks = count_breaks(log, at, to);
+        if current + breaks >= line {
+            break;
+        }
+        current += breaks;
+        at = to;
     }
+    // `at` lies on line `current`: step line by line from there.
     while current < line && at < log.len() {
         let (_, end) = line_bounds(log, at);
         at = next_line_start(log, end);
@@ -169,6 +177,29 @@ mod tests {
             .collect();
         let at = offset_of_line(&long, 150_001);
         assert!(long[at..].starts_with(b"line 150000\n"));
+        // Every terminator, with `\r\n` pairs falling across the 64 KB strides.
+        let terminators: [&[u8]; 3] = [b"\r\n", b"\r", b"\n"];
+        let mixed: Vec<u8> = (0..60_000)
+            .flat_map(|i: usize| {
+                let mut line = format!("l{i}").into_bytes();
+                line.extend_from_slice(terminators[i % 3]);
+                line
+            })
+            .collect();
+        for wanted in [1, 2, 9_999, 10_000, 10_001, 33_333, 59_999, 60_000] {
+            let at = offset_of_line(&mixed, wanted);
+            let text = format!("l{}", wanted - 1);
+            assert!(mixed[at..].starts_with(text.as_bytes()), "line {wanted}");
+            assert!(
+                matches!(mixed[at + text.len()], b'\n' | b'\r'),
+                "line {wanted}"
+            );
+            assert!(
+                at == 0 || matches!(mixed[at - 1], b'\n' | b'\r'),
+                "line {wanted}"
+            );
+        }
+        assert_eq!(offset_of_line(&mixed, 60_001), mixed.len());
     }
 
     #[test]

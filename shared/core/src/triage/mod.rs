@@ -595,7 +595,9 @@ pub fn triage(log: &[u8]) -> Triage {
             .find(|step| step.line <= first.start_line)
             .map(|step| step.name.clone())
     });
-    let (category, infrastructure) = categorise(&key, &excerpt_text(log, &excerpt), &failed_tests);
+    let known: Vec<(usize, usize)> = candidates.iter().map(|c| (c.line, c.start)).collect();
+    let (category, infrastructure) =
+        categorise(&key, &excerpt_text(log, &excerpt, &known), &failed_tests);
     Triage {
         fingerprint: fingerprint(&key, category),
         excerpt,
@@ -652,7 +654,9 @@ fn failing_step_tail(
         last_content.get_or_insert(line);
         first_content = line;
         content += 1;
-        if !whole_step && content >= STEP_TAIL_LINES {
+        // A short step is shown from its command: once it has shown any output, the rest of
+        // the walk would change nothing.
+        if (!whole_step && content >= STEP_TAIL_LINES) || (whole_step && step_line > 0) {
             break;
         }
     }
@@ -919,29 +923,23 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
         .collect()
 }
 
-/// The excerpt's text (bounded), for categorising.
-fn excerpt_text(log: &[u8], excerpt: &[LineRange]) -> String {
+/// The excerpt's text (bounded), for categorising. `known` are line starts as (line, offset)
+/// in increasing order: each range is reached by counting line breaks from the nearest one.
+fn excerpt_text(log: &[u8], excerpt: &[LineRange], known: &[(usize, usize)]) -> String {
     let mut text = String::new();
-    let Some(first) = excerpt.first() else {
-        return text;
-    };
-    // Jump to the first range by counting line breaks, then walk the ranges' lines.
-    let mut counter_line = first.start_line;
-    let mut at = lines::offset_of_line(log, first.start_line);
-    while at < log.len() && text.len() < 64 * 1024 {
-        let (start, end) = line_bounds(log, at);
-        if excerpt
-            .iter()
-            .any(|r| (r.start_line..=r.end_line).contains(&counter_line))
-        {
+    for range in excerpt {
+        let nearest = known.partition_point(|&(line, _)| line <= range.start_line);
+        let from = nearest.checked_sub(1).map_or((1, 0), |at| known[at]);
+        let mut at = lines::offset_of_line_from(log, from, range.start_line);
+        for _ in range.start_line..=range.end_line {
+            if at >= log.len() || text.len() >= 64 * 1024 {
+                return text;
+            }
+            let (start, end) = line_bounds(log, at);
             text.push_str(&lines::visible_text(&log[start..end]));
             text.push('\n');
+            at = next_line_start(log, end);
         }
-        if excerpt.last().is_some_and(|r| counter_line > r.end_line) {
-            break;
-        }
-        at = next_line_start(log, end);
-        counter_line += 1;
     }
     text
 }
