@@ -41,6 +41,19 @@ ensure_sam_venv() {
   cp "$ROOT/infra/requirements-sam.txt" "$stamp"
 }
 
+# Creates .venv-lambda with the pinned cargo-lambda and zig unless it already has exactly them.
+ensure_lambda_venv() {
+  local venv="$ROOT/.venv-lambda" stamp="$ROOT/.venv-lambda/.requirements"
+  if [ -x "$venv/bin/cargo-lambda" ] && cmp -s "$ROOT/infra/requirements-lambda.txt" "$stamp"; then
+    return
+  fi
+  log "installing cargo-lambda and zig into .venv-lambda (once)"
+  python3 -m venv "$venv" || die "could not create $venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/infra/requirements-lambda.txt" \
+    || die "pip install of cargo-lambda failed"
+  cp "$ROOT/infra/requirements-lambda.txt" "$stamp"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
