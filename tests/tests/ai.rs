@@ -440,6 +440,38 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
     let (_, cached_one) = cached(&stack, 1).await;
     assert_eq!(cached_one["conversation"].as_array().unwrap().len(), 2);
     assert_eq!(cached_one["conversation"][1]["role"], "assistant");
+
+    // Follow-ups asked at the same time each keep their turn.
+    let questions: Vec<Value> = (0..6)
+        .map(|n| json!({"projectId": "team/sub/service", "jobId": 1, "question": format!("question {n}?")}))
+        .collect();
+    let answers = futures_util::future::join_all(questions.iter().map(|question| {
+        stack.call(
+            Method::POST,
+            "/api/ai/followup",
+            Some(keys::READ),
+            Some(question),
+        )
+    }))
+    .await;
+    for (status, _, answer) in &answers {
+        assert_eq!(*status, StatusCode::OK, "{answer}");
+    }
+    let (_, cached_one) = cached(&stack, 1).await;
+    let asked: Vec<&str> = cached_one["conversation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|turn| turn["role"] == "user")
+        .map(|turn| turn["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(asked.len(), 7, "{cached_one}");
+    for n in 0..6 {
+        assert!(
+            asked.contains(&format!("question {n}?").as_str()),
+            "{asked:?}"
+        );
+    }
     let (status, _, _) = stack
         .call(
             Method::POST,

@@ -7,6 +7,7 @@ use crate::errors::store_error;
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::RepoPath;
+use buildlore_core::explain::ChatMessage;
 use buildlore_core::job_analysis::{
     AnalysisSource, AnalysisStatus, AnalysisStore, JobAnalysis, RecurringFailure,
 };
@@ -26,11 +27,12 @@ fn s(value: impl Into<String>) -> AttributeValue {
 }
 
 impl DynamoStore {
-    async fn get_document(
+    /// One analysis document, with its JSON text as stored.
+    async fn get_document_text(
         &self,
         partition: String,
         sort_key: &str,
-    ) -> Result<Option<JobAnalysis>, StoreError> {
+    ) -> Result<Option<(String, JobAnalysis)>, StoreError> {
         let output = self
             .client()
             .get_item()
@@ -48,11 +50,25 @@ impl DynamoStore {
             .get("doc")
             .and_then(|v| v.as_s().ok())
             .ok_or_else(|| StoreError::Corrupt("analysis item lacks `doc`".into()))?;
-        serde_json::from_str(doc)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt(format!("analysis item: {e}")))
+        let analysis = serde_json::from_str(doc)
+            .map_err(|e| StoreError::Corrupt(format!("analysis item: {e}")))?;
+        Ok(Some((doc.clone(), analysis)))
+    }
+
+    async fn get_document(
+        &self,
+        partition: String,
+        sort_key: &str,
+    ) -> Result<Option<JobAnalysis>, StoreError> {
+        Ok(self
+            .get_document_text(partition, sort_key)
+            .await?
+            .map(|(_, analysis)| analysis))
     }
 }
+
+/// How often an append re-reads the conversation after losing a race before giving up.
+const APPEND_ATTEMPTS: usize = 8;
 
 impl AnalysisStore for DynamoStore {
     async fn get_analysis(
@@ -66,6 +82,55 @@ impl AnalysisStore for DynamoStore {
             ANALYSIS_SORT_KEY,
         )
         .await
+    }
+
+    async fn append_conversation(
+        &self,
+        provider: &str,
+        repo: &RepoPath,
+        job_id: &str,
+        turns: &[ChatMessage],
+    ) -> Result<Option<Vec<ChatMessage>>, StoreError> {
+        let partition = keys::analysis_partition(provider, repo, job_id);
+        for _ in 0..APPEND_ATTEMPTS {
+            let Some((stored, mut analysis)) = self
+                .get_document_text(partition.clone(), ANALYSIS_SORT_KEY)
+                .await?
+                .filter(|(_, analysis)| analysis.status == AnalysisStatus::Done)
+            else {
+                return Ok(None);
+            };
+            analysis.conversation.extend_from_slice(turns);
+            let doc =
+                serde_json::to_string(&analysis).map_err(|e| StoreError::Failed(e.to_string()))?;
+            // Written only over the document just read: a turn appended meanwhile, or a new
+            // analysis of the job, makes this attempt read again.
+            let written = self
+                .client()
+                .update_item()
+                .table_name(self.table())
+                .key(PARTITION_KEY, s(partition.clone()))
+                .key(SORT_KEY, s(ANALYSIS_SORT_KEY))
+                .update_expression("SET #doc = :doc")
+                .condition_expression("#doc = :stored")
+                .expression_attribute_names("#doc", "doc")
+                .expression_attribute_values(":doc", s(doc))
+                .expression_attribute_values(":stored", s(stored))
+                .send()
+                .await;
+            match written {
+                Ok(_) => return Ok(Some(analysis.conversation)),
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    continue;
+                }
+                Err(error) => return Err(store_error(error)),
+            }
+        }
+        Err(StoreError::Conflict)
     }
 
     async fn put_analysis(&self, analysis: &JobAnalysis) -> Result<(), StoreError> {

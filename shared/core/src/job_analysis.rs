@@ -80,6 +80,17 @@ pub trait AnalysisStore: Send + Sync {
         analysis: &JobAnalysis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Appends turns to the conversation of the job's finished analysis, after any turns
+    /// appended meanwhile (none is lost), and returns the conversation as stored; `None` when
+    /// the job has no finished analysis. Nothing else of the analysis changes.
+    fn append_conversation(
+        &self,
+        provider: &str,
+        repo: &RepoPath,
+        job_id: &str,
+        turns: &[ChatMessage],
+    ) -> impl Future<Output = Result<Option<Vec<ChatMessage>>, StoreError>> + Send;
+
     /// The latest finished analysis with this fingerprint.
     fn latest_for_fingerprint(
         &self,

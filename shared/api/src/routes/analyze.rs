@@ -300,7 +300,7 @@ async fn followup(
             "follow-up questions need an LLM, and this deployment has LLM_PROVIDER=none",
         )
     })?;
-    let mut analysis = state
+    let analysis = state
         .store
         .get_analysis(&target.provider, &repo, &target.job_id)
         .await
@@ -339,24 +339,39 @@ async fn followup(
             }
         })?;
     let answer = buildlore_core::redact::redact(answer.trim()).0;
-    analysis.conversation.push(ChatMessage {
-        role: "user".into(),
-        content: buildlore_core::redact::redact(question).0,
-    });
-    analysis.conversation.push(ChatMessage {
-        role: "assistant".into(),
-        content: answer.clone(),
-    });
-    state
+    let turns = [
+        ChatMessage {
+            role: "user".into(),
+            content: buildlore_core::redact::redact(question).0,
+        },
+        ChatMessage {
+            role: "assistant".into(),
+            content: answer.clone(),
+        },
+    ];
+    // Appended after whatever other follow-ups stored meanwhile; the rest of the analysis
+    // (and the failure's shared latest analysis) stays as it is.
+    let conversation = state
         .store
-        .put_analysis(&analysis)
+        .append_conversation(&target.provider, &repo, &target.job_id, &turns)
         .await
-        .map_err(store_failure)?;
+        .map_err(|error| match error {
+            StoreError::Conflict => {
+                ApiError::conflict("too many follow-up questions on this job at once; ask again")
+            }
+            other => store_failure(other),
+        })?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "the analysis of job {} was removed while answering; POST /api/ai/analyse again",
+                target.job_id
+            ))
+        })?;
     Ok(Json(json!({
         "projectId": project_id,
         "jobId": target.job_id,
         "answer": answer,
-        "conversation": analysis.conversation,
+        "conversation": conversation,
     }))
     .into_response())
 }
