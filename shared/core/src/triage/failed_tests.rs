@@ -1,5 +1,6 @@
 //! Names of failed tests, read from the report lines of common test runners: pytest,
-//! unittest, Jest, Mocha, Maven Surefire, Gradle, `cargo test` and `go test`. Names keep each
+//! unittest, Jest, Mocha, Maven Surefire, Gradle, `cargo test`, `go test` and XCTest
+//! (`xcodebuild`'s `Test Case '…' failed` lines and its `Failing tests:` summary). Names keep each
 //! runner's own form, except that pytest paths become dotted modules (`tests/a.py::t` →
 //! `tests.a::t`) and Surefire's `pkg.Class.method` becomes `method(pkg.Class)`.
 
@@ -41,6 +42,12 @@ pub fn failed_tests(log: &[u8], candidates: &[(usize, usize)]) -> Vec<String> {
             }
         } else if is_mocha_failing_header(trimmed) {
             for name in mocha_titles(log, end) {
+                add(name);
+            }
+        } else if let Some(name) = xctest_case(trimmed) {
+            add(name);
+        } else if trimmed.ends_with("Failing tests:") {
+            for name in xcode_failing_tests(log, end) {
                 add(name);
             }
         }
@@ -184,6 +191,43 @@ fn mocha_titles(log: &[u8], header_end: usize) -> Vec<String> {
     titles
 }
 
+/// `Test Case '-[Suite testX]' failed (0.012 seconds).` (XCTest on Apple platforms) or
+/// `Test Case 'Suite.testX' failed (0.012 seconds)` (swift-corelibs-xctest).
+fn xctest_case(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("Test Case '")?;
+    let (name, outcome) = rest.split_once("' ")?;
+    outcome
+        .starts_with("failed")
+        .then(|| name.trim().to_string())
+}
+
+/// `xcodebuild`'s summary: `Failing tests:`, then per test target an indented `Target:` line
+/// and the failed tests indented twice (`Suite.testX()` or `-[Suite testX]`), up to the first
+/// line that is not indented.
+fn xcode_failing_tests(log: &[u8], header_end: usize) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut at = next_line_start(log, header_end);
+    for _ in 0..2_000 {
+        if at >= log.len() || names.len() >= 200 {
+            break;
+        }
+        let (start, end) = line_bounds(log, at);
+        let text = visible_text(&log[start..end]);
+        at = next_line_start(log, end);
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !text.starts_with([' ', '\t']) {
+            break;
+        }
+        if !trimmed.ends_with(':') {
+            names.push(trimmed.to_string());
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +277,30 @@ mod tests {
         assert_eq!(
             go_test("--- FAIL: TestAlpha/Testing_Frameworks (0.00s)").unwrap(),
             "TestAlpha/Testing_Frameworks"
+        );
+    }
+
+    #[test]
+    fn xctest_reports() {
+        assert_eq!(
+            xctest_case("Test Case '-[RealmTests.SchemaTests testInit]' failed (0.105 seconds).")
+                .unwrap(),
+            "-[RealmTests.SchemaTests testInit]"
+        );
+        assert_eq!(
+            xctest_case("Test Case 'SessionTestCase.testThatX' failed (1.2 seconds)").unwrap(),
+            "SessionTestCase.testThatX"
+        );
+        assert!(xctest_case("Test Case '-[A b]' passed (0.001 seconds).").is_none());
+        let log = b"Failing tests:\r\n\tAlamofire iOS Tests:\r\n\t\tSessionTestCase.testA()\r\n\r\n\t\tSessionTestCase.testB()\r\n\tTests:\r\n\t\t-[InterprocessTest testC]\r\nTest session results and logs:\r\n\t/Users/ci/x.xcresult\r\n** TEST FAILED **\r\n";
+        let (start, end) = line_bounds(log, 0);
+        assert_eq!(
+            failed_tests(log, &[(start, end)]),
+            vec![
+                "SessionTestCase.testA()",
+                "SessionTestCase.testB()",
+                "-[InterprocessTest testC]"
+            ]
         );
     }
 

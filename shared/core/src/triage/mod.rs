@@ -359,6 +359,8 @@ const STEP_MARKERS: &[&str] = &[
 ];
 const TEST_MARKERS: &[&str] = &[
     "FAIL",
+    "Failing tests:",
+    "Test Case '",
     "\u{2715}",
     "\u{25cf} ",
     "<<< ",
