@@ -18,10 +18,13 @@ use std::time::{Duration, Instant};
 
 const KEY: &str = "sk-test-key";
 
+/// A request as the fake saw it: its `Authorization` header and its JSON body.
+type SeenRequest = (Option<String>, Value);
+
 #[derive(Clone, Default)]
 struct Fake {
     calls: Arc<AtomicUsize>,
-    requests: Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>,
+    requests: Arc<std::sync::Mutex<Vec<SeenRequest>>>,
 }
 
 async fn completions(State(fake): State<Fake>, headers: HeaderMap, body: String) -> Response {
