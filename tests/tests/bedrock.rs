@@ -65,12 +65,29 @@ async fn converse(
         )
             .into_response();
     }
-    let answer = json!({
-        "root_cause": "A unit test failed", "explanation": "x", "fix": "y",
-        "severity": "low", "confidence": 0.5, "category": "test", "evidence_lines": [1],
-    });
+    let follow_up = request["system"][0]["text"]
+        .as_str()
+        .is_some_and(|text| text.contains("follow-up"));
+    let answer = if follow_up {
+        // Converse takes alternating roles: the client joins the context and the question.
+        let text = messages.last().unwrap()["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        let asked = text.rsplit("\n\n").next().unwrap_or_default();
+        json!(format!(
+            "About {asked:?}: the UUID parser rejects upper-case hex."
+        ))
+    } else {
+        json!({
+            "root_cause": "A unit test failed", "explanation": "x", "fix": "y",
+            "severity": "low", "confidence": 0.5, "category": "test", "evidence_lines": [1],
+        })
+    };
+    let answer = answer
+        .as_str()
+        .map_or_else(|| answer.to_string(), str::to_string);
     Json(json!({
-        "output": {"message": {"role": "assistant", "content": [{"text": answer.to_string()}]}},
+        "output": {"message": {"role": "assistant", "content": [{"text": answer}]}},
         "stopReason": "end_turn",
         "usage": {"inputTokens": 10, "outputTokens": 20, "totalTokens": 30},
     }))
@@ -131,4 +148,67 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
         2,
         "one throttle, one answer"
     );
+
+    // A follow-up: only the worker may call Bedrock, so the API queues it and answers 202.
+    let ask = |question: &str, wait: u64| json!({"projectId": "team/app", "jobId": 50, "question": question, "wait": wait});
+    let (status, _, queued) = stack
+        .call(
+            Method::POST,
+            "/api/ai/followup",
+            Some(keys::READ),
+            Some(&ask("Which test?", 0)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["status"], "queued");
+    assert!(
+        queued["poll"].as_str().unwrap().contains("jobId=50"),
+        "{queued}"
+    );
+    assert_eq!(
+        fake.calls.load(Ordering::SeqCst),
+        2,
+        "the API called no LLM"
+    );
+    while worker::poll_once(&stack.state, &url, 0, Some(0))
+        .await
+        .unwrap()
+        > 0
+    {}
+    let (_, analysis) = stack
+        .get("/api/ai/cache?projectId=team%2Fapp&jobId=50")
+        .await;
+    assert_eq!(
+        analysis["conversation"],
+        json!([
+            {"role": "user", "content": "Which test?"},
+            {"role": "assistant", "content": "About \"Which test?\": the UUID parser rejects upper-case hex."},
+        ])
+    );
+
+    // With `wait`, the answer comes back in the same call once the worker has stored it.
+    let state = stack.state.clone();
+    let queue = url.clone();
+    let worker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            worker::poll_once(&state, &queue, 0, Some(0)).await.unwrap();
+        }
+    });
+    let (status, _, answered) = stack
+        .call(
+            Method::POST,
+            "/api/ai/followup",
+            Some(keys::READ),
+            Some(&ask("And the fix?", 10)),
+        )
+        .await;
+    worker.abort();
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(
+        answered["answer"],
+        "About \"And the fix?\": the UUID parser rejects upper-case hex."
+    );
+    assert_eq!(answered["conversation"].as_array().unwrap().len(), 4);
+    assert_eq!(*fake.problems.lock().unwrap(), Vec::<String>::new());
 }

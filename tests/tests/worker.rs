@@ -21,6 +21,13 @@ async fn reports_only_retryable_messages_as_failures() {
             message("garbage", "not json"),
             message("no-version", "{\"job\": 1}"),
             message("future", "{\"version\": 99}"),
+            // A follow-up question reaching a worker without an LLM cannot be answered later.
+            message(
+                "question",
+                r#"{"version": 2, "provider": "gitlab", "repo": "team/app", "job_id": "7",
+                    "pipeline_id": null, "job_name": null, "requested_at": "2026-11-22T07:00:00Z",
+                    "origin": "followup", "question": "why?"}"#,
+            ),
         ],
     )
     .await;

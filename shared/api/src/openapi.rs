@@ -159,7 +159,7 @@ pub const OPERATIONS: &[Operation] = &[
         "post",
         "/api/ai/followup",
         Access::Read,
-        "Ask a question about an analysis",
+        "Ask a question about an analysis (with Bedrock: queued for the worker, 202)",
     ),
     op(
         "get",

@@ -5,14 +5,15 @@ use crate::state::AppState;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use buildlore_core::analysis_request::AnalysisRequest;
 use buildlore_core::job_analysis::{
-    AnalyseError, AnalysisSettings, AnalysisStore, JobAnalysis, JobToAnalyse, analyse_job,
+    AnalyseError, AnalysisSettings, AnalysisStore, FollowUpError, JobAnalysis, JobToAnalyse,
+    LlmError, analyse_job, answer_followup, followup_turns,
 };
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::FetchError;
 use serde_json::Value;
 
-/// The message schema versions this worker understands.
-pub const SUPPORTED_VERSIONS: &[u64] = &[1];
+/// The message schema versions this worker understands (2 adds follow-up questions).
+pub const SUPPORTED_VERSIONS: &[u64] = &[1, 2];
 
 /// The longest log the worker reads for one analysis.
 const MAX_ANALYSED_LOG_BYTES: u64 = 64 * 1024 * 1024;
@@ -68,6 +69,10 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
     }
     let request: AnalysisRequest = serde_json::from_value(parsed)
         .map_err(|e| MessageError::Permanent(format!("not an analysis request: {e}")))?;
+    if let Some(question) = &request.question {
+        // Boxed: the two paths' futures nested in one would be too deep for the compiler.
+        return Box::pin(answer_queued_followup(state, &request, question)).await;
+    }
     let job = JobToAnalyse {
         provider: &request.provider,
         repo: &request.repo,
@@ -105,6 +110,45 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         }
         Err(AnalyseError::Retryable(error)) => Err(MessageError::Retryable(error.to_string())),
         Err(AnalyseError::Store(error)) => Err(MessageError::Retryable(error.to_string())),
+    }
+}
+
+/// Answers a follow-up question the API queued (for an LLM only the worker may call). An
+/// answer the LLM refuses is stored as the answer's turn, so whoever asked sees why.
+async fn answer_queued_followup(
+    state: &AppState,
+    request: &AnalysisRequest,
+    question: &str,
+) -> Result<(), MessageError> {
+    let llm = state.llm.as_ref().ok_or_else(|| {
+        MessageError::Permanent("a follow-up question, but no LLM is configured".into())
+    })?;
+    let asked = answer_followup(
+        &state.store,
+        llm,
+        &request.provider,
+        &request.repo,
+        &request.job_id,
+        question,
+    )
+    .await;
+    match asked {
+        Ok(_) => Ok(()),
+        Err(FollowUpError::NoAnalysis(job_id)) => Err(MessageError::Permanent(format!(
+            "job {job_id} has no finished analysis to ask about"
+        ))),
+        Err(FollowUpError::Llm(LlmError::Permanent(reason))) => {
+            let turns = followup_turns(question, &format!("The LLM could not answer: {reason}"));
+            state
+                .store
+                .append_conversation(&request.provider, &request.repo, &request.job_id, &turns)
+                .await
+                .map_err(|e| MessageError::Retryable(e.to_string()))?;
+            Ok(())
+        }
+        Err(error @ (FollowUpError::Llm(_) | FollowUpError::Store(_))) => {
+            Err(MessageError::Retryable(error.to_string()))
+        }
     }
 }
 

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 use std::future::Future;
 
 pub const ANALYSIS_REQUEST_VERSION: u32 = 1;
+/// Version 2 adds `question`: a follow-up question for the worker to answer (sent only when
+/// the API may not call the LLM itself, as with Bedrock, which only the worker may invoke).
+pub const FOLLOWUP_REQUEST_VERSION: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AnalysisRequest {
@@ -20,8 +23,11 @@ pub struct AnalysisRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
     pub requested_at: DateTime<Utc>,
-    /// What asked for it: `log_push`, `api`.
+    /// What asked for it: `log_push`, `api`, `followup`.
     pub origin: String,
+    /// A follow-up question about the job's finished analysis (version 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub question: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]

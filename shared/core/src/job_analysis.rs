@@ -5,10 +5,11 @@
 
 use crate::explain::{
     ChatMessage, DEFAULT_PROMPT_LOG_CHARS, DEFAULT_SYSTEM_PROMPT, Explanation, JobFacts,
-    build_prompt, check_prompt_not_leaked, excerpt_for_prompt, explanation_from_triage,
-    parse_explanation,
+    build_followup, build_prompt, check_prompt_not_leaked, excerpt_for_prompt,
+    explanation_from_triage, parse_explanation,
 };
 use crate::ports::StoreError;
+use crate::redact::redact;
 use crate::repo::RepoPath;
 use crate::triage::{LineRange, Triage, triage};
 use chrono::{DateTime, Utc};
@@ -307,6 +308,77 @@ pub async fn analyse_job<S: AnalysisStore, L: Llm>(
         store.record_failure(&analysis).await?;
     }
     Ok(analysis)
+}
+
+/// Why a follow-up question got no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum FollowUpError {
+    #[error("job {0} has no finished analysis to ask about")]
+    NoAnalysis(String),
+    #[error(transparent)]
+    Llm(LlmError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// The answer to a follow-up question, and the conversation it was stored in.
+#[derive(Debug, Clone)]
+pub struct FollowUpAnswer {
+    pub answer: String,
+    pub conversation: Vec<ChatMessage>,
+}
+
+/// The question and answer turns as stored: both redacted.
+pub fn followup_turns(question: &str, answer: &str) -> [ChatMessage; 2] {
+    [
+        ChatMessage {
+            role: "user".into(),
+            content: redact(question).0,
+        },
+        ChatMessage {
+            role: "assistant".into(),
+            content: redact(answer.trim()).0,
+        },
+    ]
+}
+
+/// Asks the LLM a question about the job's finished analysis (with the analysis and the
+/// conversation so far as context) and appends the question and the answer to the stored
+/// conversation, after any turns stored meanwhile.
+pub async fn answer_followup<S: AnalysisStore, L: Llm>(
+    store: &S,
+    llm: &L,
+    provider: &str,
+    repo: &RepoPath,
+    job_id: &str,
+    question: &str,
+) -> Result<FollowUpAnswer, FollowUpError> {
+    let no_analysis = || FollowUpError::NoAnalysis(job_id.to_string());
+    let analysis = store
+        .get_analysis(provider, repo, job_id)
+        .await
+        .map_err(FollowUpError::Store)?
+        .filter(|a| a.status == AnalysisStatus::Done)
+        .ok_or_else(no_analysis)?;
+    let context = serde_json::json!({
+        "job": analysis.job_name, "category": analysis.category,
+        "failed_tests": analysis.failed_tests, "failing_step": analysis.failing_step,
+        "analysis": analysis.result,
+    })
+    .to_string();
+    let messages = build_followup(&context, &analysis.conversation, question);
+    let answer = llm.complete(&messages).await.map_err(FollowUpError::Llm)?;
+    let turns = followup_turns(question, &answer);
+    let conversation = store
+        .append_conversation(provider, repo, job_id, &turns)
+        .await
+        .map_err(FollowUpError::Store)?
+        .ok_or_else(no_analysis)?;
+    let [_, answer] = turns;
+    Ok(FollowUpAnswer {
+        answer: answer.content,
+        conversation,
+    })
 }
 
 /// A failure (fingerprint) that recurs in a repo.

@@ -159,6 +159,7 @@ where
         branch: job.git_ref.clone(),
         requested_at: job.updated_at,
         origin: "log_push".into(),
+        question: None,
     };
     let failed = job.status == crate::status::BuildStatus::Failure;
     // The log first: a recorded job then always has its log, and the analysis finds it.

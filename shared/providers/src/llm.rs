@@ -207,6 +207,15 @@ impl ConfiguredLlm {
     }
 }
 
+impl ConfiguredLlm {
+    /// Whether only the analysis worker may call this LLM: Bedrock is invoked with the
+    /// function's role, and only the worker's role is allowed to (the API queues its
+    /// follow-up questions instead).
+    pub fn worker_only(&self) -> bool {
+        matches!(self, ConfiguredLlm::Bedrock(_))
+    }
+}
+
 impl Llm for ConfiguredLlm {
     fn model(&self) -> &str {
         match self {

@@ -7,7 +7,7 @@ use crate::auth::Scope;
 use crate::body::read_json;
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
-use crate::routes::project::{job_target, project_target};
+use crate::routes::project::{JobTarget, job_target, project_target};
 use crate::state::AppState;
 use axum::body::Body;
 use axum::extract::State;
@@ -15,13 +15,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
-use buildlore_core::analysis_request::{ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest};
-use buildlore_core::explain::{ChatMessage, DEFAULT_SYSTEM_PROMPT};
-use buildlore_core::job_analysis::{
-    AnalyseError, AnalysisSource, AnalysisStatus, AnalysisStore, JobAnalysis, JobToAnalyse,
-    analyse_job, reuse_for_job,
+use buildlore_core::analysis_request::{
+    ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest, FOLLOWUP_REQUEST_VERSION,
 };
-use buildlore_core::job_analysis::{Llm, LlmError};
+use buildlore_core::explain::DEFAULT_SYSTEM_PROMPT;
+use buildlore_core::job_analysis::LlmError;
+use buildlore_core::job_analysis::{
+    AnalyseError, AnalysisSource, AnalysisStatus, AnalysisStore, FollowUpError, JobAnalysis,
+    JobToAnalyse, analyse_job, answer_followup, followup_turns, reuse_for_job,
+};
 use buildlore_core::ports::StoreError;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::llm::ConfiguredLlm;
@@ -114,13 +116,7 @@ async fn analyse(
     let target = job_target(&state, field).await?;
     let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
-    let wait = match field("wait").or(params.get("wait").map(String::as_str)) {
-        None => 0,
-        Some(text) => text
-            .parse::<u64>()
-            .map_err(|_| ApiError::bad_request("`wait` must be whole seconds"))?
-            .min(MAX_WAIT_SECONDS),
-    };
+    let wait = wait_seconds(field("wait").or(params.get("wait").map(String::as_str)))?;
     let log = match body.get("log") {
         None | Some(Value::Null) => None,
         Some(Value::String(log)) => Some(log.as_str()),
@@ -202,6 +198,7 @@ async fn analyse(
         branch: job.branch.map(str::to_string),
         requested_at: chrono::Utc::now(),
         origin: "api".into(),
+        question: None,
     };
     queue.send(&request).await.map_err(|error| {
         tracing::warn!(%error, "analysis request not queued");
@@ -220,7 +217,33 @@ async fn analyse(
             return Ok(Json(analysis_body(&analysis, project_id, false)).into_response());
         }
     }
-    let poll = format!(
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "queued",
+            "cached": false,
+            "projectId": project_id,
+            "jobId": target.job_id,
+            "poll": poll_path(&target, &repo),
+        })),
+    )
+        .into_response())
+}
+
+/// `wait`: whole seconds to wait for the worker, at most `MAX_WAIT_SECONDS`.
+fn wait_seconds(text: Option<&str>) -> Result<u64, ApiError> {
+    match text {
+        None => Ok(0),
+        Some(text) => Ok(text
+            .parse::<u64>()
+            .map_err(|_| ApiError::bad_request("`wait` must be whole seconds"))?
+            .min(MAX_WAIT_SECONDS)),
+    }
+}
+
+/// Where a queued analysis or follow-up shows up.
+fn poll_path(target: &JobTarget, repo: &RepoPath) -> String {
+    format!(
         "/api/ai/cache?provider={}&{}={}&jobId={}",
         target.provider,
         if target.provider == "github" {
@@ -230,18 +253,7 @@ async fn analyse(
         },
         repo,
         target.job_id
-    );
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "queued",
-            "cached": false,
-            "projectId": project_id,
-            "jobId": target.job_id,
-            "poll": poll,
-        })),
     )
-        .into_response())
 }
 
 async fn cached_analysis(
@@ -300,80 +312,138 @@ async fn followup(
             "follow-up questions need an LLM, and this deployment has LLM_PROVIDER=none",
         )
     })?;
-    let analysis = state
-        .store
-        .get_analysis(&target.provider, &repo, &target.job_id)
-        .await
-        .map_err(store_failure)?
-        .filter(|a| a.status == AnalysisStatus::Done)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "job {} has no finished analysis to ask about; POST /api/ai/analyse first",
-                target.job_id
-            ))
-        })?;
-    let context = json!({
-        "job": analysis.job_name, "category": analysis.category,
-        "failed_tests": analysis.failed_tests, "failing_step": analysis.failing_step,
-        "analysis": analysis.result,
-    })
-    .to_string();
-    let messages =
-        buildlore_core::explain::build_followup(&context, &analysis.conversation, question);
-    let answer = tokio::time::timeout(FOLLOWUP_TIME_LIMIT, llm.complete(&messages))
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "the LLM did not answer in time; ask again",
-            )
-        })?
-        .map_err(|error| match error {
-            LlmError::Retryable(detail) => {
-                tracing::warn!(%detail, "follow-up LLM call failed");
-                ApiError::unavailable("the LLM is busy; ask again in a moment")
-            }
-            LlmError::Permanent(detail) => {
-                tracing::error!(%detail, "follow-up LLM call failed");
-                ApiError::new(StatusCode::BAD_GATEWAY, "the LLM refused the question")
-            }
-        })?;
-    let answer = buildlore_core::redact::redact(answer.trim()).0;
-    let turns = [
-        ChatMessage {
-            role: "user".into(),
-            content: buildlore_core::redact::redact(question).0,
-        },
-        ChatMessage {
-            role: "assistant".into(),
-            content: answer.clone(),
-        },
-    ];
-    // Appended after whatever other follow-ups stored meanwhile; the rest of the analysis
-    // (and the failure's shared latest analysis) stays as it is.
-    let conversation = state
-        .store
-        .append_conversation(&target.provider, &repo, &target.job_id, &turns)
-        .await
-        .map_err(|error| match error {
-            StoreError::Conflict => {
-                ApiError::conflict("too many follow-up questions on this job at once; ask again")
-            }
-            other => store_failure(other),
-        })?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "the analysis of job {} was removed while answering; POST /api/ai/analyse again",
-                target.job_id
-            ))
-        })?;
+    if llm.worker_only() {
+        let wait = wait_seconds(field("wait"))?;
+        return queue_followup(&state, &target, &repo, project_id, question, wait).await;
+    }
+    let answered = tokio::time::timeout(
+        FOLLOWUP_TIME_LIMIT,
+        answer_followup(
+            &state.store,
+            llm,
+            &target.provider,
+            &repo,
+            &target.job_id,
+            question,
+        ),
+    )
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the LLM did not answer in time; ask again",
+        )
+    })?
+    .map_err(followup_failure)?;
     Ok(Json(json!({
         "projectId": project_id,
         "jobId": target.job_id,
-        "answer": answer,
-        "conversation": conversation,
+        "answer": answered.answer,
+        "conversation": answered.conversation,
     }))
     .into_response())
+}
+
+fn followup_failure(error: FollowUpError) -> ApiError {
+    match error {
+        FollowUpError::NoAnalysis(job_id) => ApiError::not_found(format!(
+            "job {job_id} has no finished analysis to ask about; POST /api/ai/analyse first"
+        )),
+        FollowUpError::Llm(LlmError::Retryable(detail)) => {
+            tracing::warn!(%detail, "follow-up LLM call failed");
+            ApiError::unavailable("the LLM is busy; ask again in a moment")
+        }
+        FollowUpError::Llm(LlmError::Permanent(detail)) => {
+            tracing::error!(%detail, "follow-up LLM call failed");
+            ApiError::new(StatusCode::BAD_GATEWAY, "the LLM refused the question")
+        }
+        FollowUpError::Store(StoreError::Conflict) => {
+            ApiError::conflict("too many follow-up questions on this job at once; ask again")
+        }
+        FollowUpError::Store(other) => store_failure(other),
+    }
+}
+
+/// A follow-up for an LLM only the worker may call: queued for the worker, which appends the
+/// answer to the conversation; `wait` seconds are spent watching for it.
+async fn queue_followup(
+    state: &AppState,
+    target: &JobTarget,
+    repo: &RepoPath,
+    project_id: &str,
+    question: &str,
+    wait: u64,
+) -> Result<Response, ApiError> {
+    let analysis = state
+        .store
+        .get_analysis(&target.provider, repo, &target.job_id)
+        .await
+        .map_err(store_failure)?
+        .filter(|a| a.status == AnalysisStatus::Done)
+        .ok_or_else(|| followup_failure(FollowUpError::NoAnalysis(target.job_id.clone())))?;
+    let queue = state.analysis_queue.as_ref().ok_or_else(|| {
+        ApiError::unavailable("follow-ups are not available: no analysis queue is configured")
+    })?;
+    let request = AnalysisRequest {
+        version: FOLLOWUP_REQUEST_VERSION,
+        provider: target.provider.clone(),
+        repo: repo.clone(),
+        job_id: target.job_id.clone(),
+        pipeline_id: analysis.pipeline_id.clone(),
+        job_name: analysis.job_name.clone(),
+        branch: analysis.branch.clone(),
+        requested_at: chrono::Utc::now(),
+        origin: "followup".into(),
+        question: Some(question.to_string()),
+    };
+    queue.send(&request).await.map_err(|error| {
+        tracing::warn!(%error, "follow-up not queued");
+        ApiError::unavailable("the analysis queue is busy; ask again in a moment")
+    })?;
+    // The answer is the assistant turn right after this question, once it is stored.
+    let [asked, _] = followup_turns(question, "");
+    let asked_before = analysis.conversation.len();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+    while tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(now) = state
+            .store
+            .get_analysis(&target.provider, repo, &target.job_id)
+            .await
+            .map_err(store_failure)?
+        else {
+            break;
+        };
+        let answer = now
+            .conversation
+            .windows(2)
+            .skip(asked_before)
+            .find_map(|pair| {
+                (pair[0].role == "user"
+                    && pair[0].content == asked.content
+                    && pair[1].role == "assistant")
+                    .then(|| pair[1].content.clone())
+            });
+        if let Some(answer) = answer {
+            return Ok(Json(json!({
+                "projectId": project_id,
+                "jobId": target.job_id,
+                "answer": answer,
+                "conversation": now.conversation,
+            }))
+            .into_response());
+        }
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "queued",
+            "projectId": project_id,
+            "jobId": target.job_id,
+            "poll": poll_path(target, repo),
+        })),
+    )
+        .into_response())
 }
 
 async fn forget_analysis(
