@@ -242,15 +242,19 @@ async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
             Method::POST,
             "/api/ai/analyse",
             Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": 4,
+            Some(&json!({"projectId": "team/sub/service", "jobId": "4 & #4",
                 "log": "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n"})),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
     assert_eq!(queued["status"], "queued");
-    assert!(queued["poll"].as_str().unwrap().contains("jobId=4"));
+    let poll = queued["poll"].as_str().unwrap();
+    assert!(poll.ends_with("jobId=4%20%26%20%234"), "{poll}");
     drain(&stack).await;
-    let (_, fourth) = cached(&stack, 4).await;
+    // The poll address works as given, whatever the job id holds.
+    let (status, fourth) = stack.get(poll).await;
+    assert_eq!(status, StatusCode::OK, "{fourth}");
+    assert_eq!(fourth["jobId"], "4 & #4");
     assert_eq!(fourth["source"], "llm");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 3);
 }
@@ -318,7 +322,11 @@ async fn without_an_llm_the_triage_answers_at_once() {
     for (request, want) in [
         (json!({"projectId": "team/app"}), StatusCode::BAD_REQUEST),
         (
-            json!({"projectId": "team/app", "jobId": "../x"}),
+            json!({"projectId": "team/app", "jobId": "a\u{0}b"}),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            json!({"projectId": "team/app", "jobId": "7".repeat(129)}),
             StatusCode::BAD_REQUEST,
         ),
         (

@@ -63,8 +63,13 @@ async fn stored_traces_are_served_raw_clean_sliced_and_tailed() {
         ),
         ("/api/jobtrace?projectId=1", StatusCode::BAD_REQUEST),
         ("/api/jobtrace?jobId=378", StatusCode::BAD_REQUEST),
+        // Any printable id is a job id (log pushes store under such ids); this one is not stored.
         (
             "/api/jobtrace?projectId=1&jobId=..%2F..",
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            "/api/jobtrace?projectId=1&jobId=37%0A8",
             StatusCode::BAD_REQUEST,
         ),
         (

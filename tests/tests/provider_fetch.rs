@@ -468,3 +468,43 @@ async fn rate_limits_are_waited_out_or_reported_with_when_to_retry() {
     assert!((3590..=3600).contains(&retry), "{retry}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[tokio::test]
+async fn any_job_id_a_log_was_stored_under_reads_back_and_only_numbers_reach_the_provider() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 64 * 1024 * 1024).await;
+    let push = serde_json::json!({
+        "provider": "gitlab", "project": "group/sub/app", "pipeline_id": 9,
+        "job_id": "nightly#12 α", "job_name": "nightly", "status": "success",
+        "log": "built in 3 minutes\n",
+    });
+    let (status, _, body) = stack
+        .call(
+            http::Method::POST,
+            "/api/ingest/log",
+            Some(buildlore_tests::keys::INGEST),
+            Some(&push),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=nightly%2312%20%CE%B1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["trace"], "built in 3 minutes\n");
+    let (status, body) = stack
+        .get("/api/ai/cache?projectId=group%2Fsub%2Fapp&jobId=nightly%2312%20%CE%B1")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // An id no provider could have is not looked up there (nor put into its URL).
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=..%2F..%2F1")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(fake.trace_requests.load(Ordering::SeqCst), 0);
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=a%00b")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

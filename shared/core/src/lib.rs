@@ -12,6 +12,7 @@ pub mod details;
 pub mod explain;
 pub mod fields;
 pub mod job_analysis;
+pub mod job_id;
 pub mod keys;
 pub mod list_builds;
 pub mod log_clean;

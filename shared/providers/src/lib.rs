@@ -216,7 +216,11 @@ impl ProviderClient {
             .gitlab_token
             .clone()
             .ok_or(FetchError::NoToken("GitLab"))?;
-        let project = encode_segment(project);
+        // GitLab's job ids are numbers; nothing else goes into its URL.
+        if !buildlore_core::job_id::is_provider_job_id(job_id) {
+            return Err(FetchError::NotFound);
+        }
+        let project = percent_encode(project);
         let base = self.config.gitlab_base.as_str().trim_end_matches('/');
         let job_url = Url::parse(&format!("{base}/api/v4/projects/{project}/jobs/{job_id}"))
             .map_err(|e| FetchError::Unavailable(e.to_string()))?;
@@ -250,6 +254,10 @@ impl ProviderClient {
             .github_token
             .clone()
             .ok_or(FetchError::NoToken("GitHub"))?;
+        // GitHub's job ids are numbers; nothing else goes into its URL.
+        if !buildlore_core::job_id::is_provider_job_id(job_id) {
+            return Err(FetchError::NotFound);
+        }
         let base = self.config.github_api.as_str().trim_end_matches('/');
         let url = Url::parse(&format!("{base}/repos/{repo}/actions/jobs/{job_id}/logs"))
             .map_err(|e| FetchError::Unavailable(e.to_string()))?;
@@ -402,8 +410,9 @@ pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(base.min(5_000) + nanos % (base / 4 + 1))
 }
 
-/// A path such as `group/app` as one URL path segment.
-fn encode_segment(text: &str) -> String {
+/// Text as one URL path segment or query value: every byte but letters, digits and `-_.~`
+/// percent-encoded (`group/app` → `group%2Fapp`).
+pub fn percent_encode(text: &str) -> String {
     let mut out = String::new();
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {

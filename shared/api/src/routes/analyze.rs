@@ -243,16 +243,17 @@ fn wait_seconds(text: Option<&str>) -> Result<u64, ApiError> {
 
 /// Where a queued analysis or follow-up shows up.
 fn poll_path(target: &JobTarget, repo: &RepoPath) -> String {
+    use buildlore_providers::percent_encode;
     format!(
         "/api/ai/cache?provider={}&{}={}&jobId={}",
-        target.provider,
+        percent_encode(&target.provider),
         if target.provider == "github" {
             "repo"
         } else {
             "projectId"
         },
-        repo,
-        target.job_id
+        percent_encode(repo.as_str()),
+        percent_encode(&target.job_id)
     )
 }
 

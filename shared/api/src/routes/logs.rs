@@ -156,12 +156,12 @@ fn trace_key(path: JobPath) -> Result<TraceKey, ApiError> {
     let repo = RepoPath::parse(&project).map_err(|e| {
         ApiError::bad_request(format!("project (URL-encode its slashes as %2F) {e}"))
     })?;
-    let job_id = job_id.trim().to_string();
-    if job_id.is_empty() || job_id.len() > 128 || job_id.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "job id must be 1 to 128 printable characters",
-        ));
-    }
+    let job_id = buildlore_core::job_id::parse_job_id(&job_id).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "job id must be {}",
+            buildlore_core::job_id::JOB_ID_RULE
+        ))
+    })?;
     Ok(TraceKey {
         provider,
         repo,

@@ -21,21 +21,18 @@ pub(crate) async fn job_target<'a>(
     get: impl Fn(&str) -> Option<&'a str>,
 ) -> Result<JobTarget, ApiError> {
     let job_id = get("jobId").ok_or_else(|| ApiError::bad_request("`jobId` is required"))?;
-    if job_id.len() > 128
-        || !job_id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(ApiError::bad_request(
-            "`jobId` must be a job id such as 4711",
-        ));
-    }
+    let job_id = buildlore_core::job_id::parse_job_id(job_id).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "`jobId` must be {}",
+            buildlore_core::job_id::JOB_ID_RULE
+        ))
+    })?;
     let (provider, repo, provider_project) = project_target(state, get).await?;
     Ok(JobTarget {
         provider,
         repo,
         provider_project,
-        job_id: job_id.to_string(),
+        job_id,
     })
 }
 
