@@ -134,9 +134,12 @@ pub fn line_count(log: &[u8]) -> usize {
 /// section markers, lossily decoded: what a reader sees.
 pub fn visible_text(line: &[u8]) -> String {
     let clean = crate::log_clean::strip_ansi(line);
-    let mut text = String::from_utf8_lossy(&clean).into_owned();
+    // Valid UTF-8 (nearly every line) is taken over without another copy.
+    let mut text = String::from_utf8(clean)
+        .unwrap_or_else(|invalid| String::from_utf8_lossy(invalid.as_bytes()).into_owned());
     if let Some(rest) = strip_timestamp(&text) {
-        text = rest.to_string();
+        let prefix = text.len() - rest.len();
+        text.drain(..prefix);
     }
     text
 }

@@ -507,7 +507,7 @@ pub fn triage(log: &[u8]) -> Triage {
                 retried.push(text.contains("Retrying"));
                 continue;
             }
-            if let Some(name) = step_name(&text).filter(|_| signals.step) {
+            if let Some(name) = signals.step.then(|| step_name(&text)).flatten() {
                 steps.push(Step { line, name });
                 continue;
             }
