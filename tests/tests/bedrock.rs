@@ -186,6 +186,33 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
         ])
     );
 
+    // A secret in a question is redacted before it is queued, and the answer still finds it.
+    let (status, _, _) = stack
+        .call(
+            Method::POST,
+            "/api/ai/followup",
+            Some(keys::READ),
+            Some(&ask("Is password=hunter2-hunter2 the cause?", 0)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let queued = stack
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(&url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .send()
+        .await
+        .unwrap()
+        .messages
+        .unwrap_or_default();
+    assert_eq!(queued.len(), 1);
+    let body = queued[0].body.as_deref().unwrap();
+    assert!(!body.contains("hunter2"), "{body}");
+    assert!(body.contains("\"version\":2"), "{body}");
+
     // With `wait`, the answer comes back in the same call once the worker has stored it.
     let state = stack.state.clone();
     let queue = url.clone();
@@ -209,6 +236,7 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
         answered["answer"],
         "About \"And the fix?\": the UUID parser rejects upper-case hex."
     );
-    assert_eq!(answered["conversation"].as_array().unwrap().len(), 4);
+    assert_eq!(answered["conversation"].as_array().unwrap().len(), 6);
+    assert!(!answered.to_string().contains("hunter2"), "{answered}");
     assert_eq!(*fake.problems.lock().unwrap(), Vec::<String>::new());
 }

@@ -395,14 +395,15 @@ async fn queue_followup(
         branch: analysis.branch.clone(),
         requested_at: chrono::Utc::now(),
         origin: "followup".into(),
-        question: Some(question.to_string()),
+        // Redacted before it leaves the API: the queue holds no secret a user pasted.
+        question: Some(buildlore_core::redact::redact(question).0),
     };
     queue.send(&request).await.map_err(|error| {
         tracing::warn!(%error, "follow-up not queued");
         ApiError::unavailable("the analysis queue is busy; ask again in a moment")
     })?;
-    // The answer is the assistant turn right after this question, once it is stored.
-    let [asked, _] = followup_turns(question, "");
+    // The answer is the assistant turn right after this question (as the worker stores it).
+    let [asked, _] = followup_turns(request.question.as_deref().unwrap_or_default(), "");
     let asked_before = analysis.conversation.len();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
     while tokio::time::Instant::now() < deadline {
