@@ -599,7 +599,7 @@ pub fn triage(log: &[u8]) -> Triage {
     });
     let known: Vec<(usize, usize)> = candidates.iter().map(|c| (c.line, c.start)).collect();
     let (category, infrastructure) =
-        categorise(&key, &excerpt_text(log, &excerpt, &known), &failed_tests);
+        categorise(&excerpt_text(log, &excerpt, &known), &failed_tests);
     Triage {
         fingerprint: fingerprint(&key, category),
         excerpt,
@@ -946,79 +946,83 @@ fn excerpt_text(log: &[u8], excerpt: &[LineRange], known: &[(usize, usize)]) -> 
     text
 }
 
-fn categorise(
-    key: &[String],
-    excerpt: &str,
-    failed_tests: &[String],
-) -> (Category, Option<&'static str>) {
-    let has = |words: &[&str]| words.iter().any(|w| excerpt.contains(w));
-    if has(&[
-        "No output has been received in the last",
-        "exceeded the maximum time limit",
-        "timed out after",
-        "Job's timeout",
-        "execution took longer than",
-    ]) {
-        return (Category::Infrastructure, Some("timeout"));
-    }
-    if has(&[
-        "OutOfMemoryError",
-        "out of memory",
-        "Out of memory",
-        "Cannot allocate memory",
-        "exit code 137",
-        "Killed",
-        "JavaScript heap out of memory",
-        "No space left on device",
-    ]) {
-        return (Category::Infrastructure, Some("oom"));
-    }
-    if has(&[
-        "runner system failure",
-        "The runner has received a shutdown signal",
-        "lost communication with the server",
-        "The operation was canceled",
-        "Cannot connect to the Docker daemon",
-    ]) {
-        return (Category::Infrastructure, Some("runner"));
-    }
-    if !failed_tests.is_empty() {
-        return (Category::Test, None);
-    }
-    if has(&[
-        "Could not resolve",
-        "Connection refused",
-        "Connection reset",
-        "Could not connect",
-        "Could not create connection",
-        "certificate",
-        "ETIMEDOUT",
-        "ECONNRESET",
-        "ENOTFOUND",
-        "EAI_AGAIN",
-        "getaddrinfo",
-        "Temporary failure in name resolution",
-        "Could not find a version that satisfies",
-        "No matching distribution",
-        "Failed to download",
-        "unable to access",
-        "Could not resolve dependencies",
-        "Could not find artifact",
-        "npm ERR! 404",
-        "npm ERR! code E404",
-        "Cannot find module",
-        "ModuleNotFoundError",
-        "No module named",
-        "Unable to locate package",
-        "Could not fetch",
-        "failed to fetch",
-        "version solving failed",
-        "dependency",
-    ]) {
-        return (Category::Dependency, None);
-    }
-    if !failed_tests.is_empty()
-        || has(&[
+/// Words that decide a failure's category, tried in this order (failed tests, when the log
+/// names any, decide before the dependency words).
+const CATEGORY_WORDS: &[(Category, Option<&str>, &[&str])] = &[
+    (
+        Category::Infrastructure,
+        Some("timeout"),
+        &[
+            "No output has been received in the last",
+            "exceeded the maximum time limit",
+            "timed out after",
+            "Job's timeout",
+            "execution took longer than",
+        ],
+    ),
+    (
+        Category::Infrastructure,
+        Some("oom"),
+        &[
+            "OutOfMemoryError",
+            "out of memory",
+            "Out of memory",
+            "Cannot allocate memory",
+            "exit code 137",
+            "Killed",
+            "JavaScript heap out of memory",
+            "No space left on device",
+        ],
+    ),
+    (
+        Category::Infrastructure,
+        Some("runner"),
+        &[
+            "runner system failure",
+            "The runner has received a shutdown signal",
+            "lost communication with the server",
+            "The operation was canceled",
+            "Cannot connect to the Docker daemon",
+        ],
+    ),
+    (
+        Category::Dependency,
+        None,
+        &[
+            "Could not resolve",
+            "Connection refused",
+            "Connection reset",
+            "Could not connect",
+            "Could not create connection",
+            "certificate",
+            "ETIMEDOUT",
+            "ECONNRESET",
+            "ENOTFOUND",
+            "EAI_AGAIN",
+            "getaddrinfo",
+            "Temporary failure in name resolution",
+            "Could not find a version that satisfies",
+            "No matching distribution",
+            "Failed to download",
+            "unable to access",
+            "Could not resolve dependencies",
+            "Could not find artifact",
+            "npm ERR! 404",
+            "npm ERR! code E404",
+            "Cannot find module",
+            "ModuleNotFoundError",
+            "No module named",
+            "Unable to locate package",
+            "Could not fetch",
+            "failed to fetch",
+            "version solving failed",
+            "dependency",
+        ],
+    ),
+    (
+        Category::Test,
+        None,
+        &[
             "<<< FAILURE!",
             "Tests in error",
             "Failed tests",
@@ -1030,76 +1034,114 @@ fn categorise(
             "FAILURES!",
             "Tests failed",
             "tests failed",
-        ])
-    {
-        return (Category::Test, None);
+        ],
+    ),
+    (
+        Category::Compile,
+        None,
+        &[
+            "error[E",
+            "error TS",
+            "cannot find symbol",
+            "COMPILATION ERROR",
+            "Compilation failed",
+            "compilation failed",
+            "SyntaxError",
+            "undefined reference",
+            "fatal error:",
+            "Unable to compile",
+            "could not compile",
+            "error: expected",
+            "does not compile",
+            "Build failed",
+            "make: ***",
+            "was not declared",
+            "is not a member",
+            "unknown attribute",
+        ],
+    ),
+    (
+        Category::Lint,
+        None,
+        &[
+            "eslint",
+            "ESLint",
+            "rubocop",
+            "RuboCop",
+            "flake8",
+            "pylint",
+            "pycodestyle",
+            "Line longer",
+            "line too long",
+            "standard:",
+            "checkstyle",
+            "Checkstyle",
+            "prettier",
+            "clippy",
+            "lint",
+            "Lint",
+            "Severity:",
+            "gofmt",
+            "is not formatted",
+            "Code style",
+            "code style",
+        ],
+    ),
+    (
+        Category::Configuration,
+        None,
+        &[
+            "command not found",
+            "No such file or directory",
+            "No Rakefile found",
+            "Invalid workflow",
+            "is not a valid",
+            "Unknown option",
+            "unknown option",
+            "not recognized",
+            "Missing required",
+            "yaml",
+            "YAML",
+            "configuration",
+            "environment variable",
+            "Permission denied",
+        ],
+    ),
+];
+
+/// One automaton over every category word; each word's pattern id maps to its group.
+fn category_finder() -> &'static (AhoCorasick, Vec<usize>) {
+    static FINDER: OnceLock<(AhoCorasick, Vec<usize>)> = OnceLock::new();
+    FINDER.get_or_init(|| {
+        let mut words = Vec::new();
+        let mut groups = Vec::new();
+        for (group, (_, _, group_words)) in CATEGORY_WORDS.iter().enumerate() {
+            words.extend_from_slice(group_words);
+            groups.extend(std::iter::repeat_n(group, group_words.len()));
+        }
+        let automaton = AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::DFA))
+            .build(words)
+            .expect("the words are valid");
+        (automaton, groups)
+    })
+}
+
+/// The category of a failure from its excerpt's text: the first group of words it holds.
+fn categorise(excerpt: &str, failed_tests: &[String]) -> (Category, Option<&'static str>) {
+    let (finder, groups) = category_finder();
+    let mut present = [false; CATEGORY_WORDS.len()];
+    for found in finder.find_overlapping_iter(excerpt) {
+        present[groups[found.pattern().as_usize()]] = true;
     }
-    if has(&[
-        "error[E",
-        "error TS",
-        "cannot find symbol",
-        "COMPILATION ERROR",
-        "Compilation failed",
-        "compilation failed",
-        "SyntaxError",
-        "undefined reference",
-        "fatal error:",
-        "Unable to compile",
-        "could not compile",
-        "error: expected",
-        "does not compile",
-        "Build failed",
-        "make: ***",
-        "was not declared",
-        "is not a member",
-        "unknown attribute",
-    ]) {
-        return (Category::Compile, None);
+    for (group, &(category, detail, _)) in CATEGORY_WORDS.iter().enumerate() {
+        if category == Category::Dependency && !failed_tests.is_empty() {
+            return (Category::Test, None);
+        }
+        if present[group] {
+            return (category, detail);
+        }
     }
-    if has(&[
-        "eslint",
-        "ESLint",
-        "rubocop",
-        "RuboCop",
-        "flake8",
-        "pylint",
-        "pycodestyle",
-        "Line longer",
-        "line too long",
-        "standard:",
-        "checkstyle",
-        "Checkstyle",
-        "prettier",
-        "clippy",
-        "lint",
-        "Lint",
-        "Severity:",
-        "gofmt",
-        "is not formatted",
-        "Code style",
-        "code style",
-    ]) {
-        return (Category::Lint, None);
-    }
-    if has(&[
-        "command not found",
-        "No such file or directory",
-        "No Rakefile found",
-        "Invalid workflow",
-        "is not a valid",
-        "Unknown option",
-        "unknown option",
-        "not recognized",
-        "Missing required",
-        "yaml",
-        "YAML",
-        "configuration",
-        "environment variable",
-        "Permission denied",
-    ]) {
-        return (Category::Configuration, None);
-    }
-    let _ = key;
     (Category::Unknown, None)
 }
 
