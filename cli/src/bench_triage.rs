@@ -83,9 +83,9 @@ pub fn run(megabytes: usize) -> Result<(), BoxError> {
             file.write_all(log)?;
         }
     }
-    let pattern = PREFILTER
+    // The prefilter's literals, and the shell steps the triage finds by their `$`.
+    let mut patterns: Vec<String> = PREFILTER
         .iter()
-        .filter(|literal| !literal.contains('\n'))
         .map(|literal| {
             literal
                 .chars()
@@ -98,8 +98,9 @@ pub fn run(megabytes: usize) -> Result<(), BoxError> {
                 })
                 .collect::<String>()
         })
-        .collect::<Vec<_>>()
-        .join("|");
+        .collect();
+    patterns.extend(["^\\$ ", "K\\$ ", "m\\$ "].map(String::from));
+    let pattern = patterns.join("|");
     // Warm the page cache, then time.
     let _ = std::fs::read(&path)?;
     let started = Instant::now();
@@ -118,7 +119,7 @@ pub fn run(megabytes: usize) -> Result<(), BoxError> {
             grep_seconds,
             mb / grep_seconds,
             String::from_utf8_lossy(&output.stdout).trim(),
-            PREFILTER.len() - 1
+            patterns.len()
         ),
         Err(error) => println!("  grep could not run: {error}"),
     }

@@ -77,9 +77,11 @@ pub struct Triage {
     pub total_lines: usize,
 }
 
-/// The literals of the prefilter: a line is looked at only when it holds one of them.
-/// Case-sensitive on purpose (a case-insensitive multi-pattern search is several times
-/// slower); the variants cover the spellings logs use.
+/// The literals of the prefilter: a line is looked at only when it holds one of them (or
+/// starts a shell step, found apart: see [`shell_steps`]). Case-sensitive on purpose (a
+/// case-insensitive multi-pattern search is several times slower); the variants cover the
+/// spellings logs use. Each is at least 4 bytes long: the SIMD search fingerprints that many,
+/// and shorter literals made it match (and verify) far more often.
 pub const PREFILTER: &[&str] = &[
     "rror",
     "RROR",
@@ -91,10 +93,10 @@ pub const PREFILTER: &[&str] = &[
     "xception",
     "Traceback",
     "ERR!",
-    "\u{2715}",
-    "\u{2716}",
-    "\u{274c}",
-    "\u{2717}",
+    "\u{2715} ",
+    "\u{2716} ",
+    "\u{274c} ",
+    "\u{2717} ",
     "\u{25cf} ",
     "panicked",
     "egmentation",
@@ -111,23 +113,27 @@ pub const PREFILTER: &[&str] = &[
     "ssert",
     "ndefined",
     "xpected",
-    "exit code",
-    "exit status",
-    "exited with",
+    "exit",
     "arning",
     "Severity",
     "violation",
-    "\n$ ",
-    "K$ ",
-    "m$ ",
     "##[group]Run ",
     "section_start:",
     "travis_fold:start:",
 ];
 
-/// How many prefilter matches a log has (for measuring the prefilter alone).
+/// How many prefilter matches and shell steps a log has (for measuring that pass alone).
 pub fn prefilter_matches(log: &[u8]) -> usize {
-    prefilter().find_iter(log).count()
+    prefilter().find_iter(log).count() + shell_steps(log).count()
+}
+
+/// Where shell steps start: `$ command` at a line's start, after a colour code (`…m$ `) or
+/// after GitLab's and Travis's `\x1b[0K`. Found by their `$`, which is rare in logs, so that
+/// the prefilter needs no 3-byte literals for them.
+pub fn shell_steps(log: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    memchr::memchr_iter(b'$', log).filter(|&at| {
+        log.get(at + 1) == Some(&b' ') && (at == 0 || matches!(log[at - 1], b'\n' | b'K' | b'm'))
+    })
 }
 
 fn prefilter() -> &'static AhoCorasick {
@@ -465,18 +471,20 @@ pub fn triage(log: &[u8]) -> Triage {
     let mut test_line_numbers: Vec<usize> = Vec::new();
     let mut current_end = 0usize;
     let mut seen_any = false;
-    // A step on the very first line has no line break before it for the prefilter to see.
-    if log.starts_with(b"$ ") {
-        let (start, end) = line_bounds(log, 0);
-        if let Some(name) = step_name(&lines::visible_text(&log[start..end])) {
-            steps.push(Step { line: 1, name });
-        }
-    }
-    for found in automaton.find_iter(log) {
-        let mut at = found.start();
-        if log[at] == b'\n' {
-            at += 1;
-        }
+    // The prefilter's matches and the shell steps, in log order.
+    let mut matches = automaton
+        .find_iter(log)
+        .map(|found| found.start())
+        .peekable();
+    let mut steps_at = shell_steps(log).peekable();
+    loop {
+        let at = match (matches.peek(), steps_at.peek()) {
+            (Some(&found), Some(&step)) if found <= step => matches.next(),
+            (_, Some(_)) => steps_at.next(),
+            (Some(_), None) => matches.next(),
+            (None, None) => break,
+        };
+        let Some(at) = at else { break };
         if seen_any && at < current_end {
             continue;
         }
@@ -1350,6 +1358,15 @@ mod tests {
                 .any(|range| (range.start_line..=range.end_line).contains(&line))
         };
         assert!((203..=243).all(shown), "{:?}", triage.excerpt);
+    }
+
+    #[test]
+    fn shell_steps_are_found_by_their_dollar() {
+        let log = b"$ make\nprice: 5$ each\n\x1b[0K$ npm test\n\x1b[32;1m$ ./deploy\nx $ y\n";
+        let found: Vec<usize> = shell_steps(log).collect();
+        assert_eq!(found, vec![0, 26, 44]);
+        let triage = triage(b"$ npm test\nError: boom\nThe command \"npm test\" exited with 1.\n");
+        assert_eq!(triage.failing_step.as_deref(), Some("npm test"));
     }
 
     #[test]
