@@ -9,6 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use buildlore_api::worker;
+use buildlore_core::RepoPath;
+use buildlore_core::job_analysis::AnalysisStore;
 use buildlore_providers::Url;
 use buildlore_providers::llm::{LlmChoice, LlmConfig};
 use buildlore_tests::{TestStack, fixtures, keys};
@@ -546,6 +548,32 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
         .call(Method::DELETE, forget, Some(keys::ADMIN), None)
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+    // The history's total follows: one fewer, and the same again once the job is analysed anew
+    // (a stored analysis that is rewritten is not counted twice).
+    assert_eq!(stack.get("/api/ai/history").await.1["total"], 2);
+    let (status, _, again) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            Some(keys::READ),
+            Some(&json!({"projectId": "team/sub/service", "jobId": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    drain(&stack).await;
+    let (status, _) = cached(&stack, 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stack.get("/api/ai/history").await.1["total"], 3);
+    let repo = RepoPath::parse("team/sub/service").unwrap();
+    let stored = stack
+        .state
+        .store
+        .get_analysis("gitlab", &repo, "1")
+        .await
+        .unwrap()
+        .unwrap();
+    stack.state.store.put_analysis(&stored).await.unwrap();
+    assert_eq!(stack.get("/api/ai/history").await.1["total"], 3);
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use crate::build_item::Item;
 use crate::errors::store_error;
 use crate::record_store::DynamoStore;
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use buildlore_core::RepoPath;
 use buildlore_core::explain::ChatMessage;
 use buildlore_core::job_analysis::{
@@ -17,7 +17,8 @@ use buildlore_core::table::{
     BY_BRANCH_TIME, BY_REPO_TIME, IndexSpec, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE,
 };
 use buildlore_core::time::sortable;
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
+use std::collections::HashMap;
 
 const ANALYSIS_SORT_KEY: &str = "ANALYSIS";
 const FINGERPRINT_SORT_KEY: &str = "LATEST";
@@ -67,8 +68,85 @@ impl DynamoStore {
     }
 }
 
-/// How often an append re-reads the conversation after losing a race before giving up.
+/// How often a write re-reads the analysis after losing a race before giving up.
 const APPEND_ATTEMPTS: usize = 8;
+
+impl DynamoStore {
+    /// Adds `delta` to the number of analyses made on `day` (kept as long as they are).
+    fn analysis_count_update(
+        &self,
+        day: NaiveDate,
+        delta: i64,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut update = Update::builder()
+            .table_name(self.table())
+            .key(PARTITION_KEY, s(keys::ANALYSIS_COUNTS))
+            .key(SORT_KEY, s(analysis_count_day(day)))
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_values(":delta", AttributeValue::N(delta.to_string()));
+        update = match self.retention() {
+            Some(keep) => {
+                let expires = (day + chrono::Days::new(1))
+                    .and_time(chrono::NaiveTime::MIN)
+                    .and_utc()
+                    + keep;
+                update
+                    .update_expression("ADD #count :delta SET #ttl = :expires")
+                    .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                    .expression_attribute_values(
+                        ":expires",
+                        AttributeValue::N(expires.timestamp().to_string()),
+                    )
+            }
+            None => update.update_expression("ADD #count :delta"),
+        };
+        let update = update
+            .build()
+            .map_err(|e| StoreError::Failed(e.to_string()))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// How many analyses are kept: the per-day counts within the retention window.
+    async fn analysis_total(&self) -> Result<u64, StoreError> {
+        let from = self
+            .retention()
+            .map(|keep| (Utc::now() - keep).date_naive())
+            .unwrap_or(NaiveDate::MIN);
+        let mut total = 0i64;
+        let mut start = None;
+        loop {
+            let output = self
+                .client()
+                .query()
+                .table_name(self.table())
+                .key_condition_expression("#pk = :pk AND #sk >= :from")
+                .expression_attribute_names("#pk", PARTITION_KEY)
+                .expression_attribute_names("#sk", SORT_KEY)
+                .expression_attribute_values(":pk", s(keys::ANALYSIS_COUNTS))
+                .expression_attribute_values(":from", s(analysis_count_day(from)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(store_error)?;
+            for item in output.items() {
+                total += item
+                    .get("count")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse::<i64>().ok())
+                    .unwrap_or(0);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(total.max(0) as u64)
+    }
+}
+
+fn analysis_count_day(day: NaiveDate) -> String {
+    format!("DAY#{}", day.format("%Y-%m-%d"))
+}
 
 impl AnalysisStore for DynamoStore {
     async fn get_analysis(
@@ -135,6 +213,8 @@ impl AnalysisStore for DynamoStore {
 
     async fn put_analysis(&self, analysis: &JobAnalysis) -> Result<(), StoreError> {
         let doc = serde_json::to_string(analysis).map_err(|e| StoreError::Failed(e.to_string()))?;
+        let partition =
+            keys::analysis_partition(&analysis.provider, &analysis.repo, &analysis.job_id);
         let time_key = format!(
             "{}#{}#{}",
             sortable(analysis.analysed_at),
@@ -144,32 +224,72 @@ impl AnalysisStore for DynamoStore {
         let expires = self
             .retention()
             .map(|keep| (Utc::now() + keep).timestamp().to_string());
-        let mut put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .item(
-                PARTITION_KEY,
-                s(keys::analysis_partition(
-                    &analysis.provider,
-                    &analysis.repo,
-                    &analysis.job_id,
-                )),
-            )
-            .item(SORT_KEY, s(ANALYSIS_SORT_KEY))
-            .item("entity", s("analysis"))
-            .item("doc", s(doc.clone()))
-            .item(
-                BY_REPO_TIME.key.partition,
+        let mut item = HashMap::from([
+            (PARTITION_KEY.to_string(), s(partition.clone())),
+            (SORT_KEY.to_string(), s(ANALYSIS_SORT_KEY)),
+            ("entity".to_string(), s("analysis")),
+            ("doc".to_string(), s(doc.clone())),
+            (
+                BY_REPO_TIME.key.partition.to_string(),
                 s(keys::analyses_by_repo(&analysis.repo)),
-            )
-            .item(BY_REPO_TIME.key.sort, s(time_key.clone()))
-            .item(BY_BRANCH_TIME.key.partition, s(keys::ANALYSES_HISTORY))
-            .item(BY_BRANCH_TIME.key.sort, s(time_key));
+            ),
+            (BY_REPO_TIME.key.sort.to_string(), s(time_key.clone())),
+            (
+                BY_BRANCH_TIME.key.partition.to_string(),
+                s(keys::ANALYSES_HISTORY),
+            ),
+            (BY_BRANCH_TIME.key.sort.to_string(), s(time_key)),
+        ]);
         if let Some(expires) = &expires {
-            put = put.item(TTL_ATTRIBUTE, AttributeValue::N(expires.clone()));
+            item.insert(
+                TTL_ATTRIBUTE.to_string(),
+                AttributeValue::N(expires.clone()),
+            );
         }
-        put.send().await.map_err(store_error)?;
+        // The item and the per-day count of analyses change together: written only over the
+        // item just read (or where there was none), so a racing writer makes this read again.
+        let mut written = false;
+        for _ in 0..APPEND_ATTEMPTS {
+            let stored = self
+                .get_document_text(partition.clone(), ANALYSIS_SORT_KEY)
+                .await?;
+            let mut put = Put::builder()
+                .table_name(self.table())
+                .set_item(Some(item.clone()))
+                .expression_attribute_names("#pk", PARTITION_KEY);
+            put = match &stored {
+                None => put.condition_expression("attribute_not_exists(#pk)"),
+                Some((stored_doc, _)) => put
+                    .condition_expression("attribute_exists(#pk) AND #doc = :stored")
+                    .expression_attribute_names("#doc", "doc")
+                    .expression_attribute_values(":stored", s(stored_doc.clone())),
+            };
+            let mut items = vec![
+                TransactWriteItem::builder()
+                    .put(put.build().map_err(|e| StoreError::Failed(e.to_string()))?)
+                    .build(),
+            ];
+            let day = analysis.analysed_at.date_naive();
+            match &stored {
+                None => items.push(self.analysis_count_update(day, 1)?),
+                Some((_, previous)) if previous.analysed_at.date_naive() != day => {
+                    items.push(self.analysis_count_update(previous.analysed_at.date_naive(), -1)?);
+                    items.push(self.analysis_count_update(day, 1)?);
+                }
+                Some(_) => {}
+            }
+            match self.transact(items).await {
+                Ok(()) => {
+                    written = true;
+                    break;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        if !written {
+            return Err(StoreError::Conflict);
+        }
         // The fingerprint points at the newest original analysis (not at copies of it).
         if let (AnalysisStatus::Done, Some(fingerprint), false) = (
             analysis.status,
@@ -342,21 +462,7 @@ impl DynamoStore {
             .take(page_size)
             .map(document)
             .collect();
-        let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let output = query()
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            total += output.count.max(0) as u64;
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let total = self.analysis_total().await?;
         Ok((page_items?, total))
     }
 
@@ -367,20 +473,39 @@ impl DynamoStore {
         repo: &RepoPath,
         job_id: &str,
     ) -> Result<bool, StoreError> {
-        let Some(existing) = self.get_analysis(provider, repo, job_id).await? else {
-            return Ok(false);
-        };
-        self.client()
-            .delete_item()
-            .table_name(self.table())
-            .key(
-                PARTITION_KEY,
-                s(keys::analysis_partition(provider, repo, job_id)),
-            )
-            .key(SORT_KEY, s(ANALYSIS_SORT_KEY))
-            .send()
-            .await
-            .map_err(store_error)?;
+        let partition = keys::analysis_partition(provider, repo, job_id);
+        // The item and its day's count go together, over the item just read.
+        let mut deleted = None;
+        for _ in 0..APPEND_ATTEMPTS {
+            let Some((stored_doc, existing)) = self
+                .get_document_text(partition.clone(), ANALYSIS_SORT_KEY)
+                .await?
+            else {
+                return Ok(false);
+            };
+            let delete = Delete::builder()
+                .table_name(self.table())
+                .key(PARTITION_KEY, s(partition.clone()))
+                .key(SORT_KEY, s(ANALYSIS_SORT_KEY))
+                .condition_expression("#doc = :stored")
+                .expression_attribute_names("#doc", "doc")
+                .expression_attribute_values(":stored", s(stored_doc))
+                .build()
+                .map_err(|e| StoreError::Failed(e.to_string()))?;
+            let items = vec![
+                TransactWriteItem::builder().delete(delete).build(),
+                self.analysis_count_update(existing.analysed_at.date_naive(), -1)?,
+            ];
+            match self.transact(items).await {
+                Ok(()) => {
+                    deleted = Some(existing);
+                    break;
+                }
+                Err(StoreError::Conflict) => continue,
+                Err(error) => return Err(error),
+            }
+        }
+        let existing = deleted.ok_or(StoreError::Conflict)?;
         if let Some(fingerprint) = &existing.fingerprint
             && let Some(latest) = self.latest_for_fingerprint(fingerprint).await?
             && latest.job_id == job_id

@@ -93,6 +93,10 @@ pub fn analyses_by_repo(repo: &RepoPath) -> String {
 /// Index partition of every analysis by time (history).
 pub const ANALYSES_HISTORY: &str = "ANALYSES";
 
+/// The partition of the per-day counts of analyses (`DAY#<yyyy-mm-dd>`), which make the
+/// history's total one small query.
+pub const ANALYSIS_COUNTS: &str = "ANALYSIS_COUNTS";
+
 /// The latest analysis of one failure fingerprint.
 pub fn fingerprint_partition(fingerprint: &str) -> String {
     format!("FINGERPRINT#{fingerprint}")
