@@ -69,7 +69,7 @@ impl DynamoStore {
 }
 
 /// How often a write re-reads the analysis after losing a race before giving up.
-const APPEND_ATTEMPTS: usize = 8;
+const WRITE_ATTEMPTS: usize = 8;
 
 impl DynamoStore {
     /// Adds `delta` to the number of analyses made on `day` (kept as long as they are).
@@ -170,7 +170,7 @@ impl AnalysisStore for DynamoStore {
         turns: &[ChatMessage],
     ) -> Result<Option<Vec<ChatMessage>>, StoreError> {
         let partition = keys::analysis_partition(provider, repo, job_id);
-        for _ in 0..APPEND_ATTEMPTS {
+        for _ in 0..WRITE_ATTEMPTS {
             let Some((stored, mut analysis)) = self
                 .get_document_text(partition.clone(), ANALYSIS_SORT_KEY)
                 .await?
@@ -249,7 +249,7 @@ impl AnalysisStore for DynamoStore {
         // The item and the per-day count of analyses change together: written only over the
         // item just read (or where there was none), so a racing writer makes this read again.
         let mut written = false;
-        for _ in 0..APPEND_ATTEMPTS {
+        for _ in 0..WRITE_ATTEMPTS {
             let stored = self
                 .get_document_text(partition.clone(), ANALYSIS_SORT_KEY)
                 .await?;
@@ -476,7 +476,7 @@ impl DynamoStore {
         let partition = keys::analysis_partition(provider, repo, job_id);
         // The item and its day's count go together, over the item just read.
         let mut deleted = None;
-        for _ in 0..APPEND_ATTEMPTS {
+        for _ in 0..WRITE_ATTEMPTS {
             let Some((stored_doc, existing)) = self
                 .get_document_text(partition.clone(), ANALYSIS_SORT_KEY)
                 .await?
