@@ -179,16 +179,14 @@ impl TestStack {
         .await
     }
 
+    /// POSTs a JSON body with a bearer key; the status and the JSON answer.
+    pub async fn post_json(&self, path: &str, key: &str, body: &Value) -> (StatusCode, Value) {
+        let (status, _, answer) = self.call(Method::POST, path, Some(key), Some(body)).await;
+        (status, answer)
+    }
+
     pub async fn post_build(&self, build: &Value) -> (StatusCode, Value) {
-        let (status, _, body) = self
-            .call(
-                Method::POST,
-                "/api/v1/builds",
-                Some(keys::INGEST),
-                Some(build),
-            )
-            .await;
-        (status, body)
+        self.post_json("/api/v1/builds", keys::INGEST, build).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {

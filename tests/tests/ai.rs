@@ -131,13 +131,8 @@ fn push_body(job_id: u64, log: &str) -> Value {
 }
 
 async fn push(stack: &TestStack, job_id: u64, log: &str) {
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/ingest/log",
-            Some(keys::INGEST),
-            Some(&push_body(job_id, log)),
-        )
+    let (status, body) = stack
+        .post_json("/api/ingest/log", keys::INGEST, &push_body(job_id, log))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 }
@@ -212,26 +207,18 @@ async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
 
     // Asked through the API with the log: answered at once from the same fingerprint.
-    let (status, _, third) = stack
-        .call(
-            Method::POST,
-            "/api/ai/analyse",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": 3, "jobName": "unit-tests", "log": rerun})),
-        )
-        .await;
+    let (status, third) = stack.post_json("/api/ai/analyse", keys::READ, &json!({"projectId": "team/sub/service", "jobId": 3, "jobName": "unit-tests", "log": rerun})).await;
     assert_eq!(status, StatusCode::OK, "{third}");
     assert_eq!(third["cached"], true);
     assert_eq!(third["source"], "reused");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
 
     // Asking again for an analysed job is a cache hit too.
-    let (status, _, again) = stack
-        .call(
-            Method::POST,
+    let (status, again) = stack
+        .post_json(
             "/api/ai/analyse",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": "1"})),
+            keys::READ,
+            &json!({"projectId": "team/sub/service", "jobId": "1"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK);
@@ -239,15 +226,8 @@ async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
     assert_eq!(again["source"], "llm");
 
     // A new failure through the API is queued, with where to poll.
-    let (status, _, queued) = stack
-        .call(
-            Method::POST,
-            "/api/ai/analyse",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": "4 & #4",
-                "log": "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n"})),
-        )
-        .await;
+    let (status, queued) = stack.post_json("/api/ai/analyse", keys::READ, &json!({"projectId": "team/sub/service", "jobId": "4 & #4",
+                "log": "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
     assert_eq!(queued["status"], "queued");
     let poll = queued["poll"].as_str().unwrap();
@@ -303,15 +283,8 @@ async fn a_message_the_llm_keeps_failing_reaches_the_dead_letter_queue_alone() {
 #[tokio::test]
 async fn without_an_llm_the_triage_answers_at_once() {
     let stack = TestStack::with_analysis_queue().await;
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/ai/analyse",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/app", "jobId": 7,
-                "log": "$ npm test\n  1) parser\n     Error: expected 2, got 3\nThe command \"npm test\" exited with 1.\n"})),
-        )
-        .await;
+    let (status, body) = stack.post_json("/api/ai/analyse", keys::READ, &json!({"projectId": "team/app", "jobId": 7,
+                "log": "$ npm test\n  1) parser\n     Error: expected 2, got 3\nThe command \"npm test\" exited with 1.\n"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"], "triage");
     assert!(
@@ -341,13 +314,8 @@ async fn without_an_llm_the_triage_answers_at_once() {
             StatusCode::NOT_FOUND,
         ),
     ] {
-        let (status, _, body) = stack
-            .call(
-                Method::POST,
-                "/api/ai/analyse",
-                Some(keys::READ),
-                Some(&request),
-            )
+        let (status, body) = stack
+            .post_json("/api/ai/analyse", keys::READ, &request)
             .await;
         assert_eq!(status, want, "{request} → {body}");
         assert!(body["error"].is_string());
@@ -419,13 +387,8 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
     );
     let mut other_branch = push_body(2, &log.replace("2022-05-09T15:", "2022-05-11T10:"));
     other_branch["branch"] = json!("release");
-    let (status, _, _) = stack
-        .call(
-            Method::POST,
-            "/api/ingest/log",
-            Some(keys::INGEST),
-            Some(&other_branch),
-        )
+    let (status, _) = stack
+        .post_json("/api/ingest/log", keys::INGEST, &other_branch)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
     push(&stack, 3, &log).await;
@@ -433,13 +396,12 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
     let calls_before = fake.calls.load(Ordering::SeqCst);
 
     // A follow-up: the question is redacted before it reaches the LLM, the turn is stored.
-    let (status, _, answer) = stack
-        .call(
-            Method::POST,
+    let (status, answer) = stack
+        .post_json(
             "/api/ai/followup",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": 1,
-                "question": "Could token=abcdef123456 in our env cause this?"})),
+            keys::READ,
+            &json!({"projectId": "team/sub/service", "jobId": 1,
+                "question": "Could token=abcdef123456 in our env cause this?"}),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{answer}");
@@ -482,12 +444,11 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
             "{asked:?}"
         );
     }
-    let (status, _, _) = stack
-        .call(
-            Method::POST,
+    let (status, _) = stack
+        .post_json(
             "/api/ai/followup",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": 99, "question": "why?"})),
+            keys::READ,
+            &json!({"projectId": "team/sub/service", "jobId": 99, "question": "why?"}),
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -551,12 +512,11 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
     // The history's total follows: one fewer, and the same again once the job is analysed anew
     // (a stored analysis that is rewritten is not counted twice).
     assert_eq!(stack.get("/api/ai/history").await.1["total"], 2);
-    let (status, _, again) = stack
-        .call(
-            Method::POST,
+    let (status, again) = stack
+        .post_json(
             "/api/ai/analyse",
-            Some(keys::READ),
-            Some(&json!({"projectId": "team/sub/service", "jobId": 1})),
+            keys::READ,
+            &json!({"projectId": "team/sub/service", "jobId": 1}),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{again}");

@@ -2,7 +2,7 @@
 //! shape and the Converse request format, throttles once, then answers.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
@@ -120,13 +120,8 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
         "job_name": "test", "status": "failed", "branch": "main", "commit_sha": "abc",
         "pipeline_url": "https://gitlab.example.com/p/5", "log": log,
     });
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/ingest/log",
-            Some(keys::INGEST),
-            Some(&push),
-        )
+    let (status, body) = stack
+        .post_json("/api/ingest/log", keys::INGEST, &push)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let url = stack.state.config.analysis_queue_url.clone().unwrap();
@@ -151,13 +146,8 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
 
     // A follow-up: only the worker may call Bedrock, so the API queues it and answers 202.
     let ask = |question: &str, wait: u64| json!({"projectId": "team/app", "jobId": 50, "question": question, "wait": wait});
-    let (status, _, queued) = stack
-        .call(
-            Method::POST,
-            "/api/ai/followup",
-            Some(keys::READ),
-            Some(&ask("Which test?", 0)),
-        )
+    let (status, queued) = stack
+        .post_json("/api/ai/followup", keys::READ, &ask("Which test?", 0))
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
     assert_eq!(queued["status"], "queued");
@@ -187,12 +177,11 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
     );
 
     // A secret in a question is redacted before it is queued, and the answer still finds it.
-    let (status, _, _) = stack
-        .call(
-            Method::POST,
+    let (status, _) = stack
+        .post_json(
             "/api/ai/followup",
-            Some(keys::READ),
-            Some(&ask("Is password=hunter2-hunter2 the cause?", 0)),
+            keys::READ,
+            &ask("Is password=hunter2-hunter2 the cause?", 0),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED);
@@ -222,13 +211,8 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
             worker::poll_once(&state, &queue, 0, Some(0)).await.unwrap();
         }
     });
-    let (status, _, answered) = stack
-        .call(
-            Method::POST,
-            "/api/ai/followup",
-            Some(keys::READ),
-            Some(&ask("And the fix?", 10)),
-        )
+    let (status, answered) = stack
+        .post_json("/api/ai/followup", keys::READ, &ask("And the fix?", 10))
         .await;
     worker.abort();
     assert_eq!(status, StatusCode::OK, "{answered}");

@@ -263,13 +263,8 @@ async fn batch_answers_per_record_in_order() {
         build("x3", "failed", at),
         build("x1", "running", at),
     ]);
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/v1/builds/batch",
-            Some(keys::INGEST),
-            Some(&batch),
-        )
+    let (status, body) = stack
+        .post_json("/api/v1/builds/batch", keys::INGEST, &batch)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let codes: Vec<u64> = body["results"]
@@ -300,13 +295,8 @@ async fn batch_answers_per_record_in_order() {
     assert_eq!(counters.get("status_failure"), Some(&1));
 
     let wrapped = json!({"builds": [build("x4", "success", at)]});
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/v1/builds/batch",
-            Some(keys::INGEST),
-            Some(&wrapped),
-        )
+    let (status, body) = stack
+        .post_json("/api/v1/builds/batch", keys::INGEST, &wrapped)
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["created"], 1);

@@ -18,13 +18,8 @@ async fn stored_traces_are_served_raw_clean_sliced_and_tailed() {
     let log = "\u{1b}[0Ksection_start:1:build_script\r\u{1b}[0KRunning tests\n\u{1b}[31mFAILED\u{1b}[0m test_a\r\nsummary: 1 failed\n";
     let push = json!({"provider": "gitlab", "project": "gitlab-org/gitlab-test", "job_id": 378,
                       "job_name": "test-build", "status": "failed", "log": log});
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/ingest/log",
-            Some(keys::INGEST),
-            Some(&push),
-        )
+    let (status, body) = stack
+        .post_json("/api/ingest/log", keys::INGEST, &push)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
@@ -108,13 +103,8 @@ async fn long_logs_are_paged_and_tailed_from_the_end() {
     assert!(log.len() > 4 * 1024 * 1024);
     let push = json!({"provider": "gitlab", "project": "big/app", "job_id": 1,
                       "job_name": "build", "status": "success", "log": log});
-    let (status, _, body) = stack
-        .call(
-            Method::POST,
-            "/api/ingest/log",
-            Some(keys::INGEST),
-            Some(&push),
-        )
+    let (status, body) = stack
+        .post_json("/api/ingest/log", keys::INGEST, &push)
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 

@@ -171,13 +171,8 @@ async fn oversized_corrupt_and_badly_encoded_pushes_are_refused() {
         answer["error"].as_str().unwrap().contains("`project`"),
         "{answer}"
     );
-    let (status, _, _) = stack
-        .call(
-            Method::POST,
-            "/api/ingest/log",
-            Some(keys::READ),
-            Some(&push("failed", 4, "x")),
-        )
+    let (status, _) = stack
+        .post_json("/api/ingest/log", keys::READ, &push("failed", 4, "x"))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(stack.items().await.is_empty());
