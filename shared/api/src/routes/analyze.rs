@@ -97,6 +97,16 @@ fn known_repo(repo: Option<&RepoPath>, provider_project: &str) -> Result<RepoPat
     })
 }
 
+/// The job a request names, with our key for its repo (which must be known here).
+async fn known_job<'a>(
+    state: &AppState,
+    get: impl Fn(&str) -> Option<&'a str>,
+) -> Result<(JobTarget, RepoPath), ApiError> {
+    let target = job_target(state, get).await?;
+    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
+    Ok((target, repo))
+}
+
 async fn analyse(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -113,8 +123,7 @@ async fn analyse(
     }
     let fields = text_fields(&body);
     let field = |name: &str| non_empty(&fields, name);
-    let target = job_target(&state, field).await?;
-    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
+    let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let wait = wait_seconds(field("wait").or(params.get("wait").map(String::as_str)))?;
     let log = match body.get("log") {
@@ -265,8 +274,7 @@ async fn cached_analysis(
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let get = |name: &str| non_empty(&params, name);
-    let target = job_target(&state, get).await?;
-    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
+    let (target, repo) = known_job(&state, get).await?;
     let project_id = get("projectId").or(get("repo")).unwrap_or_default();
     let analysis = state
         .store
@@ -305,8 +313,7 @@ async fn followup(
             "`question` is longer than {MAX_QUESTION_CHARS} characters"
         )));
     }
-    let target = job_target(&state, field).await?;
-    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
+    let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let llm = state.llm.as_ref().ok_or_else(|| {
         ApiError::conflict(
@@ -456,8 +463,7 @@ async fn forget_analysis(
     state.config.keys.authorize(&headers, Scope::Admin)?;
     let params = query_params(query)?;
     let get = |name: &str| non_empty(&params, name);
-    let target = job_target(&state, get).await?;
-    let repo = known_repo(target.repo.as_ref(), &target.provider_project)?;
+    let (target, repo) = known_job(&state, get).await?;
     let deleted = state
         .store
         .delete_analysis(&target.provider, &repo, &target.job_id)
