@@ -14,45 +14,28 @@ export AWS_EC2_METADATA_DISABLED=true
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Creates .venv with the pinned tools unless it already has exactly them.
-ensure_venv() {
-  local stamp="$VENV/.requirements"
-  if [ -x "$VENV/bin/python" ] && cmp -s "$ROOT/infra/requirements.txt" "$stamp"; then
+# pinned_venv DIR REQUIREMENTS PROGRAM WHAT: creates the venv DIR with the pins of
+# infra/REQUIREMENTS unless it already has exactly them (PROGRAM in its bin/ shows it was built).
+# Each tool has a venv of its own, so their pins never meet.
+pinned_venv() {
+  local venv="$ROOT/$1" requirements="$ROOT/infra/$2" program="$3" what="$4"
+  if [ -x "$venv/bin/$program" ] && cmp -s "$requirements" "$venv/.requirements"; then
     return
   fi
   command -v python3 >/dev/null || die "python3 is required (with pip and venv)"
-  log "installing the emulator and lint tools into .venv (once)"
-  python3 -m venv "$VENV" || die "could not create $VENV (on Debian: apt-get install python3-venv)"
-  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/infra/requirements.txt" \
-    || die "pip install failed"
-  cp "$ROOT/infra/requirements.txt" "$stamp"
+  log "installing $what into $1 (once)"
+  python3 -m venv "$venv" || die "could not create $venv (on Debian: apt-get install python3-venv)"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements" \
+    || die "pip install of $what failed"
+  cp "$requirements" "$venv/.requirements"
 }
 
-# Creates .venv-sam with the pinned SAM CLI unless it already has exactly it.
-ensure_sam_venv() {
-  local venv="$ROOT/.venv-sam" stamp="$ROOT/.venv-sam/.requirements"
-  if [ -x "$venv/bin/sam" ] && cmp -s "$ROOT/infra/requirements-sam.txt" "$stamp"; then
-    return
-  fi
-  log "installing the SAM CLI into .venv-sam (once)"
-  python3 -m venv "$venv" || die "could not create $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/infra/requirements-sam.txt" \
-    || die "pip install of the SAM CLI failed"
-  cp "$ROOT/infra/requirements-sam.txt" "$stamp"
-}
-
-# Creates .venv-lambda with the pinned cargo-lambda and zig unless it already has exactly them.
-ensure_lambda_venv() {
-  local venv="$ROOT/.venv-lambda" stamp="$ROOT/.venv-lambda/.requirements"
-  if [ -x "$venv/bin/cargo-lambda" ] && cmp -s "$ROOT/infra/requirements-lambda.txt" "$stamp"; then
-    return
-  fi
-  log "installing cargo-lambda and zig into .venv-lambda (once)"
-  python3 -m venv "$venv" || die "could not create $venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/infra/requirements-lambda.txt" \
-    || die "pip install of cargo-lambda failed"
-  cp "$ROOT/infra/requirements-lambda.txt" "$stamp"
-}
+# .venv: the emulator and the lint tools.
+ensure_venv() { pinned_venv .venv requirements.txt python "the emulator and lint tools"; }
+# .venv-sam: the SAM CLI, for `sam validate --lint`.
+ensure_sam_venv() { pinned_venv .venv-sam requirements-sam.txt sam "the SAM CLI"; }
+# .venv-lambda: cargo-lambda and the zig it links with, for infra/package.
+ensure_lambda_venv() { pinned_venv .venv-lambda requirements-lambda.txt cargo-lambda "cargo-lambda and zig"; }
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
