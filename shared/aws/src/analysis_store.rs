@@ -28,12 +28,12 @@ fn s(value: impl Into<String>) -> AttributeValue {
 }
 
 impl DynamoStore {
-    /// One analysis document, with its JSON text as stored.
-    async fn get_document_text(
+    /// One item by its keys, read consistently.
+    async fn consistent_item(
         &self,
-        partition: String,
+        partition: impl Into<String>,
         sort_key: &str,
-    ) -> Result<Option<(String, JobAnalysis)>, StoreError> {
+    ) -> Result<Option<Item>, StoreError> {
         let output = self
             .client()
             .get_item()
@@ -44,7 +44,16 @@ impl DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        let Some(item) = output.item else {
+        Ok(output.item)
+    }
+
+    /// One analysis document, with its JSON text as stored.
+    async fn get_document_text(
+        &self,
+        partition: String,
+        sort_key: &str,
+    ) -> Result<Option<(String, JobAnalysis)>, StoreError> {
+        let Some(item) = self.consistent_item(partition, sort_key).await? else {
             return Ok(None);
         };
         let doc = item
@@ -592,17 +601,10 @@ impl DynamoStore {
 
     /// The stored system prompt, if an administrator set one.
     pub async fn system_prompt(&self) -> Result<Option<StoredPrompt>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(PROMPT_PARTITION))
-            .key(SORT_KEY, s(PROMPT_SORT_KEY))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(output.item.map(|item| StoredPrompt {
+        let item = self
+            .consistent_item(PROMPT_PARTITION, PROMPT_SORT_KEY)
+            .await?;
+        Ok(item.map(|item| StoredPrompt {
             prompt: text(&item, "prompt").unwrap_or_default(),
             version: item
                 .get("version")
