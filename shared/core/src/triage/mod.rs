@@ -1214,6 +1214,14 @@ fn fingerprint(key: &[String], category: Category) -> String {
 mod tests {
     use super::*;
 
+    /// Whether the excerpt holds the line.
+    fn shows(triage: &Triage, line: usize) -> bool {
+        triage
+            .excerpt
+            .iter()
+            .any(|range| (range.start_line..=range.end_line).contains(&line))
+    }
+
     #[test]
     fn a_failing_command_is_found_and_numbered() {
         let log = b"$ npm install\r\nadded 10 packages\r\n$ npm test\r\n\r\n  1) suite\r\n     Error: boom\r\n       at thing (a.js:1:2)\r\n\r\nThe command \"npm test\" exited with 1.\r\nDone. Your build exited with 1.\r\n";
@@ -1292,12 +1300,7 @@ mod tests {
         }
         log.push_str("esac\n\" exited with 1.\n\nDone. Your build exited with 1.\n");
         let triage = triage(log.as_bytes());
-        let shown = |line: usize| {
-            triage
-                .excerpt
-                .iter()
-                .any(|range| (range.start_line..=range.end_line).contains(&line))
-        };
+        let shown = |line: usize| shows(&triage, line);
         assert!((42..=44).all(shown), "{:?}", triage.excerpt);
         assert!(
             !shown(55),
@@ -1322,12 +1325,7 @@ mod tests {
         }
         log.push_str("\nmake[1]: *** [emulator] Error 2\n*** Failed ***\n");
         let triage = triage(log.as_bytes());
-        let shown = |line: usize| {
-            triage
-                .excerpt
-                .iter()
-                .any(|range| (range.start_line..=range.end_line).contains(&line))
-        };
+        let shown = |line: usize| shows(&triage, line);
         assert!((402..=418).all(shown), "{:?}", triage.excerpt);
         assert_eq!(triage.total_lines, 418);
     }
@@ -1351,12 +1349,7 @@ mod tests {
         }
         log.push_str("Tests in error:\n  RawTest.raw:46 NullPointer\n\nThe command \"mvn test\" exited with 1.\n");
         let triage = triage(log.as_bytes());
-        let shown = |line: usize| {
-            triage
-                .excerpt
-                .iter()
-                .any(|range| (range.start_line..=range.end_line).contains(&line))
-        };
+        let shown = |line: usize| shows(&triage, line);
         assert!((203..=243).all(shown), "{:?}", triage.excerpt);
     }
 
