@@ -605,9 +605,8 @@ pub fn triage(log: &[u8]) -> Triage {
             .find(|step| step.line <= first.start_line)
             .map(|step| step.name.clone())
     });
-    let known: Vec<(usize, usize)> = candidates.iter().map(|c| (c.line, c.start)).collect();
     let (category, infrastructure) =
-        categorise(&excerpt_text(log, &excerpt, &known), &failed_tests);
+        categorise(&excerpt_text(log, &excerpt, &candidates), &failed_tests);
     Triage {
         fingerprint: fingerprint(&key, category),
         excerpt,
@@ -933,13 +932,15 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
         .collect()
 }
 
-/// The excerpt's text (bounded), for categorising. `known` are line starts as (line, offset)
-/// in increasing order: each range is reached by counting line breaks from the nearest one.
-fn excerpt_text(log: &[u8], excerpt: &[LineRange], known: &[(usize, usize)]) -> String {
+/// The excerpt's text (bounded), for categorising. Each range is reached by counting line
+/// breaks from the nearest candidate line (in log order) at or before it.
+fn excerpt_text(log: &[u8], excerpt: &[LineRange], candidates: &[Candidate]) -> String {
     let mut text = String::new();
     for range in excerpt {
-        let nearest = known.partition_point(|&(line, _)| line <= range.start_line);
-        let from = nearest.checked_sub(1).map_or((1, 0), |at| known[at]);
+        let nearest = candidates.partition_point(|c| c.line <= range.start_line);
+        let from = nearest
+            .checked_sub(1)
+            .map_or((1, 0), |at| (candidates[at].line, candidates[at].start));
         let mut at = lines::offset_of_line_from(log, from, range.start_line);
         for _ in range.start_line..=range.end_line {
             if at >= log.len() || text.len() >= 64 * 1024 {
