@@ -75,7 +75,7 @@ pub fn strip_ansi(raw: &[u8]) -> Vec<u8> {
 }
 
 fn memchr_escape(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == 0x1b)
+    memchr::memchr(0x1b, bytes)
 }
 
 /// Removes `section_start:<time>:<name>[options]` and `section_end:<time>:<name>` markers (and
