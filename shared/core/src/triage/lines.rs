@@ -111,50 +111,6 @@ impl<'a> LineCounter<'a> {
     }
 }
 
-/// Where 1-based line `line` starts (`log.len()` past the end). Counts line breaks in large
-/// strides (never splitting a `\r\n`), so it runs at memory speed.
-pub fn offset_of_line(log: &[u8], line: usize) -> usize {
-    offset_of_line_from(log, (1, 0), line)
-}
-
-/// Where 1-based line `line` starts, counting from a known line start `(line, offset)` at or
-/// before it. Strides start small (the line wanted is usually near) and double.
-pub fn offset_of_line_from(log: &[u8], known: (usize, usize), line: usize) -> usize {
-    const LONGEST_STRIDE: usize = 64 * 1024;
-    let mut stride = 2 * 1024;
-    let (mut current, mut at) = known;
-    while at + stride < log.len() {
-        let mut to = at + stride;
-        stride = (stride * 2).min(LONGEST_STRIDE);
-        if log[to - 1] == b'\r' && log[to] == b'\n' {
-            to += 1;
-        }
-        let breaks = count_breaks(log, at, to);
-        if current + breaks >= line {
-            break;
-        }
-        current += breaks;
-        at = to;
-    }
-    // `at` lies on line `current`: step line by line from there.
-    while current < line && at < log.len() {
-        let (_, end) = line_bounds(log, at);
-        at = next_line_start(log, end);
-        current += 1;
-    }
-    at.min(log.len())
-}
-
-/// How many lines the log has (a final terminator does not start another line).
-pub fn line_count(log: &[u8]) -> usize {
-    if log.is_empty() {
-        return 0;
-    }
-    let breaks = count_breaks(log, 0, log.len());
-    let ends_with_break = matches!(log.last(), Some(b'\n' | b'\r'));
-    breaks + usize::from(!ends_with_break)
-}
-
 /// The text of a line without ANSI escapes, a GitHub Actions timestamp prefix or GitLab's
 /// section markers, lossily decoded: what a reader sees.
 pub fn visible_text(line: &[u8]) -> String {
@@ -190,13 +146,20 @@ pub fn strip_timestamp(text: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    /// Breaks counted one byte at a time: a `\n`, or a `\r` not followed by `\n`.
+    fn naive_breaks(log: &[u8], from: usize, to: usize) -> usize {
+        (from..to)
+            .filter(|&i| log[i] == b'\n' || (log[i] == b'\r' && log.get(i + 1) != Some(&b'\n')))
+            .count()
+    }
+
     #[test]
     fn every_terminator_ends_a_line() {
         let log = b"one\r\ntwo\rthree\nfour";
-        assert_eq!(line_count(log), 4);
-        assert_eq!(line_count(b"a\n"), 1);
-        assert_eq!(line_count(b"a\n\n"), 2);
-        assert_eq!(line_count(b""), 0);
+        assert_eq!(count_breaks(log, 0, log.len()), 3);
+        // A span ending inside a `\r\n` pair does not count its `\r`.
+        assert_eq!(count_breaks(log, 0, 4), 0);
+        assert_eq!(count_breaks(log, 0, 5), 1);
         let mut counter = LineCounter::new(log);
         assert_eq!(counter.line_of(0), 1);
         assert_eq!(counter.line_of(5), 2);
@@ -207,42 +170,11 @@ mod tests {
         assert_eq!(previous_line_start(log, 5), Some(0));
         assert_eq!(previous_line_start(log, 9), Some(5));
         assert_eq!(previous_line_start(log, 0), None);
-        assert_eq!(offset_of_line(log, 1), 0);
-        assert_eq!(offset_of_line(log, 3), 9);
-        assert_eq!(offset_of_line(log, 9), log.len());
-        let long: Vec<u8> = (0..200_000)
-            .flat_map(|i| format!("line {i}\n").into_bytes())
-            .collect();
-        let at = offset_of_line(&long, 150_001);
-        assert!(long[at..].starts_with(b"line 150000\n"));
-        // Every terminator, with `\r\n` pairs falling across the 64 KB strides.
-        let terminators: [&[u8]; 3] = [b"\r\n", b"\r", b"\n"];
-        let mixed: Vec<u8> = (0..60_000)
-            .flat_map(|i: usize| {
-                let mut line = format!("l{i}").into_bytes();
-                line.extend_from_slice(terminators[i % 3]);
-                line
-            })
-            .collect();
-        for wanted in [1, 2, 9_999, 10_000, 10_001, 33_333, 59_999, 60_000] {
-            let at = offset_of_line(&mixed, wanted);
-            let text = format!("l{}", wanted - 1);
-            assert!(mixed[at..].starts_with(text.as_bytes()), "line {wanted}");
-            assert!(
-                matches!(mixed[at + text.len()], b'\n' | b'\r'),
-                "line {wanted}"
-            );
-            assert!(
-                at == 0 || matches!(mixed[at - 1], b'\n' | b'\r'),
-                "line {wanted}"
-            );
-        }
-        assert_eq!(offset_of_line(&mixed, 60_001), mixed.len());
     }
 
     #[test]
     fn breaks_are_counted_like_a_line_walk_at_every_cut() {
-        // 600 bytes of every terminator mix, so runs of 255 bytes end inside `\r\n` pairs.
+        // Every terminator mix, so 16-byte vectors end inside `\r\n` pairs.
         let log: Vec<u8> = (0..600u32)
             .map(|i| match (i * 7 + i / 13) % 5 {
                 0 => b'\r',
@@ -250,21 +182,58 @@ mod tests {
                 _ => b'x',
             })
             .collect();
-        let naive = |from: usize, to: usize| {
-            (from..to)
-                .filter(|&i| log[i] == b'\n' || (log[i] == b'\r' && log.get(i + 1) != Some(&b'\n')))
-                .count()
-        };
-        for from in [0, 1, 254, 255, 256] {
-            for to in [from, from + 1, 255, 256, 510, 511, 599, 600] {
-                if to >= from {
+        for from in [0, 1, 15, 16, 17, 254, 255, 256] {
+            for to in [
+                from,
+                from + 1,
+                from + 16,
+                from + 17,
+                255,
+                256,
+                510,
+                511,
+                599,
+                600,
+            ] {
+                if to >= from && to <= log.len() {
                     assert_eq!(
                         count_breaks(&log, from, to),
-                        naive(from, to),
+                        naive_breaks(&log, from, to),
                         "{from}..{to}"
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn long_spans_are_counted_whole() {
+        // Nothing but breaks: every lane of every vector counts, across many runs of 255
+        // vectors (a per-lane counter kept longer would wrap).
+        let newlines = vec![b'\n'; 50_000];
+        assert_eq!(count_breaks(&newlines, 0, newlines.len()), 50_000);
+        let returns = vec![b'\r'; 50_000];
+        assert_eq!(count_breaks(&returns, 3, returns.len()), 49_997);
+        // Lines with every terminator, cut anywhere.
+        let terminators: [&[u8]; 3] = [b"\r\n", b"\r", b"\n"];
+        let mixed: Vec<u8> = (0..20_000)
+            .flat_map(|i: usize| {
+                let mut line = format!("l{i}").into_bytes();
+                line.extend_from_slice(terminators[i % 3]);
+                line
+            })
+            .collect();
+        assert_eq!(count_breaks(&mixed, 0, mixed.len()), 20_000);
+        for (from, to) in [
+            (0, 4_081),
+            (1, 65_537),
+            (4_079, 4_081),
+            (7, mixed.len() - 1),
+        ] {
+            assert_eq!(
+                count_breaks(&mixed, from, to),
+                naive_breaks(&mixed, from, to)
+            );
         }
     }
 

@@ -35,6 +35,14 @@ pub struct LineRange {
     pub end_line: usize,
 }
 
+/// A range being chosen, with the byte offset where its first line starts (known wherever a
+/// range is made, so its text is read without counting lines again).
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    lines: LineRange,
+    start: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
@@ -277,6 +285,7 @@ struct Candidate {
 #[derive(Debug, Clone)]
 struct Step {
     line: usize,
+    start: usize,
     name: String,
 }
 
@@ -547,7 +556,7 @@ pub fn triage(log: &[u8]) -> Triage {
                 continue;
             }
             if let Some(name) = signals.step.then(|| step_name(&text)).flatten() {
-                steps.push(Step { line, name });
+                steps.push(Step { line, start, name });
                 continue;
             }
         }
@@ -627,7 +636,8 @@ pub fn triage(log: &[u8]) -> Triage {
             excerpt.push(tail);
         }
     }
-    excerpt = merge(excerpt);
+    let spans = merge(excerpt);
+    let excerpt: Vec<LineRange> = spans.iter().map(|span| span.lines).collect();
     let key = key_lines(log, &candidates, &excerpt);
     let failing_step = excerpt.first().and_then(|first| {
         steps
@@ -636,8 +646,7 @@ pub fn triage(log: &[u8]) -> Triage {
             .find(|step| step.line <= first.start_line)
             .map(|step| step.name.clone())
     });
-    let (category, infrastructure) =
-        categorise(&excerpt_text(log, &excerpt, &candidates), &failed_tests);
+    let (category, infrastructure) = categorise(&excerpt_text(log, &spans), &failed_tests);
     Triage {
         fingerprint: fingerprint(&key, category),
         excerpt,
@@ -666,17 +675,17 @@ fn failing_step_tail(
     end_line: usize,
     end_start: usize,
     total: usize,
-) -> Option<LineRange> {
-    let step_line = steps
+) -> Option<Span> {
+    let (step_line, step_start) = steps
         .iter()
         .rev()
         .find(|step| step.line < end_line)
-        .map_or(0, |step| step.line);
+        .map_or((0, 0), |step| (step.line, step.start));
     let whole_step = end_line - step_line <= SHORT_STEP_LINES;
     let mut at = end_start;
     let mut line = end_line;
     let mut last_content: Option<usize> = None;
-    let mut first_content = end_line;
+    let mut first_content = (end_line, end_start);
     let mut content = 0;
     while let Some(previous) = previous_line_start(log, at) {
         line -= 1;
@@ -692,7 +701,7 @@ fn failing_step_tail(
             continue;
         }
         last_content.get_or_insert(line);
-        first_content = line;
+        first_content = (line, at);
         content += 1;
         // A short step is shown from its command: once it has shown any output, the rest of
         // the walk would change nothing.
@@ -702,7 +711,7 @@ fn failing_step_tail(
     }
     // A short step is shown with its command, which often names what failed.
     if whole_step && step_line > 0 {
-        first_content = step_line;
+        first_content = (step_line, step_start);
     }
     // The failure's own line (`The command "…" exited with 1.`) closes the range.
     let last = if end_line <= total {
@@ -710,9 +719,12 @@ fn failing_step_tail(
     } else {
         last_content?
     };
-    last_content.map(|_| LineRange {
-        start_line: first_content,
-        end_line: last,
+    last_content.map(|_| Span {
+        lines: LineRange {
+            start_line: first_content.0,
+            end_line: last,
+        },
+        start: first_content.1,
     })
 }
 
@@ -835,8 +847,8 @@ fn expand(
     always_shown: usize,
     failure_ends: &[usize],
     total: usize,
-) -> Vec<LineRange> {
-    let mut ranges: Vec<LineRange> = Vec::new();
+) -> Vec<Span> {
+    let mut ranges: Vec<Span> = Vec::new();
     let mut used = 0usize;
     for (rank, block) in blocks.iter().enumerate() {
         if rank >= always_shown && used >= LINE_BUDGET {
@@ -912,30 +924,32 @@ fn expand(
             at = next_line_start(log, l_end);
         }
         last -= trailing_blank.min(last - block.last);
-        let range = LineRange {
-            start_line: first,
-            end_line: last,
-        };
-        let size = range.end_line - range.start_line + 1;
+        let size = last - first + 1;
         if rank >= always_shown && used + size > LINE_BUDGET + 10 {
             continue;
         }
         used += size;
-        ranges.push(range);
+        ranges.push(Span {
+            lines: LineRange {
+                start_line: first,
+                end_line: last,
+            },
+            start,
+        });
     }
     merge(ranges)
 }
 
-fn merge(mut ranges: Vec<LineRange>) -> Vec<LineRange> {
-    ranges.sort_by_key(|r| r.start_line);
-    let gap = MERGE_GAP;
-    let mut merged: Vec<LineRange> = Vec::new();
-    for range in ranges {
+/// Ranges in log order, those less than `MERGE_GAP` lines apart joined.
+fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|span| span.lines.start_line);
+    let mut merged: Vec<Span> = Vec::new();
+    for span in spans {
         match merged.last_mut() {
-            Some(last) if range.start_line <= last.end_line + gap => {
-                last.end_line = last.end_line.max(range.end_line);
+            Some(last) if span.lines.start_line <= last.lines.end_line + MERGE_GAP => {
+                last.lines.end_line = last.lines.end_line.max(span.lines.end_line);
             }
-            _ => merged.push(range),
+            _ => merged.push(span),
         }
     }
     merged
@@ -963,17 +977,12 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
         .collect()
 }
 
-/// The excerpt's text (bounded), for categorising. Each range is reached by counting line
-/// breaks from the nearest candidate line (in log order) at or before it.
-fn excerpt_text(log: &[u8], excerpt: &[LineRange], candidates: &[Candidate]) -> String {
+/// The excerpt's text (bounded), for categorising, read from where each range starts.
+fn excerpt_text(log: &[u8], excerpt: &[Span]) -> String {
     let mut text = String::new();
-    for range in excerpt {
-        let nearest = candidates.partition_point(|c| c.line <= range.start_line);
-        let from = nearest
-            .checked_sub(1)
-            .map_or((1, 0), |at| (candidates[at].line, candidates[at].start));
-        let mut at = lines::offset_of_line_from(log, from, range.start_line);
-        for _ in range.start_line..=range.end_line {
+    for span in excerpt {
+        let mut at = span.start;
+        for _ in span.lines.start_line..=span.lines.end_line {
             if at >= log.len() || text.len() >= 64 * 1024 {
                 return text;
             }
@@ -1182,34 +1191,43 @@ fn categorise(excerpt: &str, failed_tests: &[String]) -> (Category, Option<&'sta
 /// A line with what varies between runs of the same failure masked: numbers (times,
 /// durations, ids, line numbers), hex strings (hashes, addresses), temporary paths.
 pub fn normalise_line(text: &str) -> String {
+    let text = text.trim();
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len());
-    let mut chars = text.trim().chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
+    let mut at = 0;
+    // Byte by byte, copying runs: every byte looked at is ASCII, and a multi-byte character
+    // never holds an ASCII byte, so each run starts and ends on a character boundary.
+    while at < bytes.len() {
+        let start = at;
+        let byte = bytes[at];
+        at += 1;
+        if byte.is_ascii_digit() {
             // A number, maybe with decimals or hex digits: one `#`.
-            while chars
-                .peek()
-                .is_some_and(|n| n.is_ascii_hexdigit() || *n == '.' || *n == ':')
+            while at < bytes.len()
+                && matches!(bytes[at], b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' | b'.' | b':')
             {
-                chars.next();
+                at += 1;
             }
             out.push('#');
-        } else if c.is_ascii_hexdigit() {
+        } else if byte.is_ascii_hexdigit() {
             // A hex run of 7+ characters with a digit is a hash.
-            let mut word = String::from(c);
-            while chars.peek().is_some_and(|n| n.is_ascii_alphanumeric()) {
-                word.push(chars.next().unwrap_or_default());
+            while at < bytes.len() && bytes[at].is_ascii_alphanumeric() {
+                at += 1;
             }
+            let word = &bytes[start..at];
             if word.len() >= 7
-                && word.chars().all(|w| w.is_ascii_hexdigit())
-                && word.chars().any(|w| w.is_ascii_digit())
+                && word.iter().all(u8::is_ascii_hexdigit)
+                && word.iter().any(u8::is_ascii_digit)
             {
                 out.push('#');
             } else {
-                out.push_str(&word);
+                out.push_str(&text[start..at]);
             }
         } else {
-            out.push(c);
+            while at < bytes.len() && !bytes[at].is_ascii_hexdigit() {
+                at += 1;
+            }
+            out.push_str(&text[start..at]);
         }
     }
     // Temporary directories differ per run.
