@@ -286,7 +286,8 @@ struct Candidate {
 struct Step {
     line: usize,
     start: usize,
-    name: String,
+    /// Where the line ends: its name is read again only for the step that failed.
+    end: usize,
 }
 
 fn failure_end_markers() -> &'static AhoCorasick {
@@ -338,7 +339,7 @@ fn command_echo_start(log: &[u8], line: usize, start: usize) -> Option<(usize, u
     None
 }
 
-fn step_name(text: &str) -> Option<String> {
+fn step_name(text: &str) -> Option<&str> {
     let name = if let Some(command) = text.strip_prefix("$ ") {
         command
     } else if let Some(at) = text.find("##[group]Run ") {
@@ -353,7 +354,7 @@ fn step_name(text: &str) -> Option<String> {
     } else {
         return None;
     };
-    let name: String = name.trim().chars().take(200).collect();
+    let name = name.trim();
     (!name.is_empty()).then_some(name)
 }
 
@@ -555,8 +556,8 @@ pub fn triage(log: &[u8]) -> Triage {
                 retried.push(text.contains("Retrying"));
                 continue;
             }
-            if let Some(name) = signals.step.then(|| step_name(&text)).flatten() {
-                steps.push(Step { line, start, name });
+            if signals.step && step_name(&text).is_some() {
+                steps.push(Step { line, start, end });
                 continue;
             }
         }
@@ -644,7 +645,10 @@ pub fn triage(log: &[u8]) -> Triage {
             .iter()
             .rev()
             .find(|step| step.line <= first.start_line)
-            .map(|step| step.name.clone())
+            .and_then(|step| {
+                let text = lines::visible_text(&log[step.start..step.end]);
+                step_name(&text).map(|name| name.chars().take(200).collect())
+            })
     });
     let (category, infrastructure) = categorise(&excerpt_text(log, &spans), &failed_tests);
     Triage {
