@@ -47,21 +47,20 @@ pub fn count_breaks(log: &[u8], from: usize, to: usize) -> usize {
     }
     let newline = u8x16::splat(b'\n');
     let carriage_return = u8x16::splat(b'\r');
-    let vector =
-        |at: usize| u8x16::from(<[u8; 16]>::try_from(&log[at..at + 16]).expect("16 bytes"));
     let mut breaks = 0usize;
     let mut at = from;
-    // Whole vectors inside the span whose next byte is in the log too.
+    // Whole vectors inside the span whose next byte is in the log too: each is read as 17
+    // bytes, the vector and the same shifted by one.
     let vectors_end = to.min(log.len() - 1);
     while at + 16 <= vectors_end {
         // Per-lane counters, summed every 255 vectors before they could overflow.
         let mut counts = u8x16::ZERO;
-        for _ in 0..255 {
-            if at + 16 > vectors_end {
-                break;
-            }
-            let here = vector(at);
-            let lone_return = here.simd_eq(carriage_return) & !vector(at + 1).simd_eq(newline);
+        let run_end = vectors_end.min(at + 255 * 16);
+        while at + 16 <= run_end {
+            let window: &[u8; 17] = log[at..at + 17].try_into().expect("17 bytes");
+            let here = u8x16::from(*window.first_chunk::<16>().expect("16 of 17 bytes"));
+            let next = u8x16::from(*window.last_chunk::<16>().expect("16 of 17 bytes"));
+            let lone_return = here.simd_eq(carriage_return) & !next.simd_eq(newline);
             // A matching lane is all ones (-1): subtracting it adds one.
             counts -= here.simd_eq(newline) | lone_return;
             at += 16;
