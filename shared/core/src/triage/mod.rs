@@ -300,6 +300,18 @@ fn failure_end_markers() -> &'static AhoCorasick {
     })
 }
 
+/// Where `needle` first occurs in a line. Lines are short: the places holding its first byte
+/// are checked in turn, which costs less than building a substring searcher for every line.
+fn find_in(text: &str, needle: &str) -> Option<usize> {
+    let (&first, _) = needle.as_bytes().split_first()?;
+    memchr::memchr_iter(first, text.as_bytes())
+        .find(|&at| text.as_bytes()[at..].starts_with(needle.as_bytes()))
+}
+
+fn holds(text: &str, needle: &str) -> bool {
+    find_in(text, needle).is_some()
+}
+
 /// Lines that end a failing step, with the step's exit.
 fn is_failure_end(text: &str) -> bool {
     // Most lines hold none of the markers: one automaton pass rules them out.
@@ -307,7 +319,7 @@ fn is_failure_end(text: &str) -> bool {
         return false;
     }
     let nonzero_after = |marker: &str| {
-        text.find(marker).is_some_and(|at| {
+        find_in(text, marker).is_some_and(|at| {
             text[at + marker.len()..]
                 .trim_start()
                 .bytes()
@@ -315,14 +327,14 @@ fn is_failure_end(text: &str) -> bool {
                 .is_some_and(|b| b.is_ascii_digit() && b != b'0')
         })
     };
-    (text.contains("The command \"") && nonzero_after("exited with"))
+    (holds(text, "The command \"") && nonzero_after("exited with"))
         || text.starts_with("Done. Your build exited with") && nonzero_after("exited with")
         || nonzero_after("Process completed with exit code")
         || (text.trim_start().starts_with("\" exited with") && nonzero_after("exited with"))
         || text.starts_with("ERROR: Job failed")
-        || (text.contains("The command \"") && text.contains("\" failed"))
-        || text.contains("No output has been received in the last")
-        || text.contains("The job exceeded the maximum time limit")
+        || (holds(text, "The command \"") && holds(text, "\" failed"))
+        || holds(text, "No output has been received in the last")
+        || holds(text, "The job exceeded the maximum time limit")
 }
 
 /// The line that opens the echo of a failed command of several lines (`The command "…`),
@@ -332,7 +344,7 @@ fn command_echo_start(log: &[u8], line: usize, start: usize) -> Option<(usize, u
     for back in 1..=300 {
         at = previous_line_start(log, at)?;
         let (_, _, text) = line_at(log, at);
-        if text.contains("The command \"") {
+        if holds(&text, "The command \"") {
             return Some((line - back, at));
         }
     }
@@ -342,14 +354,14 @@ fn command_echo_start(log: &[u8], line: usize, start: usize) -> Option<(usize, u
 fn step_name(text: &str) -> Option<&str> {
     let name = if let Some(command) = text.strip_prefix("$ ") {
         command
-    } else if let Some(at) = text.find("##[group]Run ") {
+    } else if let Some(at) = find_in(text, "##[group]Run ") {
         &text[at + "##[group]Run ".len()..]
-    } else if let Some(at) = text.find("section_start:") {
+    } else if let Some(at) = find_in(text, "section_start:") {
         // section_start:<time>:<name>[collapsed=true]\r\x1b[0K<title>
         let rest = &text[at + "section_start:".len()..];
         let name = rest.split(':').nth(1)?;
         name.split(['[', '\r']).next()?
-    } else if let Some(at) = text.find("travis_fold:start:") {
+    } else if let Some(at) = find_in(text, "travis_fold:start:") {
         &text[at + "travis_fold:start:".len()..]
     } else {
         return None;
@@ -553,7 +565,7 @@ pub fn triage(log: &[u8]) -> Triage {
                 };
                 failure_ends.push(line);
                 failure_end_starts.push(start);
-                retried.push(text.contains("Retrying"));
+                retried.push(holds(&text, "Retrying"));
                 continue;
             }
             if signals.step && step_name(&text).is_some() {
@@ -828,8 +840,8 @@ fn is_boundary(text: &str) -> bool {
         || trimmed.starts_with("travis_fold:end")
         || trimmed.starts_with("travis_fold:start")
         || trimmed.starts_with("travis_time:start")
-        || trimmed.contains("section_end:")
-        || trimmed.contains("section_start:")
+        || holds(trimmed, "section_end:")
+        || holds(trimmed, "section_start:")
         || trimmed.starts_with("##[endgroup]")
         || trimmed.starts_with("##[group]")
         || trimmed.starts_with("$ ")
