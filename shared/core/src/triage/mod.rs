@@ -241,7 +241,9 @@ const NOT_EVIDENCE: &[&str] = &[
     "failed: 0",
     "Failures: 0, Errors: 0",
     "0 failures",
-    "-Werror",
+    // A compiler flag, not GHC's `Failing due to -Werror.`
+    "-Werror ",
+    "-Werror=",
     "error_reporting",
     "npm WARN",
     "DEPRECAT",
@@ -1123,6 +1125,8 @@ const CATEGORY_WORDS: &[(Category, Option<&str>, &[&str])] = &[
             "was not declared",
             "is not a member",
             "unknown attribute",
+            // GHC, when warnings are errors.
+            "Failing due to -Werror",
         ],
     ),
     (
@@ -1411,6 +1415,33 @@ mod tests {
         let triage = triage(log.as_bytes());
         let shown = |line: usize| shows(&triage, line);
         assert!((203..=243).all(shown), "{:?}", triage.excerpt);
+    }
+
+    #[test]
+    fn werror_is_noise_as_a_flag_and_evidence_as_a_verdict() {
+        let mut log = String::from("$ cabal build --ghc-options=\"-Wall -Werror -O2\"\n");
+        for module in 0..200 {
+            log.push_str(&format!("[{module} of 400] Compiling Mod{module}\n"));
+        }
+        // Lines 202-206: GHC's warning and its verdict, far above the step's end.
+        log.push_str("\nsrc/Text/Ipynb.hs:94:10: Warning:\n    No explicit implementation for\n\n");
+        log.push_str("<no location info>: \nFailing due to -Werror.\n");
+        for module in 200..400 {
+            log.push_str(&format!("[{module} of 400] Compiling Mod{module}\n"));
+        }
+        log.push_str("The command \"cabal build\" exited with 1.\n");
+        let triage = triage(log.as_bytes());
+        assert!(shows(&triage, 206), "{:?}", triage.excerpt);
+        assert!(
+            triage
+                .key_lines
+                .iter()
+                .any(|line| line == "Failing due to -Werror."),
+            "{:?}",
+            triage.key_lines
+        );
+        assert!(!triage.key_lines.iter().any(|line| line.contains("-O2")));
+        assert_eq!(triage.category, Category::Compile);
     }
 
     #[test]
