@@ -35,12 +35,14 @@ fn failed_test_names_match_the_labelled_github_actions_logs() {
     );
 }
 
-/// The share of LogChunks logs whose labelled chunk lies wholly in the excerpt must not drop
-/// below what `buildlore analyze --evaluate` reports in README (78.9%; the target is 85%).
+/// The targets `buildlore analyze --evaluate` reports on in README: for at least 85% of the
+/// LogChunks logs the labelled chunk lies wholly in the excerpt, with a median excerpt of at
+/// most 40 lines (measured: 85.3%, median 39).
 #[test]
-fn excerpts_hold_the_labelled_chunk_no_less_often_than_measured() {
+fn excerpts_hold_the_labelled_chunk_in_85_percent_of_logs_at_a_median_of_40_lines() {
     let labels = String::from_utf8(fixtures::bytes("logchunks/labels.jsonl")).unwrap();
     let (mut contained, mut total) = (0, 0);
+    let mut sizes = Vec::new();
     for line in labels.lines() {
         let label: serde_json::Value = serde_json::from_str(line).unwrap();
         let log = fixtures::bytes(&format!("logchunks/{}", label["log"].as_str().unwrap()));
@@ -55,6 +57,13 @@ fn excerpts_hold_the_labelled_chunk_no_less_often_than_measured() {
         let last = first + chunk.matches('\n').count();
         total += 1;
         let result = triage(&log);
+        sizes.push(
+            result
+                .excerpt
+                .iter()
+                .map(|r| r.end_line - r.start_line + 1)
+                .sum::<usize>(),
+        );
         if result
             .excerpt
             .iter()
@@ -71,9 +80,13 @@ fn excerpts_hold_the_labelled_chunk_no_less_often_than_measured() {
     }
     assert!(total >= 420);
     assert!(
-        contained * 1000 >= total * 789,
+        contained * 100 >= total * 85,
         "{contained} of {total} chunks contained"
     );
+    // The median as the evaluation command takes it.
+    sizes.sort_unstable();
+    let median = sizes[((sizes.len() - 1) as f64 * 0.5).round() as usize];
+    assert!(median <= 40, "median excerpt {median} lines");
 }
 
 #[test]

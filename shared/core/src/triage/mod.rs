@@ -9,7 +9,9 @@
 //! How the excerpt is chosen: a job fails at the end of a step (`The command "…" exited with
 //! 1.`, `Process completed with exit code 1`, `ERROR: Job failed`), and the failing command's
 //! output is where tools say why — so the first failing step is shown whole when it printed
-//! up to 300 lines, else its last 24 lines, through the line that says it failed. A retried
+//! up to 40 lines, else its last 24 lines, through the line that says it failed; from there
+//! the excerpt reaches up through error lines fewer than 40 lines apart (a test run's report
+//! of each failure above its summary), until a quiet stretch. A retried
 //! command is shown through its last attempt; a command echoed over several lines fails where
 //! its echo starts; a log with errors that stops without saying a step failed (a killed or
 //! truncated job) fails at its end. Lines that hold error words are grouped into blocks,
@@ -647,7 +649,8 @@ pub fn triage(log: &[u8]) -> Triage {
         ends
     };
     for (end_line, end_start) in step_ends {
-        if let Some(tail) = failing_step_tail(log, &steps, end_line, end_start, total_lines) {
+        if let Some(mut tail) = failing_step_tail(log, &steps, end_line, end_start, total_lines) {
+            reach_up_through_evidence(&mut tail, &candidates);
             excerpt.push(tail);
         }
     }
@@ -682,7 +685,9 @@ const STEP_TAIL_LINES: usize = 24;
 /// The failing steps whose last lines are shown (a job may run on after a failure).
 const FAILING_STEPS_SHOWN: usize = 1;
 /// A failing step's output up to this long is shown whole.
-const SHORT_STEP_LINES: usize = 300;
+const SHORT_STEP_LINES: usize = 40;
+/// The failing step's tail reaches up through error lines fewer than this many lines apart.
+const TAIL_REACH_GAP: usize = 40;
 
 /// The end of the first failing step's output: the last lines before it failed, which is
 /// where most tools print why (even in words no keyword list knows, such as a linter's
@@ -744,6 +749,22 @@ fn failing_step_tail(
         },
         start: first_content.1,
     })
+}
+
+/// Widens a failing step's tail up through the error lines above it, as long as each is
+/// fewer than `TAIL_REACH_GAP` lines above the last: a tool's report of why it failed often
+/// runs far above its last lines (each failed test's details, then the run's summary), and
+/// while error lines keep coming, the report goes on. A quiet stretch ends it.
+fn reach_up_through_evidence(tail: &mut Span, candidates: &[Candidate]) {
+    let mut above = candidates.partition_point(|c| c.line < tail.lines.start_line);
+    while let Some(candidate) = above.checked_sub(1).map(|at| &candidates[at]) {
+        if candidate.line + TAIL_REACH_GAP < tail.lines.start_line {
+            break;
+        }
+        tail.lines.start_line = candidate.line;
+        tail.start = candidate.start;
+        above -= 1;
+    }
 }
 
 /// A group of evidence lines close together.
