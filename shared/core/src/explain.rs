@@ -78,11 +78,14 @@ pub struct JobFacts<'a> {
     pub stage: Option<&'a str>,
 }
 
-/// The lines of the log the prompt quotes: the excerpt first, numbered, then nothing else if
-/// the budget is spent. Returns numbered lines (`  123 | text`), redacted.
+/// The lines of the log the prompt quotes: the excerpt, numbered (`  123 | text`) and
+/// redacted. When it is longer than the budget, its end (where the job failed) and its start
+/// (where the first error was) are kept, two thirds of the budget for the end, and a marker
+/// says how many lines were cut between them.
 pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> String {
     let text = String::from_utf8_lossy(log);
-    let mut out = String::new();
+    // The excerpt's lines in order, a gap marker between ranges.
+    let mut lines: Vec<String> = Vec::new();
     let mut line_number = 0usize;
     let mut ranges = triage.excerpt.iter().peekable();
     // Walk lines once; the excerpt ranges are sorted.
@@ -97,7 +100,7 @@ pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> S
         line_number += 1;
         while ranges.peek().is_some_and(|r| r.end_line < line_number) {
             ranges.next();
-            out.push_str("  ...\n");
+            lines.push("  ...\n".to_string());
         }
         let Some(range) = ranges.peek() else {
             break;
@@ -107,13 +110,31 @@ pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> S
         }
         let visible =
             crate::triage::lines::visible_text(raw_line.trim_end_matches(['\n', '\r']).as_bytes());
-        let numbered = format!("{line_number:>6} | {}\n", redact(&visible).0);
-        if out.len() + numbered.len() > budget_chars {
-            out.push_str("  [excerpt cut at the prompt's size budget]\n");
-            break;
-        }
-        out.push_str(&numbered);
+        lines.push(format!("{line_number:>6} | {}\n", redact(&visible).0));
     }
+    let total: usize = lines.iter().map(String::len).sum();
+    if total <= budget_chars {
+        return lines.concat();
+    }
+    // The end first: the lines nearest the failure.
+    let mut tail_start = lines.len();
+    let mut tail_size = 0;
+    while tail_start > 0 && tail_size + lines[tail_start - 1].len() <= budget_chars * 2 / 3 {
+        tail_start -= 1;
+        tail_size += lines[tail_start].len();
+    }
+    let mut head_end = 0;
+    let mut head_size = 0;
+    while head_end < tail_start && head_size + tail_size + lines[head_end].len() <= budget_chars {
+        head_size += lines[head_end].len();
+        head_end += 1;
+    }
+    let mut out = lines[..head_end].concat();
+    out.push_str(&format!(
+        "  [{} excerpt lines cut at the prompt's size budget]\n",
+        tail_start - head_end
+    ));
+    out.push_str(&lines[tail_start..].concat());
     out
 }
 
@@ -457,6 +478,35 @@ mod tests {
             "{numbered}"
         );
         assert!(tiny.contains("size budget"), "{tiny}");
+    }
+
+    #[test]
+    fn a_long_excerpt_keeps_its_start_and_the_lines_where_the_job_failed() {
+        let mut log = String::from("$ make test\n");
+        for test in 0..300 {
+            log.push_str(&format!("error: test_{test} failed\n"));
+        }
+        log.push_str("The command \"make test\" exited with 2.\n");
+        let result = triage(log.as_bytes());
+        assert!(
+            shows_line(&result, 2) && shows_line(&result, 302),
+            "{:?}",
+            result.excerpt
+        );
+        let excerpt = excerpt_for_prompt(log.as_bytes(), &result, 4_000);
+        assert!(excerpt.len() <= 4_000 + 80, "{} chars", excerpt.len());
+        assert!(excerpt.contains("test_0 failed"), "{excerpt}");
+        assert!(excerpt.contains("test_299 failed"), "{excerpt}");
+        assert!(excerpt.contains("exited with 2."), "{excerpt}");
+        assert!(excerpt.contains("excerpt lines cut at the prompt's size budget"));
+        assert!(!excerpt.contains("test_150 failed"), "{excerpt}");
+    }
+
+    fn shows_line(triage: &Triage, line: usize) -> bool {
+        triage
+            .excerpt
+            .iter()
+            .any(|range| (range.start_line..=range.end_line).contains(&line))
     }
 
     #[test]
