@@ -650,7 +650,7 @@ pub fn triage(log: &[u8]) -> Triage {
     };
     for (end_line, end_start) in step_ends {
         if let Some(mut tail) = failing_step_tail(log, &steps, end_line, end_start, total_lines) {
-            reach_up_through_evidence(&mut tail, &candidates);
+            reach_up_through_evidence(log, &mut tail, &candidates);
             excerpt.push(tail);
         }
     }
@@ -754,8 +754,11 @@ fn failing_step_tail(
 /// Widens a failing step's tail up through the error lines above it, as long as each is
 /// fewer than `TAIL_REACH_GAP` lines above the last: a tool's report of why it failed often
 /// runs far above its last lines (each failed test's details, then the run's summary), and
-/// while error lines keep coming, the report goes on. A quiet stretch ends it.
-fn reach_up_through_evidence(tail: &mut Span, candidates: &[Candidate]) {
+/// while error lines keep coming, the report goes on. A quiet stretch ends it. A report
+/// reached this way is shown with the line that heads it (the test case or suite above its
+/// first failure, up to three blank lines between included).
+fn reach_up_through_evidence(log: &[u8], tail: &mut Span, candidates: &[Candidate]) {
+    let reached_from = tail.lines.start_line;
     let mut above = candidates.partition_point(|c| c.line < tail.lines.start_line);
     while let Some(candidate) = above.checked_sub(1).map(|at| &candidates[at]) {
         if candidate.line + TAIL_REACH_GAP < tail.lines.start_line {
@@ -764,6 +767,26 @@ fn reach_up_through_evidence(tail: &mut Span, candidates: &[Candidate]) {
         tail.lines.start_line = candidate.line;
         tail.start = candidate.start;
         above -= 1;
+    }
+    if tail.lines.start_line == reached_from {
+        return;
+    }
+    let (mut line, mut at) = (tail.lines.start_line, tail.start);
+    // Over a few blank lines at most.
+    for _ in 0..4 {
+        let Some(previous) = previous_line_start(log, at) else {
+            break;
+        };
+        let (_, _, text) = line_at(log, previous);
+        if is_boundary(&text) {
+            break;
+        }
+        (line, at) = (line - 1, previous);
+        if !text.trim().is_empty() {
+            tail.lines.start_line = line;
+            tail.start = at;
+            break;
+        }
     }
 }
 
@@ -1463,6 +1486,33 @@ mod tests {
         );
         assert!(!triage.key_lines.iter().any(|line| line.contains("-O2")));
         assert_eq!(triage.category, Category::Compile);
+    }
+
+    #[test]
+    fn the_tail_reaches_up_through_a_report_to_its_header() {
+        let mut log = String::from("$ xcodebuild test\n");
+        for file in 0..100 {
+            log.push_str(&format!("Compiling file{file}.swift\n"));
+        }
+        // Line 102 heads the report; failures at 104 and 119, the run's summary at 151, far
+        // above the 24 lines before the step fails at 177.
+        log.push_str("MathTests\n\n  testAdd, XCTAssertEqual failed: (1) is not equal to (2)\n");
+        for line in 0..14 {
+            log.push_str(&format!("context {line}\n"));
+        }
+        log.push_str("  testSub, XCTAssertEqual failed: (3) is not equal to (4)\n");
+        for line in 0..31 {
+            log.push_str(&format!("context {line}\n"));
+        }
+        log.push_str("Executed 2 tests, with 2 failures\n");
+        for line in 0..24 {
+            log.push_str(&format!("cleanup {line}\n"));
+        }
+        log.push_str("** TEST FAILED **\nThe command \"xcodebuild test\" exited with 65.\n");
+        let triage = triage(log.as_bytes());
+        assert!((102..=177).all(|line| shows(&triage, line)), "{:?}", triage.excerpt);
+        // The quiet stretch above the report is not.
+        assert!(!shows(&triage, 100), "{:?}", triage.excerpt);
     }
 
     #[test]
