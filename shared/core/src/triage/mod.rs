@@ -1510,7 +1510,11 @@ mod tests {
         }
         log.push_str("** TEST FAILED **\nThe command \"xcodebuild test\" exited with 65.\n");
         let triage = triage(log.as_bytes());
-        assert!((102..=177).all(|line| shows(&triage, line)), "{:?}", triage.excerpt);
+        assert!(
+            (102..=177).all(|line| shows(&triage, line)),
+            "{:?}",
+            triage.excerpt
+        );
         // The quiet stretch above the report is not.
         assert!(!shows(&triage, 100), "{:?}", triage.excerpt);
     }
