@@ -688,6 +688,9 @@ const FAILING_STEPS_SHOWN: usize = 1;
 const SHORT_STEP_LINES: usize = 40;
 /// The failing step's tail reaches up through error lines fewer than this many lines apart.
 const TAIL_REACH_GAP: usize = 40;
+/// ... and at most this far above where it started (a bound for logs full of error words;
+/// the longest labelled LogChunks report reached this way runs about 3,000 lines).
+const TAIL_REACH_LINES: usize = 5_000;
 
 /// The end of the first failing step's output: the last lines before it failed, which is
 /// where most tools print why (even in words no keyword list knows, such as a linter's
@@ -761,7 +764,9 @@ fn reach_up_through_evidence(log: &[u8], tail: &mut Span, candidates: &[Candidat
     let reached_from = tail.lines.start_line;
     let mut above = candidates.partition_point(|c| c.line < tail.lines.start_line);
     while let Some(candidate) = above.checked_sub(1).map(|at| &candidates[at]) {
-        if candidate.line + TAIL_REACH_GAP < tail.lines.start_line {
+        if candidate.line + TAIL_REACH_GAP < tail.lines.start_line
+            || candidate.line + TAIL_REACH_LINES < reached_from
+        {
             break;
         }
         tail.lines.start_line = candidate.line;
@@ -1039,20 +1044,36 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
         .collect()
 }
 
-/// The excerpt's text (bounded), for categorising, read from where each range starts.
+/// The excerpt's text, for categorising: at most 64 KB, taken from its end (where the job
+/// failed) when the excerpt is longer.
 fn excerpt_text(log: &[u8], excerpt: &[Span]) -> String {
-    let mut text = String::new();
-    for span in excerpt {
+    const BUDGET: usize = 64 * 1024;
+    let mut lines = Vec::new();
+    let mut used = 0;
+    'spans: for span in excerpt.iter().rev() {
+        let mut starts = Vec::new();
         let mut at = span.start;
         for _ in span.lines.start_line..=span.lines.end_line {
-            if at >= log.len() || text.len() >= 64 * 1024 {
-                return text;
+            if at >= log.len() {
+                break;
             }
-            let (start, end) = line_bounds(log, at);
-            text.push_str(&lines::visible_text(&log[start..end]));
-            text.push('\n');
-            at = next_line_start(log, end);
+            starts.push(at);
+            at = next_line_start(log, line_bounds(log, at).1);
         }
+        for &start in starts.iter().rev() {
+            let (start, end) = line_bounds(log, start);
+            let line = lines::visible_text(&log[start..end]);
+            used += line.len() + 1;
+            if used > BUDGET {
+                break 'spans;
+            }
+            lines.push(line);
+        }
+    }
+    let mut text = String::with_capacity(used.min(BUDGET));
+    for line in lines.iter().rev() {
+        text.push_str(line);
+        text.push('\n');
     }
     text
 }
