@@ -1541,6 +1541,21 @@ mod tests {
     }
 
     #[test]
+    fn a_long_excerpt_is_categorised_by_its_end() {
+        let mut log = String::from("$ make\nwarning: Connection refused by mirror, retrying\n");
+        // 3,000 error lines (over 64 KB) between, then the compiler's verdict.
+        for unit in 0..3_000 {
+            log.push_str(&format!(
+                "src/unit{unit}.c:1: error: unknown type name 'foo_{unit}'\n"
+            ));
+        }
+        log.push_str("make: *** [all] Error 2\nThe command \"make\" exited with 2.\n");
+        let triage = triage(log.as_bytes());
+        assert!(shows(&triage, 2), "{:?}", triage.excerpt);
+        assert_eq!(triage.category, Category::Compile);
+    }
+
+    #[test]
     fn shell_steps_are_found_by_their_dollar() {
         let log = b"$ make\nprice: 5$ each\n\x1b[0K$ npm test\n\x1b[32;1m$ ./deploy\nx $ y\n";
         let found: Vec<usize> = shell_steps(log).collect();
