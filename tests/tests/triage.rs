@@ -140,3 +140,17 @@ fn secrets_in_the_log_do_not_reach_the_key_lines() {
     assert!(!kept.contains("supersecretvalue123"), "{kept}");
     assert_eq!(result.failing_step.as_deref(), Some("./deploy.sh"));
 }
+
+#[test]
+fn minitest_failures_are_named_and_make_it_a_test_failure() {
+    let log = fixtures::bytes("logchunks/logs/Ruby__rails_at_rails__517100249.log");
+    let result = triage(&log);
+    assert_eq!(
+        result.failed_tests,
+        vec![
+            "ApplicationTests::DBConsoleTest#test_use_value_defined_in_environment_file_in_database_yml",
+            "ApplicationTests::DBConsoleTest#test_respect_environment_option",
+        ]
+    );
+    assert_eq!(result.category, Category::Test);
+}

@@ -1,6 +1,7 @@
 //! Names of failed tests, read from the report lines of common test runners: pytest,
-//! unittest, Jest, Mocha, Maven Surefire, Gradle, `cargo test`, `go test` and XCTest
-//! (`xcodebuild`'s `Test Case '…' failed` lines and its `Failing tests:` summary). Names keep each
+//! unittest, Jest, Mocha, Maven Surefire, Gradle, `cargo test`, `go test`, Minitest (Rails'
+//! `Failure:` blocks) and XCTest (`xcodebuild`'s `Test Case '…' failed` lines and its
+//! `Failing tests:` summary). Names keep each
 //! runner's own form, except that pytest paths become dotted modules (`tests/a.py::t` →
 //! `tests.a::t`) and Surefire's `pkg.Class.method` becomes `method(pkg.Class)`.
 
@@ -46,6 +47,10 @@ pub fn failed_tests(log: &[u8], candidates: &[(usize, usize)]) -> Vec<String> {
             }
         } else if let Some(name) = xctest_case(trimmed) {
             add(name);
+        } else if is_minitest_failure_header(trimmed) {
+            if let Some(name) = minitest_name(log, end) {
+                add(name);
+            }
         } else if trimmed.ends_with("Failing tests:") {
             for name in xcode_failing_tests(log, end) {
                 add(name);
@@ -53,6 +58,24 @@ pub fn failed_tests(log: &[u8], candidates: &[(usize, usize)]) -> Vec<String> {
         }
     }
     names
+}
+
+/// Minitest's `Failure:` (or `  1) Failure:`), above the failed test's name.
+fn is_minitest_failure_header(line: &str) -> bool {
+    line == "Failure:"
+        || line
+            .strip_suffix(") Failure:")
+            .is_some_and(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The line after Minitest's `Failure:`: `Class#test_name [path:line]:` (Minitest 5) or
+/// `test_name(Class) [path:line]:` (Minitest 4).
+fn minitest_name(log: &[u8], header_end: usize) -> Option<String> {
+    let (start, end) = line_bounds(log, next_line_start(log, header_end));
+    let text = visible_text(&log[start..end]);
+    let name = text.trim().strip_suffix(':')?.split(" [").next()?.trim();
+    let named = name.contains('#') || (name.ends_with(')') && name.contains('('));
+    (named && !name.contains(' ')).then(|| name.to_string())
 }
 
 fn is_jest_noise(name: &str) -> bool {
@@ -300,6 +323,25 @@ mod tests {
                 "SessionTestCase.testA()",
                 "SessionTestCase.testB()",
                 "-[InterprocessTest testC]"
+            ]
+        );
+    }
+
+    #[test]
+    fn minitest_failures() {
+        let log = b"# Running:\n\nF\n\nFailure:\nApplicationTests::DBConsoleTest#test_use_value [test/application/dbconsole_test.rb:40]:\n\"sqlite>\" expected, but got:\n\n  2) Failure:\ntest_old_style(LegacyTest) [test/legacy_test.rb:7]:\nExpected: 1\nFailure:\nnot a test name at all:\n";
+        let mut candidates = Vec::new();
+        let mut at = 0;
+        while at < log.len() {
+            let (start, end) = line_bounds(log, at);
+            candidates.push((start, end));
+            at = next_line_start(log, end);
+        }
+        assert_eq!(
+            failed_tests(log, &candidates),
+            vec![
+                "ApplicationTests::DBConsoleTest#test_use_value",
+                "test_old_style(LegacyTest)"
             ]
         );
     }

@@ -393,6 +393,7 @@ const STEP_MARKERS: &[&str] = &[
 const TEST_MARKERS: &[&str] = &[
     "FAIL",
     "Failing tests:",
+    "Failure:",
     "Test Case '",
     "\u{2715}",
     "\u{25cf} ",
