@@ -11,7 +11,8 @@
 //! output is where tools say why — so the first failing step is shown whole when it printed
 //! up to 40 lines, else its last 24 lines, through the line that says it failed; from there
 //! the excerpt reaches up through error lines fewer than 40 lines apart (a test run's report
-//! of each failure above its summary), until a quiet stretch. A retried
+//! of each failure above its summary), until a quiet stretch, and takes in the line heading
+//! the report so reached. A retried
 //! command is shown through its last attempt; a command echoed over several lines fails where
 //! its echo starts; a log with errors that stops without saying a step failed (a killed or
 //! truncated job) fails at its end. Lines that hold error words are grouped into blocks,
