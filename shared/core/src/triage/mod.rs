@@ -669,7 +669,7 @@ pub fn triage(log: &[u8]) -> Triage {
                 step_name(&text).map(|name| name.chars().take(200).collect())
             })
     });
-    let (category, infrastructure) = categorise(&excerpt_text(log, &spans), &failed_tests);
+    let (category, infrastructure) = categorise(&category_words_in(log, &spans), &failed_tests);
     Triage {
         fingerprint: fingerprint(&key, category),
         excerpt,
@@ -1046,11 +1046,14 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
         .collect()
 }
 
-/// The excerpt's text, for categorising: at most 64 KB, taken from its end (where the job
-/// failed) when the excerpt is longer.
-fn excerpt_text(log: &[u8], excerpt: &[Span]) -> String {
+/// Which groups of category words the excerpt holds, read from its text: at most 64 KB, taken
+/// from its end (where the job failed) when the excerpt is longer. Lines are read one by one
+/// (no category word spans two); a line is decoded only when it has something to strip (an
+/// escape sequence, a timestamp), since the words are plain ASCII.
+fn category_words_in(log: &[u8], excerpt: &[Span]) -> [bool; CATEGORY_WORDS.len()] {
     const BUDGET: usize = 64 * 1024;
-    let mut lines = Vec::new();
+    let (finder, groups) = category_finder();
+    let mut present = [false; CATEGORY_WORDS.len()];
     let mut used = 0;
     'spans: for span in excerpt.iter().rev() {
         let mut starts = Vec::new();
@@ -1064,20 +1067,24 @@ fn excerpt_text(log: &[u8], excerpt: &[Span]) -> String {
         }
         for &start in starts.iter().rev() {
             let (start, end) = line_bounds(log, start);
-            let line = lines::visible_text(&log[start..end]);
-            used += line.len() + 1;
+            let raw = &log[start..end];
+            let decoded;
+            let text = if memchr::memchr(0x1b, raw).is_some()
+                || raw.first().is_some_and(u8::is_ascii_digit)
+            {
+                decoded = lines::visible_text(raw);
+                decoded.as_bytes()
+            } else {
+                raw
+            };
+            used += text.len() + 1;
             if used > BUDGET {
                 break 'spans;
             }
-            lines.push(line);
+            finder.each_word(text, |word| present[groups[word]] = true);
         }
     }
-    let mut text = String::with_capacity(used.min(BUDGET));
-    for line in lines.iter().rev() {
-        text.push_str(line);
-        text.push('\n');
-    }
-    text
+    present
 }
 
 /// Words that decide a failure's category, tried in this order (failed tests, when the log
@@ -1259,11 +1266,11 @@ fn category_finder() -> &'static (WordSet, Vec<usize>) {
     })
 }
 
-/// The category of a failure from its excerpt's text: the first group of words it holds.
-fn categorise(excerpt: &str, failed_tests: &[String]) -> (Category, Option<&'static str>) {
-    let (finder, groups) = category_finder();
-    let mut present = [false; CATEGORY_WORDS.len()];
-    finder.each_word(excerpt.as_bytes(), |word| present[groups[word]] = true);
+/// The category of a failure from the groups of words its excerpt holds: the first group present.
+fn categorise(
+    present: &[bool; CATEGORY_WORDS.len()],
+    failed_tests: &[String],
+) -> (Category, Option<&'static str>) {
     for (group, &(category, detail, _)) in CATEGORY_WORDS.iter().enumerate() {
         if category == Category::Dependency && !failed_tests.is_empty() {
             return (Category::Test, None);
