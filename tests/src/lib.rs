@@ -2,6 +2,7 @@
 //! routers the way API Gateway would.
 
 pub mod emulator;
+pub mod fake_server;
 pub mod fixtures;
 pub mod stack;
 

@@ -13,6 +13,7 @@ use buildlore_core::RepoPath;
 use buildlore_core::job_analysis::AnalysisStore;
 use buildlore_providers::Url;
 use buildlore_providers::llm::{LlmChoice, LlmConfig};
+use buildlore_tests::fake_server::serve;
 use buildlore_tests::{TestStack, fixtures, keys};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -103,9 +104,7 @@ async fn fake_llm() -> (FakeLlm, u16) {
     let router = Router::new()
         .route("/v1/chat/completions", post(completions))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let port = serve(router).await;
     (fake, port)
 }
 

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use buildlore_api::worker;
 use buildlore_providers::Url;
 use buildlore_providers::llm::LlmChoice;
+use buildlore_tests::fake_server::serve;
 use buildlore_tests::{TestStack, fixtures, keys};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -100,9 +101,7 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
     let router = Router::new()
         .route("/model/{model}/converse", post(converse))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let port = serve(router).await;
     let stack = TestStack::with_analysis_queue_and_config(move |config| {
         config.llm = Some(LlmChoice::Bedrock {
             model_id: MODEL.into(),

@@ -9,6 +9,7 @@ use axum::{Json, Router};
 use buildlore_core::explain::ChatMessage;
 use buildlore_core::job_analysis::{Llm, LlmError};
 use buildlore_providers::llm::{LlmConfig, OpenAiCompatible};
+use buildlore_tests::fake_server::serve;
 use http::{HeaderMap, StatusCode};
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -76,9 +77,7 @@ async fn fake() -> (Fake, Url) {
     let router = Router::new()
         .route("/v1/chat/completions", post(completions))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, router).await.ok() });
+    let port = serve(router).await;
     (
         fake,
         Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap(),
