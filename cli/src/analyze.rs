@@ -120,13 +120,7 @@ fn evaluate(dir: &Path, list_misses: bool) -> Result<(), BoxError> {
             continue;
         };
         let result = triage(&log);
-        let inside = |n: usize| {
-            result
-                .excerpt
-                .iter()
-                .any(|r| (r.start_line..=r.end_line).contains(&n))
-        };
-        let covered = (first..=last).filter(|&n| inside(n)).count();
+        let covered = (first..=last).filter(|&n| result.shows(n)).count();
         let excerpt_lines: usize = result
             .excerpt
             .iter()

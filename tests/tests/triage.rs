@@ -64,17 +64,7 @@ fn excerpts_hold_the_labelled_chunk_in_85_percent_of_logs_at_a_median_of_40_line
                 .map(|r| r.end_line - r.start_line + 1)
                 .sum::<usize>(),
         );
-        if result
-            .excerpt
-            .iter()
-            .any(|r| r.start_line <= first && last <= r.end_line)
-            || (first..=last).all(|n| {
-                result
-                    .excerpt
-                    .iter()
-                    .any(|r| (r.start_line..=r.end_line).contains(&n))
-            })
-        {
+        if (first..=last).all(|line| result.shows(line)) {
             contained += 1;
         }
     }

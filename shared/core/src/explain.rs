@@ -488,11 +488,7 @@ mod tests {
         }
         log.push_str("The command \"make test\" exited with 2.\n");
         let result = triage(log.as_bytes());
-        assert!(
-            shows_line(&result, 2) && shows_line(&result, 302),
-            "{:?}",
-            result.excerpt
-        );
+        assert!(result.shows(2) && result.shows(302), "{:?}", result.excerpt);
         let excerpt = excerpt_for_prompt(log.as_bytes(), &result, 4_000);
         assert!(excerpt.len() <= 4_000 + 80, "{} chars", excerpt.len());
         assert!(excerpt.contains("test_0 failed"), "{excerpt}");
@@ -500,13 +496,6 @@ mod tests {
         assert!(excerpt.contains("exited with 2."), "{excerpt}");
         assert!(excerpt.contains("excerpt lines cut at the prompt's size budget"));
         assert!(!excerpt.contains("test_150 failed"), "{excerpt}");
-    }
-
-    fn shows_line(triage: &Triage, line: usize) -> bool {
-        triage
-            .excerpt
-            .iter()
-            .any(|range| (range.start_line..=range.end_line).contains(&line))
     }
 
     #[test]

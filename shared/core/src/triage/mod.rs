@@ -38,6 +38,12 @@ pub struct LineRange {
     pub end_line: usize,
 }
 
+impl LineRange {
+    pub fn contains(&self, line: usize) -> bool {
+        (self.start_line..=self.end_line).contains(&line)
+    }
+}
+
 /// A range being chosen, with the byte offset where its first line starts (known wherever a
 /// range is made, so its text is read without counting lines again).
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +93,13 @@ pub struct Triage {
     /// The lines that weighed most, as a reader sees them (at most a few), secrets redacted.
     pub key_lines: Vec<String>,
     pub total_lines: usize,
+}
+
+impl Triage {
+    /// Whether the excerpt shows 1-based line `line`.
+    pub fn shows(&self, line: usize) -> bool {
+        self.excerpt.iter().any(|range| range.contains(line))
+    }
 }
 
 /// The literals of the prefilter: a line is looked at only when it holds one of them (or
@@ -722,8 +735,10 @@ fn failing_step_tail(
             break;
         }
         let (_, _, text) = line_at(log, at);
-        if text.trim().is_empty() || is_boundary(&text) {
-            if last_content.is_some() && is_boundary(&text) && content >= STEP_TAIL_LINES {
+        let blank = text.trim().is_empty();
+        let boundary = !blank && is_boundary(&text);
+        if blank || boundary {
+            if last_content.is_some() && boundary && content >= STEP_TAIL_LINES {
                 break;
             }
             continue;
@@ -1028,11 +1043,7 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec<String> {
     let mut inside: Vec<&Candidate> = candidates
         .iter()
-        .filter(|c| {
-            excerpt
-                .iter()
-                .any(|r| (r.start_line..=r.end_line).contains(&c.line))
-        })
+        .filter(|c| excerpt.iter().any(|range| range.contains(c.line)))
         .collect();
     inside.sort_by(|a, b| b.score.cmp(&a.score).then(a.line.cmp(&b.line)));
     inside.truncate(5);
@@ -1353,13 +1364,6 @@ mod tests {
     use super::*;
 
     /// Whether the excerpt holds the line.
-    fn shows(triage: &Triage, line: usize) -> bool {
-        triage
-            .excerpt
-            .iter()
-            .any(|range| (range.start_line..=range.end_line).contains(&line))
-    }
-
     #[test]
     fn a_failing_command_is_found_and_numbered() {
         let log = b"$ npm install\r\nadded 10 packages\r\n$ npm test\r\n\r\n  1) suite\r\n     Error: boom\r\n       at thing (a.js:1:2)\r\n\r\nThe command \"npm test\" exited with 1.\r\nDone. Your build exited with 1.\r\n";
@@ -1438,7 +1442,7 @@ mod tests {
         }
         log.push_str("esac\n\" exited with 1.\n\nDone. Your build exited with 1.\n");
         let triage = triage(log.as_bytes());
-        let shown = |line: usize| shows(&triage, line);
+        let shown = |line: usize| triage.shows(line);
         assert!((42..=44).all(shown), "{:?}", triage.excerpt);
         assert!(
             !shown(55),
@@ -1463,7 +1467,7 @@ mod tests {
         }
         log.push_str("\nmake[1]: *** [emulator] Error 2\n*** Failed ***\n");
         let triage = triage(log.as_bytes());
-        let shown = |line: usize| shows(&triage, line);
+        let shown = |line: usize| triage.shows(line);
         assert!((402..=418).all(shown), "{:?}", triage.excerpt);
         assert_eq!(triage.total_lines, 418);
     }
@@ -1487,7 +1491,7 @@ mod tests {
         }
         log.push_str("Tests in error:\n  RawTest.raw:46 NullPointer\n\nThe command \"mvn test\" exited with 1.\n");
         let triage = triage(log.as_bytes());
-        let shown = |line: usize| shows(&triage, line);
+        let shown = |line: usize| triage.shows(line);
         assert!((203..=243).all(shown), "{:?}", triage.excerpt);
     }
 
@@ -1505,7 +1509,7 @@ mod tests {
         }
         log.push_str("The command \"cabal build\" exited with 1.\n");
         let triage = triage(log.as_bytes());
-        assert!(shows(&triage, 206), "{:?}", triage.excerpt);
+        assert!(triage.shows(206), "{:?}", triage.excerpt);
         assert!(
             triage
                 .key_lines
@@ -1541,12 +1545,12 @@ mod tests {
         log.push_str("** TEST FAILED **\nThe command \"xcodebuild test\" exited with 65.\n");
         let triage = triage(log.as_bytes());
         assert!(
-            (102..=177).all(|line| shows(&triage, line)),
+            (102..=177).all(|line| triage.shows(line)),
             "{:?}",
             triage.excerpt
         );
         // The quiet stretch above the report is not.
-        assert!(!shows(&triage, 100), "{:?}", triage.excerpt);
+        assert!(!triage.shows(100), "{:?}", triage.excerpt);
     }
 
     #[test]
@@ -1560,7 +1564,7 @@ mod tests {
         }
         log.push_str("make: *** [all] Error 2\nThe command \"make\" exited with 2.\n");
         let triage = triage(log.as_bytes());
-        assert!(shows(&triage, 2), "{:?}", triage.excerpt);
+        assert!(triage.shows(2), "{:?}", triage.excerpt);
         assert_eq!(triage.category, Category::Compile);
     }
 
