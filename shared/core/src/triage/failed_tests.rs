@@ -327,18 +327,23 @@ mod tests {
         );
     }
 
-    #[test]
-    fn minitest_failures() {
-        let log = b"# Running:\n\nF\n\nFailure:\nApplicationTests::DBConsoleTest#test_use_value [test/application/dbconsole_test.rb:40]:\n\"sqlite>\" expected, but got:\n\n  2) Failure:\ntest_old_style(LegacyTest) [test/legacy_test.rb:7]:\nExpected: 1\nFailure:\nnot a test name at all:\n";
-        let mut candidates = Vec::new();
+    /// Every line of `log` as a candidate, as (start, end).
+    fn every_line(log: &[u8]) -> Vec<(usize, usize)> {
+        let mut lines = Vec::new();
         let mut at = 0;
         while at < log.len() {
             let (start, end) = line_bounds(log, at);
-            candidates.push((start, end));
+            lines.push((start, end));
             at = next_line_start(log, end);
         }
+        lines
+    }
+
+    #[test]
+    fn minitest_failures() {
+        let log = b"# Running:\n\nF\n\nFailure:\nApplicationTests::DBConsoleTest#test_use_value [test/application/dbconsole_test.rb:40]:\n\"sqlite>\" expected, but got:\n\n  2) Failure:\ntest_old_style(LegacyTest) [test/legacy_test.rb:7]:\nExpected: 1\nFailure:\nnot a test name at all:\n";
         assert_eq!(
-            failed_tests(log, &candidates),
+            failed_tests(log, &every_line(log)),
             vec![
                 "ApplicationTests::DBConsoleTest#test_use_value",
                 "test_old_style(LegacyTest)"
@@ -349,15 +354,8 @@ mod tests {
     #[test]
     fn jest_and_mocha_sections() {
         let log = b"FAIL test/a.spec.js\n  \xe2\x97\x8f Console\n  \xe2\x97\x8f suite \xe2\x80\xba does x\n\n  2 failing\n\n  1) Suite\n       does y:\n     Error: no\n  2) Other does z:\n     Error: no\n";
-        let mut candidates = Vec::new();
-        let mut at = 0;
-        while at < log.len() {
-            let (start, end) = line_bounds(log, at);
-            candidates.push((start, end));
-            at = next_line_start(log, end);
-        }
         assert_eq!(
-            failed_tests(log, &candidates),
+            failed_tests(log, &every_line(log)),
             vec!["suite › does x", "Suite does y", "Other does z"]
         );
     }
