@@ -78,35 +78,102 @@ pub fn count_breaks(log: &[u8], from: usize, to: usize) -> usize {
     breaks
 }
 
-/// Turns increasing byte offsets into line numbers, counting breaks only between them.
-pub struct LineCounter<'a> {
-    log: &'a [u8],
-    at: usize,
-    line: usize,
-    /// Whether the log has any `\r` at all (most do not: then only `\n` is counted).
-    has_returns: bool,
+/// Whether the `$` at `at` starts a shell step: `$ command` at a line's start, after a colour
+/// code (`…m$ `) or after GitLab's and Travis's `\x1b[0K`.
+fn starts_shell_step(log: &[u8], at: usize) -> bool {
+    log.get(at + 1) == Some(&b' ') && (at == 0 || matches!(log[at - 1], b'\n' | b'K' | b'm'))
 }
 
-impl<'a> LineCounter<'a> {
+/// Bytes per block of the line index.
+const BLOCK: usize = 256;
+
+/// The line numbers of a log and where its shell steps start, from one pass over it.
+///
+/// The pass counts line breaks (see [`count_breaks`]) and notes every `$` that starts a
+/// shell step, 16 bytes at a time; the breaks before each 256-byte block are kept, so the
+/// line number of any offset is a lookup and a count of less than one block.
+pub struct LineIndex<'a> {
+    log: &'a [u8],
+    /// Line breaks before each block.
+    breaks_before: Vec<usize>,
+    breaks: usize,
+    shell_steps: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
     pub fn new(log: &'a [u8]) -> Self {
-        LineCounter {
+        let newline = u8x16::splat(b'\n');
+        let carriage_return = u8x16::splat(b'\r');
+        let dollar = u8x16::splat(b'$');
+        let mut breaks_before = Vec::with_capacity(log.len() / BLOCK + 1);
+        let mut shell_steps = Vec::new();
+        let mut breaks = 0;
+        let mut at = 0;
+        // Whole blocks followed by at least one byte: each vector is read as 17 bytes, itself
+        // and the same shifted by one (a `\r` is a break unless a `\n` follows).
+        while at + BLOCK < log.len() {
+            breaks_before.push(breaks);
+            // Per-lane counters: at most 16 per lane in a block.
+            let mut counts = u8x16::ZERO;
+            let mut dollars = u8x16::ZERO;
+            let block = &log[at..at + BLOCK];
+            let shifted = &log[at + 1..at + BLOCK + 1];
+            for (here, next) in block.chunks_exact(16).zip(shifted.chunks_exact(16)) {
+                let here = u8x16::from(<[u8; 16]>::try_from(here).expect("16 bytes"));
+                let next = u8x16::from(<[u8; 16]>::try_from(next).expect("16 bytes"));
+                let lone_return = here.simd_eq(carriage_return) & !next.simd_eq(newline);
+                // A matching lane is all ones (-1): subtracting it adds one.
+                counts -= here.simd_eq(newline) | lone_return;
+                dollars |= here.simd_eq(dollar);
+            }
+            // `$` is rare: a block holding one is read again for it.
+            if dollars.any() {
+                for found in memchr::memchr_iter(b'$', &log[at..at + BLOCK]) {
+                    if starts_shell_step(log, at + found) {
+                        shell_steps.push(at + found);
+                    }
+                }
+            }
+            // Each half's eight lanes summed by one multiplication (the sum is at most 128).
+            let lanes = counts.to_array();
+            let halves = [&lanes[..8], &lanes[8..]].map(|half| {
+                let half = u64::from_le_bytes(half.try_into().expect("8 lanes"));
+                (half.wrapping_mul(0x0101_0101_0101_0101) >> 56) as usize
+            });
+            breaks += halves[0] + halves[1];
+            at += BLOCK;
+        }
+        // The last block, a byte at a time.
+        breaks_before.push(breaks);
+        for (offset, &byte) in log[at..].iter().enumerate() {
+            let next = log.get(at + offset + 1);
+            breaks += usize::from(byte == b'\n' || (byte == b'\r' && next != Some(&b'\n')));
+            if byte == b'$' && starts_shell_step(log, at + offset) {
+                shell_steps.push(at + offset);
+            }
+        }
+        LineIndex {
             log,
-            at: 0,
-            line: 1,
-            has_returns: memchr::memchr(b'\r', log).is_some(),
+            breaks_before,
+            breaks,
+            shell_steps,
         }
     }
 
-    /// The 1-based line number of the line starting at `start` (offsets must not decrease).
-    pub fn line_of(&mut self, start: usize) -> usize {
-        debug_assert!(start >= self.at);
-        self.line += if self.has_returns {
-            count_breaks(self.log, self.at, start)
-        } else {
-            bytecount::count(&self.log[self.at..start], b'\n')
-        };
-        self.at = start;
-        self.line
+    /// The 1-based number of the line starting at `start`.
+    pub fn line_of(&self, start: usize) -> usize {
+        let block = (start / BLOCK).min(self.breaks_before.len() - 1);
+        1 + self.breaks_before[block] + count_breaks(self.log, block * BLOCK, start)
+    }
+
+    /// How many lines the log has (a last line without a terminator counts).
+    pub fn total_lines(&self) -> usize {
+        self.breaks + usize::from(!matches!(self.log.last(), None | Some(b'\n' | b'\r')))
+    }
+
+    /// Where shell steps start, in log order.
+    pub fn shell_steps(&self) -> &[usize] {
+        &self.shell_steps
     }
 }
 
@@ -159,11 +226,12 @@ mod tests {
         // A span ending inside a `\r\n` pair does not count its `\r`.
         assert_eq!(count_breaks(log, 0, 4), 0);
         assert_eq!(count_breaks(log, 0, 5), 1);
-        let mut counter = LineCounter::new(log);
-        assert_eq!(counter.line_of(0), 1);
-        assert_eq!(counter.line_of(5), 2);
-        assert_eq!(counter.line_of(9), 3);
-        assert_eq!(counter.line_of(15), 4);
+        let index = LineIndex::new(log);
+        assert_eq!(index.line_of(0), 1);
+        assert_eq!(index.line_of(5), 2);
+        assert_eq!(index.line_of(9), 3);
+        assert_eq!(index.line_of(15), 4);
+        assert_eq!(index.total_lines(), 4);
         assert_eq!(line_bounds(log, 10), (9, 14));
         assert_eq!(next_line_start(log, 3), 5);
         assert_eq!(previous_line_start(log, 5), Some(0));
@@ -202,6 +270,70 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn the_index_numbers_every_line_and_finds_every_shell_step() {
+        // Lines of every length and terminator, some starting a shell step, so that blocks
+        // and vectors end anywhere, inside `\r\n` pairs and between `$` and its space.
+        let terminators: [&[u8]; 3] = [b"\r\n", b"\r", b"\n"];
+        let prefixes: [&[u8]; 5] = [
+            b"",
+            b"$ make",
+            b"\x1b[0K$ npm test",
+            b"x $ y",
+            b"\x1b[32;1m$ go",
+        ];
+        let mut log = Vec::new();
+        let mut starts = Vec::new();
+        let mut steps = Vec::new();
+        for i in 0..3_000usize {
+            starts.push(log.len());
+            let prefix = prefixes[i % 5];
+            // `$ ` starts a step after `\n` or an escape sequence (not after a lone `\r`).
+            let after_newline = i == 0 || terminators[(i - 1) % 3].ends_with(b"\n");
+            if let Some(dollar) = prefix.iter().position(|&b| b == b'$')
+                && i % 5 != 3
+                && (dollar > 0 || after_newline)
+            {
+                steps.push(log.len() + dollar);
+            }
+            log.extend_from_slice(prefix);
+            log.extend(std::iter::repeat_n(b'-', (i * 37) % 300));
+            log.extend_from_slice(terminators[i % 3]);
+        }
+        for len in [
+            log.len(),
+            log.len() - 1,
+            4_096,
+            4_097,
+            257,
+            256,
+            255,
+            17,
+            1,
+            0,
+        ] {
+            let log = &log[..len];
+            let index = LineIndex::new(log);
+            for (line, &start) in starts.iter().enumerate().filter(|(_, s)| **s < len) {
+                assert_eq!(
+                    index.line_of(start),
+                    line + 1,
+                    "line {} of {len} bytes",
+                    line + 1
+                );
+            }
+            let lines = naive_breaks(log, 0, len)
+                + usize::from(!matches!(log.last(), None | Some(b'\n' | b'\r')));
+            assert_eq!(index.total_lines(), lines, "{len} bytes");
+            let expected: Vec<usize> = steps
+                .iter()
+                .copied()
+                .filter(|&step| step + 1 < len)
+                .collect();
+            assert_eq!(index.shell_steps(), expected, "{len} bytes");
         }
     }
 

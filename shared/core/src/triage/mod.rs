@@ -3,8 +3,9 @@
 //! same when the same failure happens again.
 //!
 //! Speed comes from a case-sensitive multi-literal prefilter (Aho-Corasick over the whole log,
-//! SIMD-accelerated): only lines holding one of the literals are decoded and scored, and line
-//! numbers are counted between them with byte counting, so a log is read once at memory speed.
+//! SIMD-accelerated): only lines holding one of the literals are scored, four at a time, and
+//! decoded only when they matter. Besides that search, the log is read once more, 16 bytes at
+//! a time, to count its lines and find its shell steps (see [`lines::LineIndex`]).
 //!
 //! How the excerpt is chosen: a job fails at the end of a step (`The command "…" exited with
 //! 1.`, `Process completed with exit code 1`, `ERROR: Job failed`), and the failing command's
@@ -25,10 +26,11 @@ mod failed_tests;
 pub mod lines;
 
 use aho_corasick::AhoCorasick;
-use aho_corasick::automaton::Automaton;
-use lines::{LineCounter, line_bounds, next_line_start, previous_line_start};
+use aho_corasick::automaton::{Automaton, StateID};
+use lines::{LineIndex, line_bounds, next_line_start, previous_line_start};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::sync::OnceLock;
 
 /// A run of lines, 1-based and inclusive.
@@ -103,10 +105,13 @@ impl Triage {
 }
 
 /// The literals of the prefilter: a line is looked at only when it holds one of them (or
-/// starts a shell step, found apart: see [`shell_steps`]). Case-sensitive on purpose (a
+/// starts a shell step, found apart: see [`LineIndex`]). Case-sensitive on purpose (a
 /// case-insensitive multi-pattern search is several times slower); the variants cover the
 /// spellings logs use. Each is at least 4 bytes long: the SIMD search fingerprints that many,
-/// and shorter literals made it match (and verify) far more often.
+/// and shorter literals made it match (and verify) far more often. A literal starts where its
+/// first four bytes are rare in logs, as the search checks every place they occur: `med out`,
+/// not `timed out` (`time` is on every Travis timing line), `_fold:start:`, not
+/// `travis_fold:start:` (Travis's `travis_time:` lines), `xited wi` and `xit code`, not `exit`.
 pub const PREFILTER: &[&str] = &[
     "rror",
     "RROR",
@@ -128,37 +133,29 @@ pub const PREFILTER: &[&str] = &[
     "Killed",
     "abort",
     "No such",
-    "not found",
+    "ot found",
     "annot ",
     "ould not",
     "nable to",
     "denied",
-    "timed out",
+    "med out",
     "imeout",
     "ssert",
     "ndefined",
     "xpected",
-    "exit",
+    "xited wi",
+    "xit code",
     "arning",
     "Severity",
     "violation",
     "##[group]Run ",
-    "section_start:",
-    "travis_fold:start:",
+    "on_start:",
+    "_fold:start:",
 ];
 
-/// How many prefilter matches and shell steps a log has (for measuring that pass alone).
+/// How many prefilter matches a log has (for measuring the literal search alone).
 pub fn prefilter_matches(log: &[u8]) -> usize {
-    prefilter().find_iter(log).count() + shell_steps(log).count()
-}
-
-/// Where shell steps start: `$ command` at a line's start, after a colour code (`…m$ `) or
-/// after GitLab's and Travis's `\x1b[0K`. Found by their `$`, which is rare in logs, so that
-/// the prefilter needs no 3-byte literals for them.
-pub fn shell_steps(log: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    memchr::memchr_iter(b'$', log).filter(|&at| {
-        log.get(at + 1) == Some(&b' ') && (at == 0 || matches!(log[at - 1], b'\n' | b'K' | b'm'))
-    })
+    prefilter().find_iter(log).count()
 }
 
 fn prefilter() -> &'static AhoCorasick {
@@ -432,7 +429,7 @@ struct LineSignals {
 /// overlapping search goes through a trait object per byte and ran at a quarter of the speed.)
 struct WordSet {
     automaton: aho_corasick::dfa::DFA,
-    start: aho_corasick::automaton::StateID,
+    start: StateID,
 }
 
 impl WordSet {
@@ -447,16 +444,72 @@ impl WordSet {
         WordSet { automaton, start }
     }
 
-    /// Calls `found` with the index of every word occurrence in `haystack`.
-    fn each_word(&self, haystack: &[u8], mut found: impl FnMut(usize)) {
+    /// The state after `byte`, calling `found` with every word that ends there.
+    #[inline(always)]
+    fn step(&self, state: StateID, byte: u8, mut found: impl FnMut(usize)) -> StateID {
         let automaton = &self.automaton;
-        let mut state = self.start;
-        for &byte in haystack {
-            state = automaton.next_state(aho_corasick::Anchored::No, state, byte);
-            if automaton.is_special(state) && automaton.is_match(state) {
-                for index in 0..automaton.match_len(state) {
-                    found(automaton.match_pattern(state, index).as_usize());
+        let state = automaton.next_state(aho_corasick::Anchored::No, state, byte);
+        if automaton.is_special(state) && automaton.is_match(state) {
+            for index in 0..automaton.match_len(state) {
+                found(automaton.match_pattern(state, index).as_usize());
+            }
+        }
+        state
+    }
+
+    /// Calls `found(haystack, word)` for every word occurrence in each of `haystacks`.
+    ///
+    /// Four haystacks are walked at once, a byte of each in turn: a single walk waits for
+    /// each table lookup before it can make the next, four independent walks overlap in the
+    /// processor.
+    fn each_word_in_all(&self, haystacks: &[&[u8]], mut found: impl FnMut(usize, usize)) {
+        // Each lane: which haystack, what is left of it, the walk's state.
+        let mut lanes: [(usize, &[u8], StateID); 4] = [(0, &[], self.start); 4];
+        let mut next = 0;
+        'walks: loop {
+            for lane in &mut lanes {
+                if lane.1.is_empty() {
+                    // Empty haystacks hold no word.
+                    while next < haystacks.len() && haystacks[next].is_empty() {
+                        next += 1;
+                    }
+                    if next == haystacks.len() {
+                        break 'walks;
+                    }
+                    *lane = (next, haystacks[next], self.start);
+                    next += 1;
                 }
+            }
+            // All four walk until the shortest ends.
+            let steps = lanes.iter().map(|lane| lane.1.len()).min().unwrap_or(0);
+            let [
+                (h0, b0, mut s0),
+                (h1, b1, mut s1),
+                (h2, b2, mut s2),
+                (h3, b3, mut s3),
+            ] = lanes;
+            let bytes = b0[..steps]
+                .iter()
+                .zip(&b1[..steps])
+                .zip(&b2[..steps])
+                .zip(&b3[..steps]);
+            for (((&x0, &x1), &x2), &x3) in bytes {
+                s0 = self.step(s0, x0, |word| found(h0, word));
+                s1 = self.step(s1, x1, |word| found(h1, word));
+                s2 = self.step(s2, x2, |word| found(h2, word));
+                s3 = self.step(s3, x3, |word| found(h3, word));
+            }
+            lanes = [
+                (h0, &b0[steps..], s0),
+                (h1, &b1[steps..], s1),
+                (h2, &b2[steps..], s2),
+                (h3, &b3[steps..], s3),
+            ];
+        }
+        // Fewer haystacks left than lanes: each finishes alone.
+        for (haystack, bytes, mut state) in lanes {
+            for &byte in bytes {
+                state = self.step(state, byte, |word| found(haystack, word));
             }
         }
     }
@@ -496,36 +549,49 @@ fn scorer() -> &'static Scorer {
     })
 }
 
-fn line_signals(raw: &[u8]) -> LineSignals {
+/// What the words of each line tell (lines given as byte ranges of the log). Lines longer
+/// than 4,000 bytes (minified code, data dumps) are not read: they tell nothing.
+fn line_signals(log: &[u8], lines: &[(usize, usize)]) -> Vec<LineSignals> {
+    const LONGEST_LINE: usize = 4_000;
     let scorer = scorer();
-    let mut signals = LineSignals::default();
-    if raw.len() > 4_000 {
-        return signals;
-    }
-    let mut seen = [false; 256];
-    let mut sum = 0;
-    let mut strongest = 0;
-    let mut noisy = false;
-    scorer.words.each_word(raw, |id| {
-        if id < scorer.evidence {
-            if !seen[id] {
-                seen[id] = true;
-                let weight = EVIDENCE[id].1;
-                sum += weight;
-                strongest = strongest.max(weight);
+    let haystacks: Vec<&[u8]> = lines
+        .iter()
+        .map(|&(start, end)| {
+            if end - start > LONGEST_LINE {
+                &[][..]
+            } else {
+                &log[start..end]
             }
+        })
+        .collect();
+    let mut signals = vec![LineSignals::default(); lines.len()];
+    // The evidence words each line holds (a word counts once however often it occurs).
+    let mut evidence = vec![0u128; lines.len()];
+    let mut noisy = vec![false; lines.len()];
+    scorer.words.each_word_in_all(&haystacks, |line, id| {
+        if id < scorer.evidence {
+            evidence[line] |= 1 << id;
         } else if id < scorer.noise {
-            noisy = true;
+            noisy[line] = true;
         } else if id < scorer.failure_end {
-            signals.failure_end = true;
+            signals[line].failure_end = true;
         } else if id < scorer.step {
-            signals.step = true;
+            signals[line].step = true;
         } else {
-            signals.test_report = true;
+            signals[line].test_report = true;
         }
     });
-    // Several words on one line add up, but one strong word decides most.
-    signals.score = strongest + (sum - strongest).min(4) - if noisy { 6 } else { 0 };
+    for ((signals, mut words), noisy) in signals.iter_mut().zip(evidence).zip(noisy) {
+        let (mut sum, mut strongest) = (0, 0);
+        while words != 0 {
+            let weight = EVIDENCE[words.trailing_zeros() as usize].1;
+            sum += weight;
+            strongest = strongest.max(weight);
+            words &= words - 1;
+        }
+        // Several words on one line add up, but one strong word decides most.
+        signals.score = strongest + (sum - strongest).min(4) - if noisy { 6 } else { 0 };
+    }
     signals
 }
 
@@ -538,36 +604,47 @@ pub fn triage(log: &[u8]) -> Triage {
     let mut failure_end_starts: Vec<usize> = Vec::new();
     // Failure ends after which the runner retried the command.
     let mut retried: Vec<bool> = Vec::new();
-    let mut counter = LineCounter::new(log);
+    let index = LineIndex::new(log);
     let mut test_lines: Vec<(usize, usize)> = Vec::new();
     let mut test_line_numbers: Vec<usize> = Vec::new();
+    // The lines to look at: those holding a prefilter literal or starting a shell step, in
+    // log order, as (start, end, line number).
+    let mut looked_at: Vec<(usize, usize, usize)> = Vec::new();
     let mut current_end = 0usize;
-    let mut seen_any = false;
-    // The prefilter's matches and the shell steps, in log order.
-    let mut matches = automaton
-        .find_iter(log)
-        .map(|found| found.start())
-        .peekable();
-    let mut steps_at = shell_steps(log).peekable();
+    // The prefilter's next match from a position on. Once a line is taken, the search goes
+    // on from its end: other matches on the same line would change nothing.
+    let match_from = |from: usize| {
+        (from < log.len())
+            .then(|| automaton.find(aho_corasick::Input::new(log).span(from..log.len())))
+            .flatten()
+            .map(|found| found.start())
+    };
+    let mut next_match = match_from(0);
+    let mut steps_at = index.shell_steps().iter().copied().peekable();
     loop {
-        let at = match (matches.peek(), steps_at.peek()) {
-            (Some(&found), Some(&step)) if found <= step => matches.next(),
+        // The prefilter's matches and the shell steps, in log order.
+        let at = match (next_match, steps_at.peek()) {
+            (Some(found), Some(&step)) if found <= step => next_match.take(),
             (_, Some(_)) => steps_at.next(),
-            (Some(_), None) => matches.next(),
+            (Some(_), None) => next_match.take(),
             (None, None) => break,
         };
         let Some(at) = at else { break };
-        if seen_any && at < current_end {
-            continue;
+        if looked_at.is_empty() || at >= current_end {
+            let (start, end) = line_bounds(log, at);
+            current_end = end.max(start + 1);
+            looked_at.push((start, end, index.line_of(start)));
         }
-        let (start, end) = line_bounds(log, at);
-        if seen_any && start < current_end {
-            continue;
+        if next_match.is_none_or(|found| found < current_end) {
+            next_match = match_from(current_end);
         }
-        seen_any = true;
-        current_end = end.max(start + 1);
-        let line = counter.line_of(start);
-        let signals = line_signals(&log[start..end]);
+    }
+    let bounds: Vec<(usize, usize)> = looked_at
+        .iter()
+        .map(|&(start, end, _)| (start, end))
+        .collect();
+    let signals = line_signals(log, &bounds);
+    for (&(start, end, line), signals) in looked_at.iter().zip(signals) {
         if signals.test_report {
             test_lines.push((start, end));
             test_line_numbers.push(line);
@@ -601,13 +678,7 @@ pub fn triage(log: &[u8]) -> Triage {
             });
         }
     }
-    // The counter has counted up to the last candidate; the rest of the log completes it.
-    let total_lines = if log.is_empty() {
-        0
-    } else {
-        let breaks = counter.line_of(log.len()) - 1;
-        breaks + usize::from(!matches!(log.last(), Some(b'\n' | b'\r')))
-    };
+    let total_lines = index.total_lines();
     // Output before the first step (machine and tool banners) rarely says why a job failed.
     let first_step = steps.first().map_or(0, |step| step.line);
     let mut excerpt_blocks = choose_blocks(&candidates, &failure_ends, total_lines, first_step);
@@ -1064,7 +1135,8 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
 fn category_words_in(log: &[u8], excerpt: &[Span]) -> [bool; CATEGORY_WORDS.len()] {
     const BUDGET: usize = 64 * 1024;
     let (finder, groups) = category_finder();
-    let mut present = [false; CATEGORY_WORDS.len()];
+    // The lines read, from the excerpt's end backwards.
+    let mut texts: Vec<Cow<[u8]>> = Vec::new();
     let mut used = 0;
     'spans: for span in excerpt.iter().rev() {
         let mut starts = Vec::new();
@@ -1079,22 +1151,23 @@ fn category_words_in(log: &[u8], excerpt: &[Span]) -> [bool; CATEGORY_WORDS.len(
         for &start in starts.iter().rev() {
             let (start, end) = line_bounds(log, start);
             let raw = &log[start..end];
-            let decoded;
             let text = if memchr::memchr(0x1b, raw).is_some()
                 || raw.first().is_some_and(u8::is_ascii_digit)
             {
-                decoded = lines::visible_text(raw);
-                decoded.as_bytes()
+                Cow::Owned(lines::visible_text(raw).into_bytes())
             } else {
-                raw
+                Cow::Borrowed(raw)
             };
             used += text.len() + 1;
             if used > BUDGET {
                 break 'spans;
             }
-            finder.each_word(text, |word| present[groups[word]] = true);
+            texts.push(text);
         }
     }
+    let haystacks: Vec<&[u8]> = texts.iter().map(|text| text.as_ref()).collect();
+    let mut present = [false; CATEGORY_WORDS.len()];
+    finder.each_word_in_all(&haystacks, |_, word| present[groups[word]] = true);
     present
 }
 
@@ -1571,8 +1644,7 @@ mod tests {
     #[test]
     fn shell_steps_are_found_by_their_dollar() {
         let log = b"$ make\nprice: 5$ each\n\x1b[0K$ npm test\n\x1b[32;1m$ ./deploy\nx $ y\n";
-        let found: Vec<usize> = shell_steps(log).collect();
-        assert_eq!(found, vec![0, 26, 44]);
+        assert_eq!(LineIndex::new(log).shell_steps(), [0, 26, 44]);
         let triage = triage(b"$ npm test\nError: boom\nThe command \"npm test\" exited with 1.\n");
         assert_eq!(triage.failing_step.as_deref(), Some("npm test"));
     }
