@@ -24,14 +24,15 @@
 
 mod failed_tests;
 pub mod lines;
+mod words;
 
 use aho_corasick::AhoCorasick;
-use aho_corasick::automaton::{Automaton, StateID};
 use lines::{LineIndex, line_bounds, next_line_start, previous_line_start};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::sync::OnceLock;
+use words::WordSet;
 
 /// A run of lines, 1-based and inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -421,98 +422,6 @@ struct LineSignals {
     failure_end: bool,
     step: bool,
     test_report: bool,
-}
-
-/// A set of words found wherever they occur, overlapping ones included (`Error:` inside
-/// `AssertionError:`). A DFA walked byte by byte with static dispatch: lines are short, so
-/// building time is spent once and each line is one table walk. (The `AhoCorasick` wrapper's
-/// overlapping search goes through a trait object per byte and ran at a quarter of the speed.)
-struct WordSet {
-    automaton: aho_corasick::dfa::DFA,
-    start: StateID,
-}
-
-impl WordSet {
-    fn new(words: &[&str]) -> Self {
-        let automaton = aho_corasick::dfa::DFA::builder()
-            .match_kind(aho_corasick::MatchKind::Standard)
-            .build(words)
-            .expect("the words are valid");
-        let start = automaton
-            .start_state(aho_corasick::Anchored::No)
-            .expect("unanchored searches are supported");
-        WordSet { automaton, start }
-    }
-
-    /// The state after `byte`, calling `found` with every word that ends there.
-    #[inline(always)]
-    fn step(&self, state: StateID, byte: u8, mut found: impl FnMut(usize)) -> StateID {
-        let automaton = &self.automaton;
-        let state = automaton.next_state(aho_corasick::Anchored::No, state, byte);
-        if automaton.is_special(state) && automaton.is_match(state) {
-            for index in 0..automaton.match_len(state) {
-                found(automaton.match_pattern(state, index).as_usize());
-            }
-        }
-        state
-    }
-
-    /// Calls `found(haystack, word)` for every word occurrence in each of `haystacks`.
-    ///
-    /// Four haystacks are walked at once, a byte of each in turn: a single walk waits for
-    /// each table lookup before it can make the next, four independent walks overlap in the
-    /// processor.
-    fn each_word_in_all(&self, haystacks: &[&[u8]], mut found: impl FnMut(usize, usize)) {
-        // Each lane: which haystack, what is left of it, the walk's state.
-        let mut lanes: [(usize, &[u8], StateID); 4] = [(0, &[], self.start); 4];
-        let mut next = 0;
-        'walks: loop {
-            for lane in &mut lanes {
-                if lane.1.is_empty() {
-                    // Empty haystacks hold no word.
-                    while next < haystacks.len() && haystacks[next].is_empty() {
-                        next += 1;
-                    }
-                    if next == haystacks.len() {
-                        break 'walks;
-                    }
-                    *lane = (next, haystacks[next], self.start);
-                    next += 1;
-                }
-            }
-            // All four walk until the shortest ends.
-            let steps = lanes.iter().map(|lane| lane.1.len()).min().unwrap_or(0);
-            let [
-                (h0, b0, mut s0),
-                (h1, b1, mut s1),
-                (h2, b2, mut s2),
-                (h3, b3, mut s3),
-            ] = lanes;
-            let bytes = b0[..steps]
-                .iter()
-                .zip(&b1[..steps])
-                .zip(&b2[..steps])
-                .zip(&b3[..steps]);
-            for (((&x0, &x1), &x2), &x3) in bytes {
-                s0 = self.step(s0, x0, |word| found(h0, word));
-                s1 = self.step(s1, x1, |word| found(h1, word));
-                s2 = self.step(s2, x2, |word| found(h2, word));
-                s3 = self.step(s3, x3, |word| found(h3, word));
-            }
-            lanes = [
-                (h0, &b0[steps..], s0),
-                (h1, &b1[steps..], s1),
-                (h2, &b2[steps..], s2),
-                (h3, &b3[steps..], s3),
-            ];
-        }
-        // Fewer haystacks left than lanes: each finishes alone.
-        for (haystack, bytes, mut state) in lanes {
-            for &byte in bytes {
-                state = self.step(state, byte, |word| found(haystack, word));
-            }
-        }
-    }
 }
 
 /// Every word list in one automaton, so a line is read once.

@@ -1,0 +1,266 @@
+//! Sets of words found wherever they occur in a line, overlapping ones included (`Error:`
+//! inside `AssertionError:`).
+//!
+//! An Aho-Corasick automaton compiled to one dense table: a byte costs a lookup of its column
+//! and one transition, and a state at or past a threshold ends a word. The triage walks every
+//! line it looks at through such a table, so the per-byte step is kept that small; and it
+//! walks four lines at once, since a single walk waits for each lookup before the next.
+
+use std::collections::VecDeque;
+
+pub struct WordSet {
+    /// Each byte's column in the table: bytes that no word holds share column 0.
+    columns: [u8; 256],
+    /// `table[state + column]` is the next state. States are row offsets (the row number
+    /// times the row width), so a step is one addition and one load.
+    table: Vec<u32>,
+    /// log2 of the row width (a power of two, so that a state's row number is a shift away).
+    row_shift: u32,
+    /// States from here on end at least one word.
+    first_match: u32,
+    /// For each state from `first_match` on: its range of `words_ending`.
+    ending: Vec<(u32, u32)>,
+    /// The indexes of the words ending at each matching state.
+    words_ending: Vec<u16>,
+}
+
+const NO_CHILD: u32 = u32::MAX;
+
+impl WordSet {
+    pub fn new(words: &[&str]) -> Self {
+        assert!(words.len() <= usize::from(u16::MAX), "too many words");
+        let mut columns = [0u8; 256];
+        let mut width = 1usize;
+        for byte in words.iter().flat_map(|word| word.bytes()) {
+            if columns[usize::from(byte)] == 0 {
+                columns[usize::from(byte)] = u8::try_from(width).expect("at most 255 bytes");
+                width += 1;
+            }
+        }
+        // The trie of the words, then the failure links and every state's full transitions,
+        // breadth first (a state's failure is shallower, so it is complete when needed).
+        let mut children: Vec<Vec<u32>> = vec![vec![NO_CHILD; width]];
+        let mut ends: Vec<Vec<u16>> = vec![Vec::new()];
+        for (index, word) in words.iter().enumerate() {
+            assert!(!word.is_empty(), "an empty word would match everywhere");
+            let mut node = 0usize;
+            for byte in word.bytes() {
+                let column = usize::from(columns[usize::from(byte)]);
+                if children[node][column] == NO_CHILD {
+                    children[node][column] = index_u32(children.len());
+                    children.push(vec![NO_CHILD; width]);
+                    ends.push(Vec::new());
+                }
+                node = children[node][column] as usize;
+            }
+            ends[node].push(u16::try_from(index).expect("checked above"));
+        }
+        let states = children.len();
+        let mut failure = vec![0usize; states];
+        let mut next = vec![vec![0u32; width]; states];
+        let mut queue = VecDeque::from([0usize]);
+        while let Some(node) = queue.pop_front() {
+            if node != 0 {
+                let inherited = ends[failure[node]].clone();
+                ends[node].extend(inherited);
+            }
+            for column in 0..width {
+                let child = children[node][column];
+                if child == NO_CHILD {
+                    next[node][column] = if node == 0 {
+                        0
+                    } else {
+                        next[failure[node]][column]
+                    };
+                } else {
+                    let child = child as usize;
+                    failure[child] = if node == 0 {
+                        0
+                    } else {
+                        next[failure[node]][column] as usize
+                    };
+                    next[node][column] = index_u32(child);
+                    queue.push_back(child);
+                }
+            }
+        }
+        // Renumbered so that the states ending a word come last (the root stays first).
+        let mut order: Vec<usize> = (0..states).filter(|&s| ends[s].is_empty()).collect();
+        let first_match_row = order.len();
+        order.extend((0..states).filter(|&s| !ends[s].is_empty()));
+        let mut row_of = vec![0usize; states];
+        for (row, &state) in order.iter().enumerate() {
+            row_of[state] = row;
+        }
+        let row_width = width.next_power_of_two();
+        let row_shift = row_width.trailing_zeros();
+        let mut table = vec![0u32; states * row_width];
+        let mut ending = Vec::new();
+        let mut words_ending = Vec::new();
+        for (row, &state) in order.iter().enumerate() {
+            for column in 0..width {
+                let target = row_of[next[state][column] as usize];
+                table[row * row_width + column] = index_u32(target * row_width);
+            }
+            if row >= first_match_row {
+                let from = index_u32(words_ending.len());
+                words_ending.extend_from_slice(&ends[state]);
+                ending.push((from, index_u32(words_ending.len())));
+            }
+        }
+        WordSet {
+            columns,
+            table,
+            row_shift,
+            first_match: index_u32(first_match_row * row_width),
+            ending,
+            words_ending,
+        }
+    }
+
+    /// The state after `byte`, calling `found` with every word that ends there.
+    #[inline(always)]
+    fn step(&self, state: u32, byte: u8, mut found: impl FnMut(usize)) -> u32 {
+        let column = u32::from(self.columns[usize::from(byte)]);
+        let state = self.table[(state + column) as usize];
+        if state >= self.first_match {
+            let (from, to) = self.ending[((state - self.first_match) >> self.row_shift) as usize];
+            for &word in &self.words_ending[from as usize..to as usize] {
+                found(usize::from(word));
+            }
+        }
+        state
+    }
+
+    /// Calls `found(haystack, word)` for every word occurrence in each of `haystacks`.
+    ///
+    /// Four haystacks are walked at once, a byte of each in turn: a single walk waits for
+    /// each table lookup before it can make the next, four independent walks overlap in the
+    /// processor.
+    pub fn each_word_in_all(&self, haystacks: &[&[u8]], mut found: impl FnMut(usize, usize)) {
+        // Each lane: which haystack, what is left of it, the walk's state.
+        let mut lanes: [(usize, &[u8], u32); 4] = [(0, &[], 0); 4];
+        let mut next = 0;
+        'walks: loop {
+            for lane in &mut lanes {
+                if lane.1.is_empty() {
+                    // Empty haystacks hold no word.
+                    while next < haystacks.len() && haystacks[next].is_empty() {
+                        next += 1;
+                    }
+                    if next == haystacks.len() {
+                        break 'walks;
+                    }
+                    *lane = (next, haystacks[next], 0);
+                    next += 1;
+                }
+            }
+            // All four walk until the shortest ends.
+            let steps = lanes.iter().map(|lane| lane.1.len()).min().unwrap_or(0);
+            let [
+                (h0, b0, mut s0),
+                (h1, b1, mut s1),
+                (h2, b2, mut s2),
+                (h3, b3, mut s3),
+            ] = lanes;
+            let bytes = b0[..steps]
+                .iter()
+                .zip(&b1[..steps])
+                .zip(&b2[..steps])
+                .zip(&b3[..steps]);
+            for (((&x0, &x1), &x2), &x3) in bytes {
+                s0 = self.step(s0, x0, |word| found(h0, word));
+                s1 = self.step(s1, x1, |word| found(h1, word));
+                s2 = self.step(s2, x2, |word| found(h2, word));
+                s3 = self.step(s3, x3, |word| found(h3, word));
+            }
+            lanes = [
+                (h0, &b0[steps..], s0),
+                (h1, &b1[steps..], s1),
+                (h2, &b2[steps..], s2),
+                (h3, &b3[steps..], s3),
+            ];
+        }
+        // Fewer haystacks left than lanes: each finishes alone.
+        for (haystack, bytes, mut state) in lanes {
+            for &byte in bytes {
+                state = self.step(state, byte, |word| found(haystack, word));
+            }
+        }
+    }
+}
+
+fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).expect("word sets are small")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every (haystack, word, end) found by a plain substring search.
+    fn naive(words: &[&str], haystacks: &[&[u8]]) -> Vec<(usize, usize, usize)> {
+        let mut found = Vec::new();
+        for (h, haystack) in haystacks.iter().enumerate() {
+            for end in 1..=haystack.len() {
+                for (w, word) in words.iter().enumerate() {
+                    if haystack[..end].ends_with(word.as_bytes()) {
+                        found.push((h, w, end));
+                    }
+                }
+            }
+        }
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn every_occurrence_is_found_overlapping_ones_included() {
+        let words = [
+            "Error",
+            "Error:",
+            "AssertionError",
+            "rror",
+            "error",
+            "FAIL",
+            "FAILED",
+            "--- FAIL",
+            "aaa",
+            "aa",
+            "\u{2715}",
+            "$ ",
+        ];
+        let haystacks: Vec<&[u8]> = vec![
+            b"AssertionError: Error: expected",
+            b"",
+            b"--- FAILED --- FAIL:",
+            b"aaaaa",
+            "\u{2715} fails $ make".as_bytes(),
+            b"nothing here",
+            b"error error",
+            b"x",
+            b"AssertionErrorAssertionError",
+        ];
+        let set = WordSet::new(&words);
+        // Ends are found by walking each haystack alone, a byte at a time.
+        let mut found = Vec::new();
+        for (h, haystack) in haystacks.iter().enumerate() {
+            let mut state = 0;
+            for (at, &byte) in haystack.iter().enumerate() {
+                state = set.step(state, byte, |word| found.push((h, word, at + 1)));
+            }
+        }
+        found.sort();
+        assert_eq!(found, naive(&words, &haystacks));
+        // Walking four at a time finds the same words in the same haystacks.
+        let mut together = Vec::new();
+        set.each_word_in_all(&haystacks, |h, word| together.push((h, word)));
+        together.sort();
+        let mut expected: Vec<(usize, usize)> = naive(&words, &haystacks)
+            .into_iter()
+            .map(|(h, w, _)| (h, w))
+            .collect();
+        expected.sort();
+        assert_eq!(together, expected);
+    }
+}
