@@ -14,8 +14,8 @@ pub struct WordSet {
     /// `table[state + column]` is the next state. States are row offsets (the row number
     /// times the row width), so a step is one addition and one load.
     table: Vec<u32>,
-    /// log2 of the row width (a power of two, so that a state's row number is a shift away).
-    row_shift: u32,
+    /// Columns per row.
+    width: u32,
     /// States from here on end at least one word.
     first_match: u32,
     /// For each state from `first_match` on: its range of `words_ending`.
@@ -84,6 +84,22 @@ impl WordSet {
                 }
             }
         }
+        // Bytes that lead every state to the same next state share a column.
+        let mut merged: Vec<usize> = Vec::new();
+        let mut column_of = vec![0usize; width];
+        for column in 0..width {
+            let same = merged
+                .iter()
+                .position(|&kept| next.iter().all(|row| row[kept] == row[column]));
+            column_of[column] = same.unwrap_or_else(|| {
+                merged.push(column);
+                merged.len() - 1
+            });
+        }
+        for column in &mut columns {
+            *column = u8::try_from(column_of[usize::from(*column)]).expect("fewer columns");
+        }
+        let width = merged.len();
         // Renumbered so that the states ending a word come last (the root stays first).
         let mut order: Vec<usize> = (0..states).filter(|&s| ends[s].is_empty()).collect();
         let first_match_row = order.len();
@@ -92,15 +108,13 @@ impl WordSet {
         for (row, &state) in order.iter().enumerate() {
             row_of[state] = row;
         }
-        let row_width = width.next_power_of_two();
-        let row_shift = row_width.trailing_zeros();
-        let mut table = vec![0u32; states * row_width];
+        let mut table = vec![0u32; states * width];
         let mut ending = Vec::new();
         let mut words_ending = Vec::new();
         for (row, &state) in order.iter().enumerate() {
-            for column in 0..width {
-                let target = row_of[next[state][column] as usize];
-                table[row * row_width + column] = index_u32(target * row_width);
+            for (column, &kept) in merged.iter().enumerate() {
+                let target = row_of[next[state][kept] as usize];
+                table[row * width + column] = index_u32(target * width);
             }
             if row >= first_match_row {
                 let from = index_u32(words_ending.len());
@@ -111,8 +125,8 @@ impl WordSet {
         WordSet {
             columns,
             table,
-            row_shift,
-            first_match: index_u32(first_match_row * row_width),
+            width: index_u32(width),
+            first_match: index_u32(first_match_row * width),
             ending,
             words_ending,
         }
@@ -124,7 +138,7 @@ impl WordSet {
         let column = u32::from(self.columns[usize::from(byte)]);
         let state = self.table[(state + column) as usize];
         if state >= self.first_match {
-            let (from, to) = self.ending[((state - self.first_match) >> self.row_shift) as usize];
+            let (from, to) = self.ending[((state - self.first_match) / self.width) as usize];
             for &word in &self.words_ending[from as usize..to as usize] {
                 found(usize::from(word));
             }
