@@ -156,19 +156,64 @@ pub const PREFILTER: &[&str] = &[
 
 /// How many prefilter matches a log has (for measuring the literal search alone).
 pub fn prefilter_matches(log: &[u8]) -> usize {
-    prefilter().find_iter(log).count()
+    let prefilter = prefilter();
+    let mut count = 0;
+    let mut from = 0;
+    while let Some((start, end)) = prefilter.find_from(log, from) {
+        count += 1;
+        from = end.max(start + 1);
+    }
+    count
 }
 
-fn prefilter() -> &'static AhoCorasick {
-    static AUTOMATON: OnceLock<AhoCorasick> = OnceLock::new();
-    // Leftmost-first lets the search use its SIMD literal prefilter (Teddy); the standard
-    // match semantics do not, and run about 3.5 times slower here.
-    AUTOMATON.get_or_init(|| {
+/// The search for the prefilter's literals: the SIMD literal searcher (Teddy) itself where the
+/// processor has it, else an Aho-Corasick automaton.
+enum Prefilter {
+    Packed(aho_corasick::packed::Searcher),
+    Automaton(AhoCorasick),
+}
+
+impl Prefilter {
+    /// The first match at or after `from`, as (start, end).
+    fn find_from(&self, log: &[u8], from: usize) -> Option<(usize, usize)> {
+        if from >= log.len() {
+            return None;
+        }
+        let found = match self {
+            Prefilter::Packed(searcher) => {
+                searcher.find_in(log, aho_corasick::Span::from(from..log.len()))
+            }
+            Prefilter::Automaton(automaton) => {
+                automaton.find(aho_corasick::Input::new(log).span(from..log.len()))
+            }
+        };
+        found.map(|found| (found.start(), found.end()))
+    }
+}
+
+fn prefilter() -> &'static Prefilter {
+    static PREFILTER_SEARCH: OnceLock<Prefilter> = OnceLock::new();
+    PREFILTER_SEARCH.get_or_init(|| {
+        let packed = aho_corasick::packed::Config::new()
+            .match_kind(aho_corasick::packed::MatchKind::LeftmostFirst)
+            .builder()
+            .extend(PREFILTER)
+            .build();
+        packed
+            .map(Prefilter::Packed)
+            .unwrap_or_else(automaton_prefilter)
+    })
+}
+
+fn automaton_prefilter() -> Prefilter {
+    // Leftmost-first lets the automaton use a SIMD search where it can; the standard match
+    // semantics do not, and run about 3.5 times slower here.
+    Prefilter::Automaton(
         AhoCorasick::builder()
             .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build(PREFILTER)
-            .expect("the literals are valid")
-    })
+            .expect("the literals are valid"),
+    )
 }
 
 /// Words that make a line evidence of the failure, with their weight.
@@ -506,7 +551,7 @@ fn line_signals(log: &[u8], lines: &[(usize, usize)]) -> Vec<LineSignals> {
 
 /// Triage of a raw job log.
 pub fn triage(log: &[u8]) -> Triage {
-    let automaton = prefilter();
+    let prefilter = prefilter();
     let mut candidates: Vec<Candidate> = Vec::new();
     let mut steps: Vec<Step> = Vec::new();
     let mut failure_ends: Vec<usize> = Vec::new();
@@ -522,12 +567,7 @@ pub fn triage(log: &[u8]) -> Triage {
     let mut current_end = 0usize;
     // The prefilter's next match from a position on. Once a line is taken, the search goes
     // on from its end: other matches on the same line would change nothing.
-    let match_from = |from: usize| {
-        (from < log.len())
-            .then(|| automaton.find(aho_corasick::Input::new(log).span(from..log.len())))
-            .flatten()
-            .map(|found| found.start())
-    };
+    let match_from = |from: usize| prefilter.find_from(log, from).map(|(start, _)| start);
     let mut next_match = match_from(0);
     let mut steps_at = index.shell_steps().iter().copied().peekable();
     loop {
@@ -1548,6 +1588,28 @@ mod tests {
         let triage = triage(log.as_bytes());
         assert!(triage.shows(2), "{:?}", triage.excerpt);
         assert_eq!(triage.category, Category::Compile);
+    }
+
+    #[test]
+    fn both_prefilter_searches_find_the_same_literals() {
+        // Every literal, some overlapping others, between ordinary text.
+        let mut log = Vec::new();
+        for (i, literal) in PREFILTER.iter().enumerate() {
+            log.extend_from_slice(format!("line {i}: {literal} and {literal}rror\n").as_bytes());
+        }
+        log.extend_from_slice("FAILED Error: \u{2715} Killed travis_fold:start:x\n".as_bytes());
+        let every_match = |prefilter: &Prefilter| {
+            let mut found = Vec::new();
+            let mut from = 0;
+            while let Some((start, end)) = prefilter.find_from(&log, from) {
+                found.push((start, end));
+                from = end;
+            }
+            found
+        };
+        let matches = every_match(prefilter());
+        assert!(matches.len() > PREFILTER.len() * 2, "{}", matches.len());
+        assert_eq!(matches, every_match(&automaton_prefilter()));
     }
 
     #[test]
