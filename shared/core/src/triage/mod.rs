@@ -1088,17 +1088,18 @@ fn category_words_in(log: &[u8], excerpt: &[Span]) -> [bool; CATEGORY_WORDS.len(
     let mut texts: Vec<Cow<[u8]>> = Vec::new();
     let mut used = 0;
     'spans: for span in excerpt.iter().rev() {
-        let mut starts = Vec::new();
+        // The span's lines as (start, end), found forwards from its first line's start.
+        let mut lines = Vec::new();
         let mut at = span.start;
         for _ in span.lines.start_line..=span.lines.end_line {
             if at >= log.len() {
                 break;
             }
-            starts.push(at);
-            at = next_line_start(log, line_bounds(log, at).1);
+            let end = memchr::memchr2(b'\n', b'\r', &log[at..]).map_or(log.len(), |p| at + p);
+            lines.push((at, end));
+            at = next_line_start(log, end);
         }
-        for &start in starts.iter().rev() {
-            let (start, end) = line_bounds(log, start);
+        for &(start, end) in lines.iter().rev() {
             let raw = &log[start..end];
             let text = if memchr::memchr(0x1b, raw).is_some()
                 || raw.first().is_some_and(u8::is_ascii_digit)
