@@ -969,8 +969,8 @@ fn expand(
         let mut start = candidates[block.from].start;
         let mut lead_in = 1;
         let mut steps_back = 0;
+        let mut text = line_at(log, start).2;
         loop {
-            let (_, _, text) = line_at(log, start);
             let indented = continues(&text);
             let Some(previous) = previous_line_start(log, start) else {
                 break;
@@ -986,6 +986,7 @@ fn expand(
                 lead_in -= 1;
             }
             start = p_start;
+            text = p_text;
             first -= 1;
             steps_back += 1;
         }
