@@ -132,16 +132,26 @@ impl WordSet {
         }
     }
 
-    /// The state after `byte`, calling `found` with every word that ends there.
+    /// The state after `byte`.
     #[inline(always)]
-    fn step(&self, state: u32, byte: u8, mut found: impl FnMut(usize)) -> u32 {
-        let column = u32::from(self.columns[usize::from(byte)]);
-        let state = self.table[(state + column) as usize];
+    fn next(columns: &[u8; 256], table: &[u32], state: u32, byte: u8) -> u32 {
+        table[(state + u32::from(columns[usize::from(byte)])) as usize]
+    }
+
+    /// Calls `found` with every word that ends at `state` (one at or past `first_match`).
+    fn words_at(&self, state: u32, mut found: impl FnMut(usize)) {
+        let (from, to) = self.ending[((state - self.first_match) / self.width) as usize];
+        for &word in &self.words_ending[from as usize..to as usize] {
+            found(usize::from(word));
+        }
+    }
+
+    /// The state after `byte`, calling `found` with every word that ends there.
+    #[cfg(test)]
+    fn step(&self, state: u32, byte: u8, found: impl FnMut(usize)) -> u32 {
+        let state = Self::next(&self.columns, &self.table, state, byte);
         if state >= self.first_match {
-            let (from, to) = self.ending[((state - self.first_match) / self.width) as usize];
-            for &word in &self.words_ending[from as usize..to as usize] {
-                found(usize::from(word));
-            }
+            self.words_at(state, found);
         }
         state
     }
@@ -152,6 +162,9 @@ impl WordSet {
     /// each table lookup before it can make the next, four independent walks overlap in the
     /// processor.
     pub fn each_word_in_all(&self, haystacks: &[&[u8]], mut found: impl FnMut(usize, usize)) {
+        // The table's parts as locals, which the compiler keeps in registers.
+        let (columns, table, first_match) =
+            (&self.columns, self.table.as_slice(), self.first_match);
         // Each lane: which haystack, what is left of it, the walk's state.
         let mut lanes: [(usize, &[u8], u32); 4] = [(0, &[], 0); 4];
         let mut next = 0;
@@ -183,10 +196,18 @@ impl WordSet {
                 .zip(&b2[..steps])
                 .zip(&b3[..steps]);
             for (((&x0, &x1), &x2), &x3) in bytes {
-                s0 = self.step(s0, x0, |word| found(h0, word));
-                s1 = self.step(s1, x1, |word| found(h1, word));
-                s2 = self.step(s2, x2, |word| found(h2, word));
-                s3 = self.step(s3, x3, |word| found(h3, word));
+                s0 = Self::next(columns, table, s0, x0);
+                s1 = Self::next(columns, table, s1, x1);
+                s2 = Self::next(columns, table, s2, x2);
+                s3 = Self::next(columns, table, s3, x3);
+                // Words end at a small share of bytes: one test covers the four lanes.
+                if s0.max(s1).max(s2).max(s3) >= first_match {
+                    for (haystack, state) in [(h0, s0), (h1, s1), (h2, s2), (h3, s3)] {
+                        if state >= first_match {
+                            self.words_at(state, |word| found(haystack, word));
+                        }
+                    }
+                }
             }
             lanes = [
                 (h0, &b0[steps..], s0),
@@ -198,7 +219,10 @@ impl WordSet {
         // Fewer haystacks left than lanes: each finishes alone.
         for (haystack, bytes, mut state) in lanes {
             for &byte in bytes {
-                state = self.step(state, byte, |word| found(haystack, word));
+                state = Self::next(columns, table, state, byte);
+                if state >= first_match {
+                    self.words_at(state, |word| found(haystack, word));
+                }
             }
         }
     }
