@@ -131,6 +131,19 @@ pub fn redact(text: &str) -> (String, usize) {
     (current.into_owned(), count)
 }
 
+/// Each line with every secret found replaced. Most lines hold none, so every rule looks at
+/// all of them together first, and the lines are redacted one by one only when one matches
+/// there. (A rule that matches a line also matches the lines joined: no rule is anchored to a
+/// line's start or end, and a word boundary sees the newline between two lines as it sees the
+/// ends of a text.)
+pub fn redact_lines(lines: Vec<String>) -> Vec<String> {
+    let joined = lines.join("\n");
+    if !rules().iter().any(|rule| rule.pattern.is_match(&joined)) {
+        return lines;
+    }
+    lines.into_iter().map(|line| redact(&line).0).collect()
+}
+
 /// `$TOKEN`, `${{ secrets.X }}`, `***` (already masked by the CI), `<token>`: not secrets.
 fn is_placeholder(value: &str) -> bool {
     let value = value.trim_matches(['"', '\'']);
@@ -143,7 +156,7 @@ fn is_placeholder(value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::redact;
+    use super::{redact, redact_lines};
 
     /// Secret forms seen in CI logs: each is embedded in ordinary text, which must survive.
     const SECRETS: &[&str] = &[
@@ -243,6 +256,24 @@ mod tests {
         ] {
             let (redacted, count) = redact(line);
             assert_eq!((redacted.as_str(), count), (line, 0));
+        }
+    }
+
+    #[test]
+    fn lines_redacted_together_are_redacted_as_each_alone() {
+        let ordinary = [
+            "FAILED tests/test_api.py::test_login",
+            "make: *** [all] Error 2",
+        ];
+        // Secrets among ordinary lines, and ordinary lines alone (left as they are).
+        for secret in SECRETS.iter().chain([&""]) {
+            let lines: Vec<String> = [ordinary[0], secret, ordinary[1]]
+                .iter()
+                .filter(|line| !line.is_empty())
+                .map(|line| format!("output: {line} (done)"))
+                .collect();
+            let one_by_one: Vec<String> = lines.iter().map(|line| redact(line).0).collect();
+            assert_eq!(redact_lines(lines), one_by_one, "{secret:?}");
         }
     }
 }

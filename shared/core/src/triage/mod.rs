@@ -1069,13 +1069,11 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
     inside.sort_by(|a, b| b.score.cmp(&a.score).then(a.line.cmp(&b.line)));
     inside.truncate(5);
     inside.sort_by_key(|c| c.line);
-    inside
+    let texts = inside
         .iter()
-        .map(|c| {
-            let text = lines::visible_text(&log[c.start..c.end]);
-            crate::redact::redact(text.trim()).0
-        })
-        .collect()
+        .map(|c| lines::visible_text(&log[c.start..c.end]).trim().to_string())
+        .collect();
+    crate::redact::redact_lines(texts)
 }
 
 /// Which groups of category words the excerpt holds, read from its text: at most 64 KB, taken
