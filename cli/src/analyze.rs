@@ -59,16 +59,28 @@ fn print_human(log: &[u8], result: &Triage) {
             println!("  {name}");
         }
     }
+    print!("{}", excerpt_text(log, result));
+}
+
+/// The excerpt's lines, numbered, under a header per range; each range is redacted as one text,
+/// so that a secret over several lines (a private key's block) goes whole.
+fn excerpt_text(log: &[u8], result: &Triage) -> String {
     let lines = numbered_lines(log);
+    let mut out = String::new();
     for range in &result.excerpt {
-        println!("--- lines {}-{}", range.start_line, range.end_line);
-        for number in range.start_line..=range.end_line {
-            if let Some(text) = lines.get(number - 1) {
-                let (text, _) = buildlore_core::redact::redact(text);
-                println!("{number:>6} | {text}");
-            }
-        }
+        out.push_str(&format!(
+            "--- lines {}-{}\n",
+            range.start_line, range.end_line
+        ));
+        let numbered: String = (range.start_line..=range.end_line)
+            .filter_map(|number| {
+                let text = lines.get(number - 1)?;
+                Some(format!("{number:>6} | {text}\n"))
+            })
+            .collect();
+        out.push_str(&buildlore_core::redact::redact(&numbered).0);
     }
+    out
 }
 
 /// Every line as a reader sees it (only the command-line output needs them all).
@@ -214,4 +226,23 @@ fn evaluate_failed_tests(dir: &Path) -> Result<(), BoxError> {
         matched as f64 / cases.len().max(1) as f64 * 100.0
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_printed_excerpt_redacts_a_private_key_over_several_lines() {
+        let log = b"$ ./deploy.sh\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\nError: token=abcdef123456 rejected\nThe command \"./deploy.sh\" exited with 1.\n";
+        let text = excerpt_text(log, &triage(log));
+        assert!(
+            !text.contains("b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ"),
+            "{text}"
+        );
+        assert!(!text.contains("abcdef123456"), "{text}");
+        assert!(text.contains("[REDACTED:private-key]"), "{text}");
+        assert!(text.contains("     1 | $ ./deploy.sh"), "{text}");
+        assert!(text.contains("     6 | The command"), "{text}");
+    }
 }

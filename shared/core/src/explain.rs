@@ -110,9 +110,13 @@ pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> S
         }
         let visible =
             crate::triage::lines::visible_text(raw_line.trim_end_matches(['\n', '\r']).as_bytes());
-        lines.push(format!("{line_number:>6} | {}\n", redact(&visible).0));
+        lines.push(format!("{line_number:>6} | {visible}\n"));
     }
-    let total: usize = lines.iter().map(String::len).sum();
+    // Redacted as one text, so that a secret over several lines (a private key's block) goes
+    // whole; then measured line by line.
+    let redacted = redact(&lines.concat()).0;
+    let lines: Vec<&str> = redacted.split_inclusive('\n').collect();
+    let total: usize = lines.iter().map(|line| line.len()).sum();
     if total <= budget_chars {
         return lines.concat();
     }
@@ -478,6 +482,24 @@ mod tests {
             "{numbered}"
         );
         assert!(tiny.contains("size budget"), "{tiny}");
+    }
+
+    #[test]
+    fn a_private_key_over_several_lines_is_redacted_whole() {
+        let log = b"$ ./deploy.sh\nusing key:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7bq4vBnAyZ1\nQmzPZwa4vBnAyZ1abcdefgh==\n-----END RSA PRIVATE KEY-----\nError: permission denied (publickey)\nThe command \"./deploy.sh\" exited with 1.\n";
+        let result = triage(log);
+        assert!(result.shows(4) && result.shows(7), "{:?}", result.excerpt);
+        let excerpt = excerpt_for_prompt(log, &result, 10_000);
+        for body in ["MIIEowIBAAKCAQEA7bq4vBnAyZ1", "QmzPZwa4vBnAyZ1abcdefgh"] {
+            assert!(!excerpt.contains(body), "{excerpt}");
+        }
+        assert!(excerpt.contains("[REDACTED:private-key]"), "{excerpt}");
+        // The lines around the key keep their numbers.
+        assert!(excerpt.contains("     2 | using key:"), "{excerpt}");
+        assert!(
+            excerpt.contains("     7 | Error: permission denied (publickey)"),
+            "{excerpt}"
+        );
     }
 
     #[test]
