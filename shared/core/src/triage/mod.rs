@@ -928,12 +928,21 @@ fn is_boundary(text: &str) -> bool {
         || trimmed.starts_with("travis_fold:end")
         || trimmed.starts_with("travis_fold:start")
         || trimmed.starts_with("travis_time:start")
-        || holds(trimmed, "section_end:")
-        || holds(trimmed, "section_start:")
+        || holds_section_marker(trimmed)
         || trimmed.starts_with("##[endgroup]")
         || trimmed.starts_with("##[group]")
         || trimmed.starts_with("$ ")
         || is_failure_end(trimmed)
+}
+
+/// Whether a line holds GitLab's `section_start:` or `section_end:`.
+fn holds_section_marker(text: &str) -> bool {
+    static SECTION: OnceLock<memchr::memmem::Finder<'static>> = OnceLock::new();
+    let finder = SECTION.get_or_init(|| memchr::memmem::Finder::new("section_"));
+    finder.find_iter(text.as_bytes()).any(|at| {
+        let rest = &text.as_bytes()[at + "section_".len()..];
+        rest.starts_with(b"end:") || rest.starts_with(b"start:")
+    })
 }
 
 /// Lines read forward or backward from a position, as (start, end, visible text).
@@ -1357,8 +1366,13 @@ pub fn normalise_line(text: &str) -> String {
             out.push_str(&text[start..at]);
         }
     }
-    // Temporary directories differ per run.
-    for prefix in ["/tmp/", "/var/folders/", "/private/var/", "C:\\Users\\"] {
+    // Temporary directories differ per run (no path, nothing to look for).
+    let paths = if out.contains(['/', '\\']) {
+        &["/tmp/", "/var/folders/", "/private/var/", "C:\\Users\\"][..]
+    } else {
+        &[]
+    };
+    for prefix in paths {
         while let Some(at) = out.find(prefix) {
             let end = out[at..]
                 .find([' ', '\'', '"', ':', ')', ','])
