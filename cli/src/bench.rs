@@ -51,13 +51,19 @@ pub enum BenchCommand {
     Triage {
         #[arg(long, default_value_t = 256)]
         megabytes: usize,
+        /// Rounds of prefilter, triage and grep, one after the other (a shared machine's speed
+        /// drifts: the median of a few rounds says more than one).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
 }
 
 pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
     match command {
         BenchCommand::Webhooks { seconds } => crate::bench_webhooks::run(seconds),
-        BenchCommand::Triage { megabytes } => crate::bench_triage::run(megabytes.max(1)),
+        BenchCommand::Triage { megabytes, rounds } => {
+            crate::bench_triage::run(megabytes.max(1), rounds.max(1))
+        }
         BenchCommand::Jobtrace { megabytes } => crate::bench_jobtrace::run(megabytes.max(1)).await,
         BenchCommand::Summary {
             small,
