@@ -84,22 +84,6 @@ impl WordSet {
                 }
             }
         }
-        // Bytes that lead every state to the same next state share a column.
-        let mut merged: Vec<usize> = Vec::new();
-        let mut column_of = vec![0usize; width];
-        for column in 0..width {
-            let same = merged
-                .iter()
-                .position(|&kept| next.iter().all(|row| row[kept] == row[column]));
-            column_of[column] = same.unwrap_or_else(|| {
-                merged.push(column);
-                merged.len() - 1
-            });
-        }
-        for column in &mut columns {
-            *column = u8::try_from(column_of[usize::from(*column)]).expect("fewer columns");
-        }
-        let width = merged.len();
         // Renumbered so that the states ending a word come last (the root stays first).
         let mut order: Vec<usize> = (0..states).filter(|&s| ends[s].is_empty()).collect();
         let first_match_row = order.len();
@@ -112,8 +96,8 @@ impl WordSet {
         let mut ending = Vec::new();
         let mut words_ending = Vec::new();
         for (row, &state) in order.iter().enumerate() {
-            for (column, &kept) in merged.iter().enumerate() {
-                let target = row_of[next[state][kept] as usize];
+            for column in 0..width {
+                let target = row_of[next[state][column] as usize];
                 table[row * width + column] = index_u32(target * width);
             }
             if row >= first_match_row {
