@@ -45,8 +45,6 @@ pub fn count_breaks(log: &[u8], from: usize, to: usize) -> usize {
     if memchr::memchr(b'\r', span).is_none() {
         return bytecount::count(span, b'\n');
     }
-    let newline = u8x16::splat(b'\n');
-    let carriage_return = u8x16::splat(b'\r');
     let mut breaks = 0usize;
     let mut at = from;
     // Whole vectors inside the span whose next byte is in the log too: each is read as 17
@@ -60,9 +58,8 @@ pub fn count_breaks(log: &[u8], from: usize, to: usize) -> usize {
             let window: &[u8; 17] = log[at..at + 17].try_into().expect("17 bytes");
             let here = u8x16::from(*window.first_chunk::<16>().expect("16 of 17 bytes"));
             let next = u8x16::from(*window.last_chunk::<16>().expect("16 of 17 bytes"));
-            let lone_return = here.simd_eq(carriage_return) & !next.simd_eq(newline);
             // A matching lane is all ones (-1): subtracting it adds one.
-            counts -= here.simd_eq(newline) | lone_return;
+            counts -= break_lanes(here, next);
             at += 16;
         }
         breaks += counts
@@ -76,6 +73,12 @@ pub fn count_breaks(log: &[u8], from: usize, to: usize) -> usize {
         breaks += usize::from(byte == b'\n' || (byte == b'\r' && next != Some(&b'\n')));
     }
     breaks
+}
+
+/// The lanes of `here` that end a line (all ones), given the 16 bytes that follow each lane.
+fn break_lanes(here: u8x16, next: u8x16) -> u8x16 {
+    let lone_return = here.simd_eq(u8x16::splat(b'\r')) & !next.simd_eq(u8x16::splat(b'\n'));
+    here.simd_eq(u8x16::splat(b'\n')) | lone_return
 }
 
 /// Whether the `$` at `at` starts a shell step: `$ command` at a line's start, after a colour
@@ -102,11 +105,13 @@ pub struct LineIndex<'a> {
 
 impl<'a> LineIndex<'a> {
     pub fn new(log: &'a [u8]) -> Self {
-        let newline = u8x16::splat(b'\n');
-        let carriage_return = u8x16::splat(b'\r');
         let dollar = u8x16::splat(b'$');
         let mut breaks_before = Vec::with_capacity(log.len() / BLOCK + 1);
         let mut shell_steps = Vec::new();
+        let mut note_shell_steps = |from: usize, to: usize| {
+            let found = memchr::memchr_iter(b'$', &log[from..to]).map(|offset| from + offset);
+            shell_steps.extend(found.filter(|&at| starts_shell_step(log, at)));
+        };
         let mut breaks = 0;
         let mut at = 0;
         // Whole blocks followed by at least one byte: each vector is read as 17 bytes, itself
@@ -121,18 +126,13 @@ impl<'a> LineIndex<'a> {
             for (here, next) in block.chunks_exact(16).zip(shifted.chunks_exact(16)) {
                 let here = u8x16::from(<[u8; 16]>::try_from(here).expect("16 bytes"));
                 let next = u8x16::from(<[u8; 16]>::try_from(next).expect("16 bytes"));
-                let lone_return = here.simd_eq(carriage_return) & !next.simd_eq(newline);
                 // A matching lane is all ones (-1): subtracting it adds one.
-                counts -= here.simd_eq(newline) | lone_return;
+                counts -= break_lanes(here, next);
                 dollars |= here.simd_eq(dollar);
             }
             // `$` is rare: a block holding one is read again for it.
             if dollars.any() {
-                for found in memchr::memchr_iter(b'$', &log[at..at + BLOCK]) {
-                    if starts_shell_step(log, at + found) {
-                        shell_steps.push(at + found);
-                    }
-                }
+                note_shell_steps(at, at + BLOCK);
             }
             // Each half's eight lanes summed by one multiplication (the sum is at most 128).
             let lanes = counts.to_array();
@@ -143,15 +143,10 @@ impl<'a> LineIndex<'a> {
             breaks += halves[0] + halves[1];
             at += BLOCK;
         }
-        // The last block, a byte at a time.
+        // The last block.
         breaks_before.push(breaks);
-        for (offset, &byte) in log[at..].iter().enumerate() {
-            let next = log.get(at + offset + 1);
-            breaks += usize::from(byte == b'\n' || (byte == b'\r' && next != Some(&b'\n')));
-            if byte == b'$' && starts_shell_step(log, at + offset) {
-                shell_steps.push(at + offset);
-            }
-        }
+        breaks += count_breaks(log, at, log.len());
+        note_shell_steps(at, log.len());
         LineIndex {
             log,
             breaks_before,
