@@ -156,14 +156,7 @@ pub const PREFILTER: &[&str] = &[
 
 /// How many prefilter matches a log has (for measuring the literal search alone).
 pub fn prefilter_matches(log: &[u8]) -> usize {
-    let prefilter = prefilter();
-    let mut count = 0;
-    let mut from = 0;
-    while let Some((start, end)) = prefilter.find_from(log, from) {
-        count += 1;
-        from = end.max(start + 1);
-    }
-    count
+    prefilter().every_match(log).count()
 }
 
 /// The search for the prefilter's literals: the SIMD literal searcher (Teddy) itself where the
@@ -188,6 +181,16 @@ impl Prefilter {
             }
         };
         found.map(|found| (found.start(), found.end()))
+    }
+
+    /// Every match, one after another, as (start, end).
+    fn every_match<'a>(&'a self, log: &'a [u8]) -> impl Iterator<Item = (usize, usize)> + 'a {
+        let mut from = 0;
+        std::iter::from_fn(move || {
+            let (start, end) = self.find_from(log, from)?;
+            from = end;
+            Some((start, end))
+        })
     }
 }
 
@@ -505,12 +508,11 @@ fn scorer() -> &'static Scorer {
 
 /// What the words of each line tell (lines given as byte ranges of the log). Lines longer
 /// than 4,000 bytes (minified code, data dumps) are not read: they tell nothing.
-fn line_signals(log: &[u8], lines: &[(usize, usize)]) -> Vec<LineSignals> {
+fn line_signals(log: &[u8], lines: impl Iterator<Item = (usize, usize)>) -> Vec<LineSignals> {
     const LONGEST_LINE: usize = 4_000;
     let scorer = scorer();
     let haystacks: Vec<&[u8]> = lines
-        .iter()
-        .map(|&(start, end)| {
+        .map(|(start, end)| {
             if end - start > LONGEST_LINE {
                 &[][..]
             } else {
@@ -518,10 +520,10 @@ fn line_signals(log: &[u8], lines: &[(usize, usize)]) -> Vec<LineSignals> {
             }
         })
         .collect();
-    let mut signals = vec![LineSignals::default(); lines.len()];
+    let mut signals = vec![LineSignals::default(); haystacks.len()];
     // The evidence words each line holds (a word counts once however often it occurs).
-    let mut evidence = vec![0u128; lines.len()];
-    let mut noisy = vec![false; lines.len()];
+    let mut evidence = vec![0u128; haystacks.len()];
+    let mut noisy = vec![false; haystacks.len()];
     scorer.words.each_word_in_all(&haystacks, |line, id| {
         if id < scorer.evidence {
             evidence[line] |= 1 << id;
@@ -588,11 +590,7 @@ pub fn triage(log: &[u8]) -> Triage {
             next_match = match_from(current_end);
         }
     }
-    let bounds: Vec<(usize, usize)> = looked_at
-        .iter()
-        .map(|&(start, end, _)| (start, end))
-        .collect();
-    let signals = line_signals(log, &bounds);
+    let signals = line_signals(log, looked_at.iter().map(|&(start, end, _)| (start, end)));
     for (&(start, end, line), signals) in looked_at.iter().zip(signals) {
         if signals.test_report {
             test_lines.push((start, end));
@@ -1612,18 +1610,10 @@ mod tests {
             log.extend_from_slice(format!("line {i}: {literal} and {literal}rror\n").as_bytes());
         }
         log.extend_from_slice("FAILED Error: \u{2715} Killed travis_fold:start:x\n".as_bytes());
-        let every_match = |prefilter: &Prefilter| {
-            let mut found = Vec::new();
-            let mut from = 0;
-            while let Some((start, end)) = prefilter.find_from(&log, from) {
-                found.push((start, end));
-                from = end;
-            }
-            found
-        };
-        let matches = every_match(prefilter());
+        let matches: Vec<(usize, usize)> = prefilter().every_match(&log).collect();
         assert!(matches.len() > PREFILTER.len() * 2, "{}", matches.len());
-        assert_eq!(matches, every_match(&automaton_prefilter()));
+        let automaton = automaton_prefilter();
+        assert_eq!(matches, automaton.every_match(&log).collect::<Vec<_>>());
     }
 
     #[test]
