@@ -158,7 +158,28 @@ impl<'a> LineIndex<'a> {
     /// The 1-based number of the line starting at `start`.
     pub fn line_of(&self, start: usize) -> usize {
         let block = (start / BLOCK).min(self.breaks_before.len() - 1);
-        1 + self.breaks_before[block] + count_breaks(self.log, block * BLOCK, start)
+        let from = block * BLOCK;
+        // Less than a block to count: 16 bytes at a time, each vector's breaks as a bit mask,
+        // where the 16 bytes after `start` are in the log too (its end is counted whole).
+        let in_block = if start + 16 <= self.log.len() {
+            let mut breaks = 0;
+            let mut at = from;
+            while at < start {
+                let window: &[u8; 17] = self.log[at..at + 17].try_into().expect("17 bytes");
+                let here = u8x16::from(*window.first_chunk::<16>().expect("16 of 17 bytes"));
+                let next = u8x16::from(*window.last_chunk::<16>().expect("16 of 17 bytes"));
+                let mut lanes = break_lanes(here, next).to_bitmask();
+                if start - at < 16 {
+                    lanes &= (1 << (start - at)) - 1;
+                }
+                breaks += lanes.count_ones() as usize;
+                at += 16;
+            }
+            breaks
+        } else {
+            count_breaks(self.log, from, start)
+        };
+        1 + self.breaks_before[block] + in_block
     }
 
     /// How many lines the log has (a last line without a terminator counts).
