@@ -32,7 +32,8 @@ pub fn clean_log(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Removes CSI (`ESC [ … final`), OSC (`ESC ] … BEL | ESC \`) and two-byte escapes.
+/// Removes CSI (`ESC [ … final`), OSC (`ESC ] … BEL | ESC \`), character set selections
+/// (`ESC ( B`) and two-byte escapes.
 pub fn strip_ansi(raw: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -67,6 +68,9 @@ pub fn strip_ansi(raw: &[u8]) -> Vec<u8> {
                 }
                 i = j;
             }
+            // Character set and line attribute selections take one more byte: `ESC ( B`
+            // (what `tput sgr0` prints before `ESC [ m`), `ESC # 8`, `ESC % G`.
+            Some(b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/' | b'#' | b'%') => i += 3,
             Some(_) => i += 2,
             None => i += 1,
         }
@@ -145,6 +149,11 @@ mod tests {
         assert_eq!(strip_ansi(b"\x1b]0;title\x07text"), b"text");
         assert_eq!(strip_ansi(b"\x1b]8;;http://x\x1b\\link"), b"link");
         assert_eq!(strip_ansi(b"tail\x1b"), b"tail");
+        assert_eq!(
+            strip_ansi(b"test result: \x1b[31mFAILED\x1b(B\x1b[m. 1 failed"),
+            b"test result: FAILED. 1 failed"
+        );
+        assert_eq!(strip_ansi(b"end\x1b("), b"end");
     }
 
     #[test]

@@ -182,6 +182,30 @@ impl<'a> LineIndex<'a> {
         1 + self.breaks_before[block] + in_block
     }
 
+    /// Where 1-based line `line` ends, its terminator excluded (the log's end for the last
+    /// line): found from the block where its break is, without reading the lines before.
+    pub fn line_end(&self, line: usize) -> usize {
+        // The last block with fewer breaks before it than `line` holds the line's break.
+        let block = self
+            .breaks_before
+            .partition_point(|&before| before < line)
+            .saturating_sub(1);
+        let mut left = line - self.breaks_before[block];
+        let from = block * BLOCK;
+        for at in memchr::memchr2_iter(b'\n', b'\r', &self.log[from..]).map(|at| from + at) {
+            // A `\r` directly before `\n` is part of the `\n`'s break.
+            if self.log[at] == b'\r' && self.log.get(at + 1) == Some(&b'\n') {
+                continue;
+            }
+            left -= 1;
+            if left == 0 {
+                let pair = self.log[at] == b'\n' && at > 0 && self.log[at - 1] == b'\r';
+                return at - usize::from(pair);
+            }
+        }
+        self.log.len()
+    }
+
     /// How many lines the log has (a last line without a terminator counts).
     pub fn total_lines(&self) -> usize {
         self.breaks + usize::from(!matches!(self.log.last(), None | Some(b'\n' | b'\r')))
@@ -303,6 +327,7 @@ mod tests {
         ];
         let mut log = Vec::new();
         let mut starts = Vec::new();
+        let mut ends = Vec::new();
         let mut steps = Vec::new();
         for i in 0..3_000usize {
             starts.push(log.len());
@@ -317,6 +342,7 @@ mod tests {
             }
             log.extend_from_slice(prefix);
             log.extend(std::iter::repeat_n(b'-', (i * 37) % 300));
+            ends.push(log.len());
             log.extend_from_slice(terminators[i % 3]);
         }
         for len in [
@@ -338,6 +364,12 @@ mod tests {
                     index.line_of(start),
                     line + 1,
                     "line {} of {len} bytes",
+                    line + 1
+                );
+                assert_eq!(
+                    index.line_end(line + 1),
+                    ends[line].min(len),
+                    "the end of line {} of {len} bytes",
                     line + 1
                 );
             }

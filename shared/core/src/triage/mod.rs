@@ -650,10 +650,10 @@ pub fn triage(log: &[u8]) -> Triage {
     let bar = excerpt_blocks
         .first()
         .map_or(0.0, |best| best.rank * RUNNER_UP_SHARE);
-    let mut index = 0;
+    let mut place = 0;
     excerpt_blocks.retain(|block| {
-        index += 1;
-        index <= always_shown || block.rank >= bar
+        place += 1;
+        place <= always_shown || block.rank >= bar
     });
     let mut excerpt = expand(
         log,
@@ -700,7 +700,8 @@ pub fn triage(log: &[u8]) -> Triage {
                 step_name(&text).map(|name| name.chars().take(200).collect())
             })
     });
-    let (category, infrastructure) = categorise(&category_words_in(log, &spans), &failed_tests);
+    let (category, infrastructure) =
+        categorise(&category_words_in(log, &index, &spans), &failed_tests);
     Triage {
         fingerprint: fingerprint(&key, category),
         excerpt,
@@ -1083,44 +1084,58 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
     crate::redact::redact_lines(texts)
 }
 
-/// Which groups of category words the excerpt holds, read from its text: at most 64 KB, taken
-/// from its end (where the job failed) when the excerpt is longer. Lines are read one by one
-/// (no category word spans two); a line is decoded only when it has something to strip (an
-/// escape sequence, a timestamp), since the words are plain ASCII.
-fn category_words_in(log: &[u8], excerpt: &[Span]) -> [bool; CATEGORY_WORDS.len()] {
+/// Which groups of category words the excerpt holds, read from its bytes: at most 64 KB,
+/// taken from its end (where the job failed) when the excerpt is longer. The words are plain
+/// ASCII without line breaks, so a line break ends any word in progress and the text is
+/// walked in pieces of about 4 KB cut at line breaks, four at a time, without being cut
+/// into lines; only pieces holding colour codes are copied, without them.
+fn category_words_in(
+    log: &[u8],
+    index: &LineIndex,
+    excerpt: &[Span],
+) -> [bool; CATEGORY_WORDS.len()] {
     const BUDGET: usize = 64 * 1024;
+    const PIECE: usize = 4 * 1024;
     let (finder, groups) = category_finder();
-    // The lines read, from the excerpt's end backwards.
-    let mut texts: Vec<Cow<[u8]>> = Vec::new();
-    let mut used = 0;
-    'spans: for span in excerpt.iter().rev() {
-        // The span's lines as (start, end), found forwards from its first line's start.
-        let mut lines = Vec::new();
-        let mut at = span.start;
-        for _ in span.lines.start_line..=span.lines.end_line {
-            if at >= log.len() {
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    let mut left = BUDGET;
+    for span in excerpt.iter().rev() {
+        let end = index.line_end(span.lines.end_line).max(span.start);
+        // Over budget: only the lines that end in the last `left` bytes.
+        let start = if end - span.start > left {
+            let cut = end - left;
+            memchr::memchr2(b'\n', b'\r', &log[cut..end])
+                .map_or(end, |at| next_line_start(log, cut + at).min(end))
+        } else {
+            span.start
+        };
+        let mut from = start;
+        while end - from > PIECE {
+            let cut = from + PIECE;
+            let Some(at) = memchr::memchr2(b'\n', b'\r', &log[cut..end]) else {
                 break;
-            }
-            let end = memchr::memchr2(b'\n', b'\r', &log[at..]).map_or(log.len(), |p| at + p);
-            lines.push((at, end));
-            at = next_line_start(log, end);
-        }
-        for &(start, end) in lines.iter().rev() {
-            let raw = &log[start..end];
-            let text = if memchr::memchr(0x1b, raw).is_some()
-                || raw.first().is_some_and(u8::is_ascii_digit)
-            {
-                Cow::Owned(lines::visible_text(raw).into_bytes())
-            } else {
-                Cow::Borrowed(raw)
             };
-            used += text.len() + 1;
-            if used > BUDGET {
-                break 'spans;
-            }
-            texts.push(text);
+            pieces.push(&log[from..cut + at]);
+            from = cut + at;
+        }
+        pieces.push(&log[from..end]);
+        left -= end - start;
+        if left == 0 || start > span.start {
+            break;
         }
     }
+    // Colour codes can split a word (`test result: \x1b[31mFAILED`): a piece holding any
+    // is read without them.
+    let texts: Vec<Cow<[u8]>> = pieces
+        .into_iter()
+        .map(|piece| {
+            if memchr::memchr(0x1b, piece).is_some() {
+                Cow::Owned(crate::log_clean::strip_ansi(piece))
+            } else {
+                Cow::Borrowed(piece)
+            }
+        })
+        .collect();
     let haystacks: Vec<&[u8]> = texts.iter().map(|text| text.as_ref()).collect();
     let mut present = [false; CATEGORY_WORDS.len()];
     finder.each_word_in_all(&haystacks, |_, word| present[groups[word]] = true);
@@ -1483,6 +1498,32 @@ mod tests {
             "the command's echo is not output: {:?}",
             triage.excerpt
         );
+    }
+
+    #[test]
+    fn category_words_split_by_colour_codes_still_count() {
+        // cargo test colours its verdict: `test result: FAILED` is a test failure.
+        let mut log = String::from("$ cargo test\n");
+        for case in 0..30 {
+            log.push_str(&format!("test case_{case} ... ok\n"));
+        }
+        log.push_str("\ntest result: \x1b[31mFAILED\x1b(B\x1b[m. 30 passed; 1 failed\n\n");
+        log.push_str("The command \"cargo test\" exited with 101.\n");
+        let triage = triage(log.as_bytes());
+        assert_eq!(triage.category, Category::Test, "{triage:?}");
+        // The same words over several excerpt pieces of 4 KB and more: found in each.
+        let mut long = String::from("$ ./lint.sh\n");
+        for line in 0..600 {
+            long.push_str(&format!(
+                "src/module_{line}.rs:1: \x1b[33mLine longer\x1b[0m than 80 characters\n"
+            ));
+        }
+        long.push_str("The command \"./lint.sh\" exited with 1.\n");
+        assert_eq!(triage_category(&long), Category::Lint);
+    }
+
+    fn triage_category(log: &str) -> Category {
+        triage(log.as_bytes()).category
     }
 
     #[test]
