@@ -1087,17 +1087,17 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
 /// Which groups of category words the excerpt holds, read from its bytes: at most 64 KB,
 /// taken from its end (where the job failed) when the excerpt is longer. The words are plain
 /// ASCII without line breaks, so a line break ends any word in progress and the text is
-/// walked in pieces of about 4 KB cut at line breaks, four at a time, without being cut
-/// into lines; only pieces holding colour codes are copied, without them.
+/// walked in four pieces cut at line breaks, at once, without being cut into lines; only
+/// pieces holding colour codes are copied, without them.
 fn category_words_in(
     log: &[u8],
     index: &LineIndex,
     excerpt: &[Span],
 ) -> [bool; CATEGORY_WORDS.len()] {
     const BUDGET: usize = 64 * 1024;
-    const PIECE: usize = 4 * 1024;
     let (finder, groups) = category_finder();
-    let mut pieces: Vec<&[u8]> = Vec::new();
+    // The spans' bytes, from the last span backwards, within the budget.
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
     let mut left = BUDGET;
     for span in excerpt.iter().rev() {
         let end = index.line_end(span.lines.end_line).max(span.start);
@@ -1109,9 +1109,18 @@ fn category_words_in(
         } else {
             span.start
         };
-        let mut from = start;
-        while end - from > PIECE {
-            let cut = from + PIECE;
+        ranges.push((start, end));
+        left -= end - start;
+        if left == 0 || start > span.start {
+            break;
+        }
+    }
+    // Four pieces of about the same size (at least 512 bytes), one for each lane of the walk.
+    let piece = (BUDGET - left).div_ceil(4).max(512);
+    let mut pieces: Vec<&[u8]> = Vec::new();
+    for (mut from, end) in ranges {
+        while end - from > piece {
+            let cut = from + piece;
             let Some(at) = memchr::memchr2(b'\n', b'\r', &log[cut..end]) else {
                 break;
             };
@@ -1119,10 +1128,6 @@ fn category_words_in(
             from = cut + at;
         }
         pieces.push(&log[from..end]);
-        left -= end - start;
-        if left == 0 || start > span.start {
-            break;
-        }
     }
     // Colour codes can split a word (`test result: \x1b[31mFAILED`): a piece holding any
     // is read without them.
@@ -1511,7 +1516,7 @@ mod tests {
         log.push_str("The command \"cargo test\" exited with 101.\n");
         let triage = triage(log.as_bytes());
         assert_eq!(triage.category, Category::Test, "{triage:?}");
-        // The same words over several excerpt pieces of 4 KB and more: found in each.
+        // A long excerpt, walked in four pieces: the words are found in whichever holds them.
         let mut long = String::from("$ ./lint.sh\n");
         for line in 0..600 {
             long.push_str(&format!(

@@ -144,42 +144,55 @@ impl WordSet {
     ///
     /// Four haystacks are walked at once, a byte of each in turn: a single walk waits for
     /// each table lookup before it can make the next, four independent walks overlap in the
-    /// processor.
+    /// processor. Once fewer than four are left, the idle lanes walk zeros (a byte no word
+    /// holds, which keeps them at the start state) beside the others, which go on at the
+    /// same pace.
     pub fn each_word_in_all(&self, haystacks: &[&[u8]], mut found: impl FnMut(usize, usize)) {
+        static IDLE: [u8; 4096] = [0; 4096];
         // The table's parts as locals, which the compiler keeps in registers.
         let (columns, table, first_match) =
             (&self.columns, self.table.as_slice(), self.first_match);
         // Each lane: which haystack, what is left of it, the walk's state.
         let mut lanes: [(usize, &[u8], u32); 4] = [(0, &[], 0); 4];
         let mut next = 0;
-        'walks: loop {
+        loop {
             for lane in &mut lanes {
                 if lane.1.is_empty() {
                     // Empty haystacks hold no word.
                     while next < haystacks.len() && haystacks[next].is_empty() {
                         next += 1;
                     }
-                    if next == haystacks.len() {
-                        break 'walks;
+                    if next < haystacks.len() {
+                        *lane = (next, haystacks[next], 0);
+                        next += 1;
                     }
-                    *lane = (next, haystacks[next], 0);
-                    next += 1;
                 }
             }
-            // All four walk until the shortest ends.
-            let steps = lanes.iter().map(|lane| lane.1.len()).min().unwrap_or(0);
-            let [
-                (h0, b0, mut s0),
-                (h1, b1, mut s1),
-                (h2, b2, mut s2),
-                (h3, b3, mut s3),
-            ] = lanes;
-            let bytes = b0[..steps]
+            // The lanes with bytes left walk until the shortest ends.
+            let Some(steps) = lanes
                 .iter()
-                .zip(&b1[..steps])
-                .zip(&b2[..steps])
-                .zip(&b3[..steps]);
-            for (((&x0, &x1), &x2), &x3) in bytes {
+                .map(|lane| lane.1.len())
+                .filter(|&left| left > 0)
+                .min()
+            else {
+                break;
+            };
+            let steps = steps.min(IDLE.len());
+            let bytes = lanes.map(|(_, bytes, _)| {
+                if bytes.is_empty() {
+                    &IDLE[..steps]
+                } else {
+                    &bytes[..steps]
+                }
+            });
+            let [
+                (h0, _, mut s0),
+                (h1, _, mut s1),
+                (h2, _, mut s2),
+                (h3, _, mut s3),
+            ] = lanes;
+            let walked = bytes[0].iter().zip(bytes[1]).zip(bytes[2]).zip(bytes[3]);
+            for (((&x0, &x1), &x2), &x3) in walked {
                 s0 = Self::next(columns, table, s0, x0);
                 s1 = Self::next(columns, table, s1, x1);
                 s2 = Self::next(columns, table, s2, x2);
@@ -193,19 +206,9 @@ impl WordSet {
                     }
                 }
             }
-            lanes = [
-                (h0, &b0[steps..], s0),
-                (h1, &b1[steps..], s1),
-                (h2, &b2[steps..], s2),
-                (h3, &b3[steps..], s3),
-            ];
-        }
-        // Fewer haystacks left than lanes: each finishes alone.
-        for (haystack, bytes, mut state) in lanes {
-            for &byte in bytes {
-                state = Self::next(columns, table, state, byte);
-                if state >= first_match {
-                    self.words_at(state, |word| found(haystack, word));
+            for (lane, state) in lanes.iter_mut().zip([s0, s1, s2, s3]) {
+                if !lane.1.is_empty() {
+                    *lane = (lane.0, &lane.1[steps..], state);
                 }
             }
         }
