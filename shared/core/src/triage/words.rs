@@ -16,7 +16,8 @@ pub struct WordSet {
     table: Vec<u32>,
     /// Columns per row.
     width: u32,
-    /// States from here on end at least one word.
+    /// States from here on end at least one word: a power of two, the one bit that all of
+    /// them have and no other state has.
     first_match: u32,
     /// For each state from `first_match` on: its range of `words_ending`.
     ending: Vec<(u32, u32)>,
@@ -92,13 +93,27 @@ impl WordSet {
         for (row, &state) in order.iter().enumerate() {
             row_of[state] = row;
         }
-        let mut table = vec![0u32; states * width];
+        // States ending a word start at a power of two, past every other state and at least
+        // as far again from the end: a state ends a word exactly when it has that bit, so
+        // four lanes are tested at once by one bit of their states joined by `|`.
+        let matching = states - first_match_row;
+        let first_match = (first_match_row * width)
+            .max(matching * width)
+            .next_power_of_two();
+        let offset = |row: usize| {
+            if row < first_match_row {
+                row * width
+            } else {
+                first_match + (row - first_match_row) * width
+            }
+        };
+        let mut table = vec![0u32; first_match + matching * width];
         let mut ending = Vec::new();
         let mut words_ending = Vec::new();
         for (row, &state) in order.iter().enumerate() {
             for column in 0..width {
                 let target = row_of[next[state][column] as usize];
-                table[row * width + column] = index_u32(target * width);
+                table[offset(row) + column] = index_u32(offset(target));
             }
             if row >= first_match_row {
                 let from = index_u32(words_ending.len());
@@ -110,7 +125,7 @@ impl WordSet {
             columns,
             table,
             width: index_u32(width),
-            first_match: index_u32(first_match_row * width),
+            first_match: index_u32(first_match),
             ending,
             words_ending,
         }
@@ -198,7 +213,7 @@ impl WordSet {
                 s2 = Self::next(columns, table, s2, x2);
                 s3 = Self::next(columns, table, s3, x3);
                 // Words end at a small share of bytes: one test covers the four lanes.
-                if s0.max(s1).max(s2).max(s3) >= first_match {
+                if (s0 | s1 | s2 | s3) & first_match != 0 {
                     for (haystack, state) in [(h0, s0), (h1, s1), (h2, s2), (h3, s3)] {
                         if state >= first_match {
                             self.words_at(state, |word| found(haystack, word));
