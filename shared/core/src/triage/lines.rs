@@ -217,8 +217,8 @@ impl<'a> LineIndex<'a> {
     }
 }
 
-/// The text of a line without ANSI escapes, a GitHub Actions timestamp prefix or GitLab's
-/// section markers, lossily decoded: what a reader sees.
+/// The text of a line without ANSI escapes or a GitHub Actions timestamp prefix, lossily
+/// decoded: what a reader sees.
 pub fn visible_text(line: &[u8]) -> String {
     let clean = crate::log_clean::strip_ansi(line);
     // Valid UTF-8 (nearly every line) is taken over without another copy.
