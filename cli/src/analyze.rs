@@ -2,6 +2,7 @@
 //! `buildlore analyze --evaluate`: measure the triage on the labelled fixture logs.
 
 use crate::dev::BoxError;
+use buildlore_core::explain::numbered_excerpt;
 use buildlore_core::triage::{Triage, triage};
 use std::path::{Path, PathBuf};
 
@@ -62,40 +63,19 @@ fn print_human(log: &[u8], result: &Triage) {
     print!("{}", excerpt_text(log, result));
 }
 
-/// The excerpt's lines, numbered, under a header per range; each range is redacted as one text,
-/// so that a secret over several lines (a private key's block) goes whole.
+/// The excerpt's lines, numbered, under a header per range; redacted as one text, so that a
+/// secret over several lines (a private key's block) goes whole.
 fn excerpt_text(log: &[u8], result: &Triage) -> String {
-    let lines = numbered_lines(log);
+    let numbered = numbered_excerpt(log, &result.excerpt);
     let mut out = String::new();
-    for range in &result.excerpt {
+    for (range, text) in result.excerpt.iter().zip(&numbered.ranges) {
         out.push_str(&format!(
             "--- lines {}-{}\n",
             range.start_line, range.end_line
         ));
-        let numbered: String = (range.start_line..=range.end_line)
-            .filter_map(|number| {
-                let text = lines.get(number - 1)?;
-                Some(format!("{number:>6} | {text}\n"))
-            })
-            .collect();
-        out.push_str(&buildlore_core::redact::redact(&numbered).0);
+        out.push_str(text);
     }
-    out
-}
-
-/// Every line as a reader sees it (only the command-line output needs them all).
-fn numbered_lines(log: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(log)
-        .replace("\r\n", "\n")
-        .replace('\r', "\n");
-    let mut lines: Vec<String> = text
-        .split('\n')
-        .map(|line| buildlore_core::triage::lines::visible_text(line.as_bytes()))
-        .collect();
-    if text.ends_with('\n') {
-        lines.pop();
-    }
-    lines
+    buildlore_core::redact::redact(&out).0
 }
 
 struct ChunkResult {

@@ -4,8 +4,9 @@
 //! no LLM is configured.
 
 use crate::redact::redact;
-use crate::triage::Triage;
+use crate::triage::{LineRange, Triage};
 use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
 
 /// The shipped system prompt (version 1). The log is data: nothing in it is an instruction.
 pub const DEFAULT_SYSTEM_PROMPT: &str = "You are a CI failure analyst. You receive metadata about a failed CI job and excerpts of its log. \
@@ -78,17 +79,23 @@ pub struct JobFacts<'a> {
     pub stage: Option<&'a str>,
 }
 
-/// The lines of the log the prompt quotes: the excerpt, numbered (`  123 | text`) and
-/// redacted. When it is longer than the budget, its end (where the job failed) and its start
-/// (where the first error was) are kept, two thirds of the budget for the end, and a marker
-/// says how many lines were cut between them.
-pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> String {
+/// The excerpt's ranges as a reader sees them, one text per range (empty for a range past the
+/// log's end): each line numbered (`   123 | text`), colour codes and control bytes dropped,
+/// not yet redacted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberedExcerpt {
+    pub ranges: Vec<String>,
+    /// The number of the last line read: the log goes on past a range that ends before it.
+    pub lines_read: usize,
+}
+
+/// Walks the log once, its lines ending at `\r\n`, a lone `\r` or `\n` as the triage counts
+/// them, and stops after the last range (`excerpt` is sorted, as the triage returns it).
+pub fn numbered_excerpt(log: &[u8], excerpt: &[LineRange]) -> NumberedExcerpt {
     let text = String::from_utf8_lossy(log);
-    // The excerpt's lines in order, a gap marker between ranges.
-    let mut lines: Vec<String> = Vec::new();
+    let mut ranges = vec![String::new(); excerpt.len()];
+    let mut current = 0;
     let mut line_number = 0usize;
-    let mut ranges = triage.excerpt.iter().peekable();
-    // Walk lines once; the excerpt ranges are sorted.
     let mut after_return = false;
     for raw_line in text.split_inclusive(['\n', '\r']) {
         // `\r\n` is one line break: the `\n` after a `\r` starts no line of its own.
@@ -98,11 +105,13 @@ pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> S
             continue;
         }
         line_number += 1;
-        while ranges.peek().is_some_and(|r| r.end_line < line_number) {
-            ranges.next();
-            lines.push("  ...\n".to_string());
+        while excerpt
+            .get(current)
+            .is_some_and(|range| range.end_line < line_number)
+        {
+            current += 1;
         }
-        let Some(range) = ranges.peek() else {
+        let Some(range) = excerpt.get(current) else {
             break;
         };
         if line_number < range.start_line {
@@ -110,7 +119,27 @@ pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> S
         }
         let visible =
             crate::triage::lines::visible_text(raw_line.trim_end_matches(['\n', '\r']).as_bytes());
-        lines.push(format!("{line_number:>6} | {visible}\n"));
+        let _ = writeln!(ranges[current], "{line_number:>6} | {visible}");
+    }
+    NumberedExcerpt {
+        ranges,
+        lines_read: line_number,
+    }
+}
+
+/// The lines of the log the prompt quotes: the excerpt, numbered (`  123 | text`) and
+/// redacted. When it is longer than the budget, its end (where the job failed) and its start
+/// (where the first error was) are kept, two thirds of the budget for the end, and a marker
+/// says how many lines were cut between them.
+pub fn excerpt_for_prompt(log: &[u8], triage: &Triage, budget_chars: usize) -> String {
+    let numbered = numbered_excerpt(log, &triage.excerpt);
+    // The excerpt's lines in order, a gap marker after each range the log goes on past.
+    let mut lines: Vec<&str> = Vec::new();
+    for (range, text) in triage.excerpt.iter().zip(&numbered.ranges) {
+        lines.push(text);
+        if numbered.lines_read > range.end_line {
+            lines.push("  ...\n");
+        }
     }
     // Redacted as one text, so that a secret over several lines (a private key's block) goes
     // whole; then measured line by line.
@@ -482,6 +511,50 @@ mod tests {
             "{numbered}"
         );
         assert!(tiny.contains("size budget"), "{tiny}");
+    }
+
+    #[test]
+    fn the_excerpt_is_numbered_as_the_triage_counts_lines() {
+        // Lines end at \r\n, a lone \r or \n; colour codes are dropped; a range past the
+        // log's end is empty, and only ranges the log goes on past get a gap marker.
+        let log = b"one\r\ntwo\rthree\n\x1b[31mfour\x1b[0m\nfive\nsix\nseven";
+        let ranges = [
+            LineRange {
+                start_line: 2,
+                end_line: 2,
+            },
+            LineRange {
+                start_line: 4,
+                end_line: 5,
+            },
+            LineRange {
+                start_line: 7,
+                end_line: 9,
+            },
+            LineRange {
+                start_line: 12,
+                end_line: 12,
+            },
+        ];
+        let numbered = numbered_excerpt(log, &ranges);
+        assert_eq!(
+            numbered.ranges,
+            [
+                "     2 | two\n",
+                "     4 | four\n     5 | five\n",
+                "     7 | seven\n",
+                "",
+            ]
+        );
+        assert_eq!(numbered.lines_read, 7);
+        let mut result = triage(log);
+        result.excerpt = ranges[..3].to_vec();
+        assert_eq!(
+            excerpt_for_prompt(log, &result, 10_000),
+            "     2 | two\n  ...\n     4 | four\n     5 | five\n  ...\n     7 | seven\n"
+        );
+        // The walk stops after the last range; the line it stopped at is past it.
+        assert_eq!(numbered_excerpt(log, &ranges[..1]).lines_read, 3);
     }
 
     #[test]
