@@ -4,6 +4,7 @@
 //! no LLM is configured.
 
 use crate::redact::redact;
+use crate::triage::lines::{line_bounds, next_line_start, visible_text};
 use crate::triage::{LineRange, Triage};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -92,18 +93,12 @@ pub struct NumberedExcerpt {
 /// Walks the log once, its lines ending at `\r\n`, a lone `\r` or `\n` as the triage counts
 /// them, and stops after the last range (`excerpt` is sorted, as the triage returns it).
 pub fn numbered_excerpt(log: &[u8], excerpt: &[LineRange]) -> NumberedExcerpt {
-    let text = String::from_utf8_lossy(log);
     let mut ranges = vec![String::new(); excerpt.len()];
     let mut current = 0;
     let mut line_number = 0usize;
-    let mut after_return = false;
-    for raw_line in text.split_inclusive(['\n', '\r']) {
-        // `\r\n` is one line break: the `\n` after a `\r` starts no line of its own.
-        let joins_previous = raw_line == "\n" && after_return;
-        after_return = raw_line.ends_with('\r');
-        if joins_previous {
-            continue;
-        }
+    let mut start = 0;
+    while start < log.len() {
+        let (_, end) = line_bounds(log, start);
         line_number += 1;
         while excerpt
             .get(current)
@@ -114,12 +109,11 @@ pub fn numbered_excerpt(log: &[u8], excerpt: &[LineRange]) -> NumberedExcerpt {
         let Some(range) = excerpt.get(current) else {
             break;
         };
-        if line_number < range.start_line {
-            continue;
+        if line_number >= range.start_line {
+            let visible = visible_text(&log[start..end]);
+            let _ = writeln!(ranges[current], "{line_number:>6} | {visible}");
         }
-        let visible =
-            crate::triage::lines::visible_text(raw_line.trim_end_matches(['\n', '\r']).as_bytes());
-        let _ = writeln!(ranges[current], "{line_number:>6} | {visible}");
+        start = next_line_start(log, end);
     }
     NumberedExcerpt {
         ranges,
