@@ -1,6 +1,7 @@
 //! `buildlore analyze <file>`: triage a job log on this machine, no service or LLM needed;
 //! `buildlore analyze --evaluate`: measure the triage on the labelled fixture logs.
 
+use crate::bench_webhooks::read_fixture;
 use crate::dev::BoxError;
 use buildlore_core::explain::numbered_excerpt;
 use buildlore_core::triage::{Triage, triage};
@@ -14,7 +15,8 @@ pub struct AnalyzeArgs {
     #[arg(long)]
     json: bool,
     /// Instead of one log: measure excerpt recall and size on LogChunks and failed-test names
-    /// on the GitHub Actions logs, from this fixtures directory.
+    /// on the GitHub Actions logs, from this fixtures directory (the repository's own is
+    /// `tests/fixtures`; a log stored as `<name>.gz` is read decompressed).
     #[arg(long, value_name = "FIXTURES_DIR")]
     evaluate: Option<PathBuf>,
     /// With --evaluate: list the logs whose labelled chunk the excerpt misses.
@@ -99,14 +101,13 @@ fn chunk_lines(log: &[u8], chunk: &str) -> Option<(usize, usize)> {
 
 fn evaluate(dir: &Path, list_misses: bool) -> Result<(), BoxError> {
     let root = dir.join("logchunks");
-    let labels = std::fs::read_to_string(root.join("labels.jsonl"))
-        .map_err(|e| format!("{}: {e}", root.join("labels.jsonl").display()))?;
+    let labels = String::from_utf8(read_fixture(&root.join("labels.jsonl"))?)?;
     let mut results = Vec::new();
     let mut unlocated = 0;
     for line in labels.lines().filter(|l| !l.trim().is_empty()) {
         let label: serde_json::Value = serde_json::from_str(line)?;
         let path = root.join(label["log"].as_str().ok_or("a label without `log`")?);
-        let log = std::fs::read(&path)?;
+        let log = read_fixture(&path)?;
         let Some((first, last)) = chunk_lines(&log, label["chunk"].as_str().unwrap_or("")) else {
             unlocated += 1;
             continue;
@@ -178,12 +179,12 @@ fn evaluate(dir: &Path, list_misses: bool) -> Result<(), BoxError> {
 fn evaluate_failed_tests(dir: &Path) -> Result<(), BoxError> {
     let root = dir.join("ci-logs/github-actions");
     let expected: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root.join("expected.json"))?)?;
+        serde_json::from_slice(&read_fixture(&root.join("expected.json"))?)?;
     let cases = expected.as_array().ok_or("expected.json is not a list")?;
     let mut matched = 0;
     for case in cases {
         let path = root.join(case["log"].as_str().unwrap_or(""));
-        let log = std::fs::read(&path)?;
+        let log = read_fixture(&path)?;
         let mut want: Vec<&str> = case["expected"]["tr_t_failed"]
             .as_str()
             .unwrap_or("")

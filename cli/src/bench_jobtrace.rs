@@ -4,6 +4,7 @@
 //! the fake's.
 
 use crate::bench::{READ_KEY, bench_state, require_emulator};
+use crate::bench_webhooks::{fixture_files, fixtures, read_fixture};
 use crate::dev::BoxError;
 use axum::Router;
 use axum::body::Body;
@@ -13,22 +14,16 @@ use buildlore_api::{function_app, routes};
 use buildlore_aws::AwsClients;
 use buildlore_aws::bootstrap::ensure_table;
 use buildlore_core::table::TABLE;
-use std::path::PathBuf;
 use std::time::Instant;
 
 const FAKE_TOKEN: &str = "bench-gitlab-token";
 
 /// The fixture logs, concatenated: the fake provider repeats them to any length.
 fn fixture_logs() -> Result<Vec<u8>, BoxError> {
-    let dir = crate::bench_webhooks::fixtures().join("logchunks/logs");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
-        .filter_map(|entry| Some(entry.ok()?.path()))
-        .collect();
-    names.sort();
+    let names = fixture_files(&fixtures().join("logchunks/logs"))?;
     let mut logs = Vec::new();
     for name in names.iter().take(40) {
-        logs.extend_from_slice(&std::fs::read(name)?);
+        logs.extend_from_slice(&read_fixture(name)?);
     }
     Ok(logs)
 }

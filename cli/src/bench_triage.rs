@@ -1,6 +1,7 @@
 //! `bench triage`: triage speed on one core over a corpus built from the fixture logs, next to
 //! `grep -c -E` with the same literals on the same bytes in the same run.
 
+use crate::bench_webhooks::{fixture_files, fixtures, read_fixture};
 use crate::dev::BoxError;
 use buildlore_core::triage::{PREFILTER, triage};
 
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 /// The fixture logs (LogChunks and the GitHub Actions logs).
 fn fixture_logs() -> Result<Vec<Vec<u8>>, BoxError> {
-    let root = crate::bench_webhooks::fixtures();
+    let root = fixtures();
     let mut paths = Vec::new();
     for dir in [
         root.join("logchunks/logs"),
@@ -17,14 +18,12 @@ fn fixture_logs() -> Result<Vec<Vec<u8>>, BoxError> {
         root.join("ci-logs/github-actions/maven"),
         root.join("ci-logs/github-actions/javascript/jest"),
     ] {
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            paths.push(entry?.path());
-        }
+        paths.extend(fixture_files(&dir)?);
     }
     paths.sort();
     let mut logs = Vec::new();
     for path in paths {
-        logs.push(std::fs::read(path)?);
+        logs.push(read_fixture(&path)?);
     }
     Ok(logs)
 }

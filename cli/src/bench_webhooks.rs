@@ -1,9 +1,10 @@
 //! `buildlore bench webhooks`: the CPU cost of a delivery before storage.
 
 use crate::dev::BoxError;
+use buildlore_core::compression::gunzip_capped;
 use buildlore_core::webhooks::secret::{WebhookSecrets, signature_header};
 use buildlore_core::webhooks::{WebhookEvent, github, gitlab};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "benchmark-webhook-secret";
@@ -16,10 +17,51 @@ struct Payload {
     signature: String,
 }
 
+/// The fixtures directory: `BUILDLORE_FIXTURES` if set, else the repository's `tests/fixtures`.
 pub(crate) fn fixtures() -> PathBuf {
     std::env::var_os("BUILDLORE_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"))
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures"))
+}
+
+/// More than any fixture holds once decompressed.
+const MAX_FIXTURE_BYTES: usize = 256 * 1024 * 1024;
+
+/// A fixture file's bytes: `path` itself, or, where only `path.gz` is stored (the large logs
+/// are), that file decompressed.
+pub(crate) fn read_fixture(path: &Path) -> Result<Vec<u8>, BoxError> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut packed = path.as_os_str().to_owned();
+            packed.push(".gz");
+            let packed = PathBuf::from(packed);
+            let compressed = std::fs::read(&packed)
+                .map_err(|_| format!("{}: {e} (nor is there a .gz of it)", path.display()))?;
+            Ok(gunzip_capped(&compressed, MAX_FIXTURE_BYTES)
+                .map_err(|e| format!("{}: {e}", packed.display()))?)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display()).into()),
+    }
+}
+
+/// The files in a fixtures folder, sorted, each named without a `.gz` suffix (read them with
+/// [`read_fixture`]).
+pub(crate) fn fixture_files(dir: &Path) -> Result<Vec<PathBuf>, BoxError> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+        let path = entry?.path();
+        if !path.is_file() {
+            continue;
+        }
+        files.push(match path.to_str().and_then(|p| p.strip_suffix(".gz")) {
+            Some(plain) => PathBuf::from(plain),
+            None => path,
+        });
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
 }
 
 fn payloads() -> Result<Vec<Payload>, BoxError> {
@@ -29,7 +71,7 @@ fn payloads() -> Result<Vec<Payload>, BoxError> {
         ("Pipeline Hook", "pipeline_hook.json"),
         ("Job Hook", "job_hook.cleaned.json"),
     ] {
-        let body = std::fs::read(root.join("gitlab").join(file))?;
+        let body = read_fixture(&root.join("gitlab").join(file))?;
         payloads.push(Payload {
             label: format!("gitlab/{file}"),
             provider: "gitlab",
@@ -45,12 +87,8 @@ fn payloads() -> Result<Vec<Payload>, BoxError> {
         "check_suite",
         "status",
     ] {
-        let mut files: Vec<_> = std::fs::read_dir(root.join("github").join(event))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .collect();
-        files.sort();
-        for path in files {
-            let body = std::fs::read(&path)?;
+        for path in fixture_files(&root.join("github").join(event))? {
+            let body = read_fixture(&path)?;
             payloads.push(Payload {
                 label: format!(
                     "github/{event}/{}",

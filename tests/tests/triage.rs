@@ -1,4 +1,4 @@
-//! Triage on the real logs in `../shared/fixtures`: failed test names, excerpts that hold the
+//! Triage on the real logs in `tests/fixtures`: failed test names, excerpts that hold the
 //! labelled chunk, fingerprints that survive re-runs, and no secret in what is kept.
 
 use buildlore_core::triage::{Category, triage};
