@@ -193,7 +193,11 @@ fn evaluate_failed_tests(dir: &Path) -> Result<(), BoxError> {
             .collect();
         want.sort_unstable();
         let result = triage(&log);
-        let mut got: Vec<&str> = result.failed_tests.iter().map(String::as_str).collect();
+        let mut got: Vec<&str> = result
+            .failed_tests
+            .iter()
+            .map(|name| name.as_str())
+            .collect();
         got.sort_unstable();
         if got == want {
             matched += 1;

@@ -65,6 +65,7 @@ pub fn test_config(table: &str) -> Config {
         trace_cache_days: buildlore_api::config::DEFAULT_TRACE_CACHE_DAYS,
         llm: None,
         analysis_reuse_days: 14,
+        analysis_budget: buildlore_core::budget::BudgetLimits::default(),
         gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
             "{},{}",
             secrets::GITLAB,

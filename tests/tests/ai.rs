@@ -206,7 +206,7 @@ async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
 
     // Asked through the API with the log: answered at once from the same fingerprint.
-    let (status, third) = stack.post_json("/api/ai/analyse", keys::READ, &json!({"projectId": "team/sub/service", "jobId": 3, "jobName": "unit-tests", "log": rerun})).await;
+    let (status, third) = stack.post_json("/api/ai/analyse", keys::INGEST, &json!({"projectId": "team/sub/service", "jobId": 3, "jobName": "unit-tests", "log": rerun})).await;
     assert_eq!(status, StatusCode::OK, "{third}");
     assert_eq!(third["cached"], true);
     assert_eq!(third["source"], "reused");
@@ -225,7 +225,7 @@ async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
     assert_eq!(again["source"], "llm");
 
     // A new failure through the API is queued, with where to poll.
-    let (status, queued) = stack.post_json("/api/ai/analyse", keys::READ, &json!({"projectId": "team/sub/service", "jobId": "4 & #4",
+    let (status, queued) = stack.post_json("/api/ai/analyse", keys::INGEST, &json!({"projectId": "team/sub/service", "jobId": "4 & #4",
                 "log": "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n"})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
     assert_eq!(queued["status"], "queued");
@@ -282,7 +282,7 @@ async fn a_message_the_llm_keeps_failing_reaches_the_dead_letter_queue_alone() {
 #[tokio::test]
 async fn without_an_llm_the_triage_answers_at_once() {
     let stack = TestStack::with_analysis_queue().await;
-    let (status, body) = stack.post_json("/api/ai/analyse", keys::READ, &json!({"projectId": "team/app", "jobId": 7,
+    let (status, body) = stack.post_json("/api/ai/analyse", keys::INGEST, &json!({"projectId": "team/app", "jobId": 7,
                 "log": "$ npm test\n  1) parser\n     Error: expected 2, got 3\nThe command \"npm test\" exited with 1.\n"})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"], "triage");
@@ -328,6 +328,92 @@ async fn without_an_llm_the_triage_answers_at_once() {
         )
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_read_key_cannot_store_a_log_and_an_empty_log_is_refused() {
+    let stack = TestStack::with_analysis_queue().await;
+    let log = "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n";
+    let (status, body) = stack
+        .post_json(
+            "/api/ai/analyse",
+            keys::READ,
+            &json!({"projectId": "team/app", "jobId": 31, "log": log}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ingest scope"));
+    let (status, body) = stack
+        .post_json(
+            "/api/ai/analyse",
+            keys::INGEST,
+            &json!({"projectId": "team/app", "jobId": 32, "log": ""}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    // Nothing of either request was stored: no trace, no analysis, nothing queued.
+    for job in [31, 32] {
+        let (status, _) = stack
+            .get(&format!("/api/v1/jobs/gitlab/team%2Fapp/{job}/trace"))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "job {job}");
+    }
+    assert!(stack.items().await.is_empty());
+    assert!(stack.queued_messages().await.is_empty());
+    // An ingest key without a log asks to read: it needs the read scope.
+    let (status, _) = stack
+        .post_json(
+            "/api/ai/analyse",
+            keys::INGEST,
+            &json!({"projectId": "team/app", "jobId": 31}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn llm_requests_past_a_keys_hourly_budget_get_429_and_reach_no_llm() {
+    let (fake, port) = fake_llm().await;
+    let stack = TestStack::with_analysis_queue_and_config(move |config| {
+        config.llm = Some(LlmChoice::OpenAi(LlmConfig {
+            base_url: Url::parse(&format!("http://127.0.0.1:{port}/v1")).unwrap(),
+            model: "fake-model".into(),
+            api_key: Some(LLM_KEY.into()),
+            timeout: Duration::from_secs(5),
+            max_attempts: 2,
+        }));
+        config.analysis_budget.per_key = Some(2);
+    })
+    .await;
+    let ask = |job: u64| {
+        json!({"projectId": "team/app", "jobId": job,
+               "log": format!("$ make\nsrc/a{job}.c:3: error: 'x{job}' undeclared\nThe command \"make\" exited with 2.\n")})
+    };
+    for job in [41, 42] {
+        let (status, body) = stack
+            .post_json("/api/ai/analyse", keys::INGEST, &ask(job))
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    let (status, headers, body) = stack
+        .call(
+            Method::POST,
+            "/api/ai/analyse",
+            Some(keys::INGEST),
+            Some(&ask(43)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=3600).contains(&retry_after), "{retry_after}");
+    assert!(body["error"].as_str().unwrap().contains("budget"), "{body}");
+    // Two messages queued, not three; another key still has its own budget.
+    assert_eq!(stack.queued_messages().await.len(), 2);
+    let (status, body) = stack
+        .post_json("/api/ai/analyse", keys::ADMIN, &ask(44))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(fake.calls.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

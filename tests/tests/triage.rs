@@ -21,7 +21,11 @@ fn failed_test_names_match_the_labelled_github_actions_logs() {
             .collect();
         want.sort_unstable();
         let result = triage(&log);
-        let mut got: Vec<&str> = result.failed_tests.iter().map(String::as_str).collect();
+        let mut got: Vec<&str> = result
+            .failed_tests
+            .iter()
+            .map(|name| name.as_str())
+            .collect();
         got.sort_unstable();
         if got == want {
             matched += 1;
@@ -124,7 +128,12 @@ fn a_rerun_keeps_its_fingerprint_and_another_failure_does_not() {
 fn secrets_in_the_log_do_not_reach_the_key_lines() {
     let log = "$ ./deploy.sh\nerror: login failed for https://deploy:glpat-abcdefghijklmnopqrst@gitlab.example.com\nError: token=supersecretvalue123 was rejected\nThe command \"./deploy.sh\" exited with 1.\n";
     let result = triage(log.as_bytes());
-    let kept = result.key_lines.join("\n");
+    let kept = result
+        .key_lines
+        .iter()
+        .map(|line| line.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(kept.contains("login failed"), "{kept}");
     assert!(!kept.contains("glpat-"), "{kept}");
     assert!(!kept.contains("supersecretvalue123"), "{kept}");

@@ -28,6 +28,21 @@ impl Scope {
 
 type Digest32 = [u8; 32];
 
+/// Who made a request: an id of the key it presented (not the key, and not reversible to
+/// it), for per-key budgets and audit records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub key_id: String,
+}
+
+impl Caller {
+    fn of(digest: &Digest32) -> Self {
+        Caller {
+            key_id: digest[..8].iter().map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
 fn digest(key: &str) -> Digest32 {
     Sha256::digest(key.as_bytes()).into()
 }
@@ -92,8 +107,8 @@ impl ApiKeys {
     }
 
     /// Which scopes a presented key carries.
-    fn scopes_of(&self, presented: &str) -> Vec<Scope> {
-        let presented = digest(presented);
+    fn scopes_of(&self, presented: &Digest32) -> Vec<Scope> {
+        let presented = *presented;
         let mut scopes = Vec::new();
         if Self::matches(&self.admin, &presented) {
             scopes.extend([Scope::Admin, Scope::Ingest, Scope::Read]);
@@ -109,7 +124,7 @@ impl ApiKeys {
 
     /// Checks the request's bearer key for `scope`: 401 without a known key, 403 with a key
     /// of another scope.
-    pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<(), ApiError> {
+    pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
         let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             return Err(unauthorized(
@@ -125,7 +140,8 @@ impl ApiKeys {
                 ));
             }
         };
-        let scopes = self.scopes_of(key);
+        let presented = digest(key);
+        let scopes = self.scopes_of(&presented);
         if scopes.is_empty() {
             return Err(unauthorized("API key not recognised"));
         }
@@ -138,7 +154,7 @@ impl ApiKeys {
                 ),
             ));
         }
-        Ok(())
+        Ok(Caller::of(&presented))
     }
 }
 

@@ -26,6 +26,9 @@ pub struct Config {
     pub llm: Option<buildlore_providers::llm::LlmChoice>,
     /// `ANALYSIS_REUSE_DAYS`: an analysis of the same failure this recent is reused (default 14).
     pub analysis_reuse_days: u32,
+    /// `ANALYSIS_BUDGET_PER_KEY`, `ANALYSIS_BUDGET_PER_DEPLOYMENT`: LLM requests per hour
+    /// (0 = unlimited).
+    pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
@@ -192,6 +195,25 @@ fn seconds(
     }
 }
 
+/// A per-hour budget: a whole number, 0 for unlimited, `default` when unset.
+fn budget(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<Option<u64>, ConfigError> {
+    match lookup(name) {
+        None => Ok(Some(default)),
+        Some(text) => match text.trim().parse::<u64>() {
+            Ok(0) => Ok(None),
+            Ok(limit) => Ok(Some(limit)),
+            Err(_) => Err(ConfigError::Invalid(
+                name,
+                "a whole number of requests per hour (0 = unlimited)",
+            )),
+        },
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -253,6 +275,18 @@ impl Config {
             github_webhook_secrets: WebhookSecrets::from_list(
                 &lookup("GITHUB_WEBHOOK_SECRET").unwrap_or_default(),
             ),
+            analysis_budget: buildlore_core::budget::BudgetLimits {
+                per_key: budget(
+                    &lookup,
+                    "ANALYSIS_BUDGET_PER_KEY",
+                    buildlore_core::budget::DEFAULT_BUDGET_PER_KEY,
+                )?,
+                per_deployment: budget(
+                    &lookup,
+                    "ANALYSIS_BUDGET_PER_DEPLOYMENT",
+                    buildlore_core::budget::DEFAULT_BUDGET_PER_DEPLOYMENT,
+                )?,
+            },
             events: EventTiming {
                 poll: seconds(&lookup, "EVENTS_POLL_SECONDS", 5)?,
                 heartbeat: seconds(&lookup, "EVENTS_HEARTBEAT_SECONDS", 15)?,

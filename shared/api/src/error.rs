@@ -72,6 +72,26 @@ impl ApiError {
     }
 }
 
+impl From<buildlore_core::budget::BudgetError> for ApiError {
+    fn from(error: buildlore_core::budget::BudgetError) -> Self {
+        use buildlore_core::budget::BudgetError;
+        match error {
+            BudgetError::Spent {
+                which,
+                limit,
+                retry_after,
+            } => ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "the {which} budget of {limit} LLM requests per hour is spent; retry after {retry_after} s (stored analyses are still answered)"
+                ),
+            )
+            .with_retry_after(retry_after),
+            BudgetError::Store(error) => store_failure(error),
+        }
+    }
+}
+
 /// A storage failure as the client sees it: throttling and outages are retryable (503), the
 /// rest is ours (500, cause logged).
 pub fn store_failure(error: StoreError) -> ApiError {

@@ -9,9 +9,22 @@ use std::collections::HashMap;
 pub type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
 
 pub fn query_params(query: QueryParams) -> Result<HashMap<String, String>, ApiError> {
-    query
+    let params = query
         .map(|Query(map)| map)
-        .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))
+        .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
+    // The decoder replaces bytes that are not UTF-8 (`%FF`) with U+FFFD, which would make
+    // different invalid values the same: refuse them instead.
+    if let Some(name) = params
+        .iter()
+        .find(|(name, value)| name.contains('\u{FFFD}') || value.contains('\u{FFFD}'))
+        .map(|(name, _)| name)
+    {
+        return Err(ApiError::bad_request(format!(
+            "query parameter `{}` holds percent-encoded bytes that are not UTF-8 (such as %FF); percent-encode UTF-8 text",
+            name.chars().take(64).collect::<String>()
+        )));
+    }
+    Ok(params)
 }
 
 /// A parameter that is present and not empty.

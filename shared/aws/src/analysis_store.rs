@@ -347,7 +347,7 @@ impl AnalysisStore for DynamoStore {
                        first_seen = if_not_exists(first_seen, :now), category = :category, \
                        failed_tests = :tests, latest_job = :job"
             .to_string();
-        if let Some(root_cause) = analysis.result.as_ref().map(|r| r.root_cause.clone()) {
+        if let Some(root_cause) = analysis.result.as_ref().map(|r| r.root_cause.to_string()) {
             set.push_str(", root_cause = :cause");
             update = update.expression_attribute_values(":cause", s(root_cause));
         }

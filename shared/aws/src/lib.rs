@@ -4,6 +4,7 @@
 pub mod analysis_queue;
 pub mod analysis_store;
 pub mod bootstrap;
+pub mod budget_counters;
 pub mod build_item;
 pub mod call_stats;
 pub mod clients;

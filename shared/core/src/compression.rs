@@ -1,7 +1,7 @@
 //! gzip for stored logs and gzip-encoded request bodies, with a cap against bombs.
 
 use flate2::Compression;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use std::io::{Read, Write};
 
@@ -23,10 +23,12 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// Decompresses at most `cap` bytes; more is an error, never a larger allocation.
+/// Decompresses at most `cap` bytes; more is an error, never a larger allocation. Several
+/// gzip members one after another are one stream (as `cat a.gz b.gz` makes); anything else
+/// after the last member is corrupt data, not ignored.
 pub fn gunzip_capped(bytes: &[u8], cap: usize) -> Result<Vec<u8>, GunzipError> {
     let mut out = Vec::new();
-    let mut limited = GzDecoder::new(bytes).take(cap as u64 + 1);
+    let mut limited = MultiGzDecoder::new(bytes).take(cap as u64 + 1);
     limited
         .read_to_end(&mut out)
         .map_err(|_| GunzipError::Corrupt)?;
@@ -52,5 +54,16 @@ mod tests {
             gunzip_capped(&packed[..packed.len() / 2], text.len()),
             Err(GunzipError::Corrupt)
         );
+        let mut trailing = packed.clone();
+        trailing.extend_from_slice(b"garbage after the gzip stream");
+        assert_eq!(
+            gunzip_capped(&trailing, text.len()),
+            Err(GunzipError::Corrupt)
+        );
+        let mut two_members = packed.clone();
+        two_members.extend_from_slice(&gzip(b"and more"));
+        let mut both = text.clone();
+        both.extend_from_slice(b"and more");
+        assert_eq!(gunzip_capped(&two_members, both.len()).unwrap(), both);
     }
 }

@@ -3,7 +3,7 @@
 //! leniently: fenced or wrapped in prose), and the explanation made from the triage alone when
 //! no LLM is configured.
 
-use crate::redact::redact;
+use crate::redact::{Redacted, redact};
 use crate::triage::lines::{line_bounds, next_line_start, visible_text};
 use crate::triage::{LineRange, Triage};
 use serde::{Deserialize, Serialize};
@@ -57,9 +57,9 @@ pub const DEFAULT_PROMPT_LOG_CHARS: usize = 24_000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Explanation {
-    pub root_cause: String,
-    pub explanation: String,
-    pub fix: String,
+    pub root_cause: Redacted,
+    pub explanation: Redacted,
+    pub fix: Redacted,
     pub severity: String,
     pub confidence: f64,
     pub category: String,
@@ -182,7 +182,7 @@ pub fn build_prompt(
         user.push_str(&format!("Stage: {stage}\n"));
     }
     if let Some(step) = &triage.failing_step {
-        user.push_str(&format!("Failing step: {}\n", redact(step).0));
+        user.push_str(&format!("Failing step: {step}\n"));
     }
     user.push_str(&format!("Triage category: {}\n", triage.category.as_str()));
     if !triage.failed_tests.is_empty() {
@@ -192,7 +192,7 @@ pub fn build_prompt(
                 .failed_tests
                 .iter()
                 .take(20)
-                .cloned()
+                .map(Redacted::as_str)
                 .collect::<Vec<_>>()
                 .join(", ")
         ));
@@ -263,17 +263,12 @@ pub fn parse_explanation(answer: &str) -> Result<Explanation, ExplanationError> 
 fn explanation_from(value: &serde_json::Value) -> Result<Explanation, String> {
     let text = |name: &str| -> Result<String, String> {
         match value.get(name) {
-            Some(serde_json::Value::String(s)) => {
-                Ok(redact(s.trim()).0.chars().take(4_000).collect())
-            }
-            Some(serde_json::Value::Array(items)) => Ok(redact(
-                &items
-                    .iter()
-                    .filter_map(|i| i.as_str())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-            .0),
+            Some(serde_json::Value::String(s)) => Ok(s.trim().chars().take(4_000).collect()),
+            Some(serde_json::Value::Array(items)) => Ok(items
+                .iter()
+                .filter_map(|i| i.as_str())
+                .collect::<Vec<_>>()
+                .join("\n")),
             _ => Err(format!("`{name}` must be a string")),
         }
     };
@@ -305,9 +300,9 @@ fn explanation_from(value: &serde_json::Value) -> Result<Explanation, String> {
         })
         .unwrap_or_default();
     Ok(Explanation {
-        root_cause: text("root_cause")?,
-        explanation: text("explanation")?,
-        fix: text("fix")?,
+        root_cause: Redacted::new(&text("root_cause")?),
+        explanation: Redacted::new(&text("explanation")?),
+        fix: Redacted::new(&text("fix")?),
         severity: if SEVERITIES.contains(&severity.as_str()) {
             severity
         } else {
@@ -339,11 +334,8 @@ pub fn check_prompt_not_leaked(
     const WINDOW: usize = 60;
     let chars: Vec<char> = prompt.chars().collect();
     if chars.len() < WINDOW {
-        return if !prompt.is_empty() && answer.contains(&prompt) {
-            Err(ExplanationError::LeaksPrompt)
-        } else {
-            Ok(())
-        };
+        // A prompt this short reveals little, and its words occur in ordinary answers.
+        return Ok(());
     }
     // Windows every 20 characters: a quote of 80+ characters always contains one whole.
     let mut start = 0;
@@ -419,12 +411,13 @@ pub fn explanation_from_triage(triage: &Triage) -> Explanation {
     explanation.push('.');
     if !triage.key_lines.is_empty() {
         explanation.push_str(" Key lines: ");
-        explanation.push_str(&triage.key_lines.join(" | "));
+        let lines: Vec<&str> = triage.key_lines.iter().map(Redacted::as_str).collect();
+        explanation.push_str(&lines.join(" | "));
     }
     Explanation {
-        root_cause,
-        explanation,
-        fix: "Read the excerpt's lines; configure an LLM for a suggested fix.".into(),
+        root_cause: Redacted::new(&root_cause),
+        explanation: Redacted::new(&explanation),
+        fix: Redacted::new("Read the excerpt's lines; configure an LLM for a suggested fix."),
         severity: "medium".into(),
         confidence: if triage.excerpt.is_empty() { 0.1 } else { 0.4 },
         category: triage.category.as_str().into(),
@@ -596,11 +589,17 @@ mod tests {
         );
         // Quoted from the middle, with its line breaks changed: still caught.
         let quote: String = DEFAULT_SYSTEM_PROMPT.chars().skip(137).take(90).collect();
-        explanation.explanation = format!("My rules say:\n{}", quote.replace(' ', "\n"));
+        explanation.explanation =
+            Redacted::new(&format!("My rules say:\n{}", quote.replace(' ', "\n")));
         assert_eq!(
             check_prompt_not_leaked(&explanation, DEFAULT_SYSTEM_PROMPT),
             Err(ExplanationError::LeaksPrompt)
         );
+        // A short prompt's words occur in any answer: they are no leak.
+        let answer = parse_explanation(ANSWER).unwrap();
+        for short in ["a", "You analyse CI failures."] {
+            assert_eq!(check_prompt_not_leaked(&answer, short), Ok(()), "{short}");
+        }
     }
 
     #[test]

@@ -9,7 +9,7 @@ use crate::explain::{
     explanation_from_triage, parse_explanation,
 };
 use crate::ports::StoreError;
-use crate::redact::redact;
+use crate::redact::{Redacted, redact};
 use crate::repo::RepoPath;
 use crate::triage::{LineRange, Triage, triage};
 use chrono::{DateTime, Utc};
@@ -49,8 +49,8 @@ pub struct JobAnalysis {
     pub model: Option<String>,
     pub fingerprint: Option<String>,
     pub category: String,
-    pub failed_tests: Vec<String>,
-    pub failing_step: Option<String>,
+    pub failed_tests: Vec<Redacted>,
+    pub failing_step: Option<Redacted>,
     pub excerpt: Vec<LineRange>,
     pub result: Option<Explanation>,
     pub error: Option<String>,

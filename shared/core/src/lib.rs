@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod analysis_request;
+pub mod budget;
 pub mod build;
 pub mod compression;
 pub mod counters;

@@ -13,6 +13,10 @@ pub enum InvalidTime {
     NotRfc3339(String),
     #[error("is more than {MAX_FUTURE_SKEW_HOURS} hours in the future; check the sender's clock")]
     InFuture,
+    #[error(
+        "is more than {MAX_WINDOW_DAYS} days in the past, older than anything retained; check the sender's clock"
+    )]
+    TooOld,
     #[error("must be a window such as 30m, 12h, 7d or 2w, or an RFC 3339 timestamp, got {0:?}")]
     NotAWindow(String),
     #[error("reaches back more than {MAX_WINDOW_DAYS} days, beyond what is retained")]
@@ -26,6 +30,9 @@ pub fn parse_timestamp(raw: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, I
         .with_timezone(&Utc);
     if parsed > now + Duration::hours(MAX_FUTURE_SKEW_HOURS) {
         return Err(InvalidTime::InFuture);
+    }
+    if parsed < now - Duration::days(MAX_WINDOW_DAYS) {
+        return Err(InvalidTime::TooOld);
     }
     Ok(parsed)
 }
@@ -105,6 +112,19 @@ mod tests {
         DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn timestamps_far_in_the_past_are_refused() {
+        for raw in ["0000-01-01T00:00:00Z", "1970-01-01T00:00:00Z"] {
+            assert_eq!(
+                parse_timestamp(raw, now()),
+                Err(InvalidTime::TooOld),
+                "{raw}"
+            );
+        }
+        let recent = (now() - Duration::days(MAX_WINDOW_DAYS - 1)).to_rfc3339();
+        assert!(parse_timestamp(&recent, now()).is_ok());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! job for the worker (`202`, poll `/api/ai/cache`), or with no LLM configured answers with the
 //! triage right away.
 
-use crate::auth::Scope;
+use crate::auth::{Caller, Scope};
 use crate::body::read_json;
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
@@ -69,23 +69,23 @@ fn analysis_body(analysis: &JobAnalysis, project_id: &str, cached: bool) -> Valu
     body
 }
 
-/// A JSON body's fields as text (ids may come as numbers).
-fn text_fields(body: &Value) -> HashMap<String, String> {
-    body.as_object()
-        .map(|object| {
-            object
-                .iter()
-                .filter_map(|(name, value)| {
-                    let text = match value {
-                        Value::String(s) => s.clone(),
-                        Value::Number(n) => n.to_string(),
-                        _ => return None,
-                    };
-                    Some((name.clone(), text))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A JSON body's fields as text (ids may come as whole numbers; `1e308` is no id).
+fn text_fields(body: &Value) -> Result<HashMap<String, String>, ApiError> {
+    let mut fields = HashMap::new();
+    for (name, value) in body.as_object().into_iter().flatten() {
+        let text = match value {
+            Value::String(s) => s.clone(),
+            Value::Number(n) if n.is_u64() || n.is_i64() => n.to_string(),
+            Value::Number(n) => {
+                return Err(ApiError::bad_request(format!(
+                    "`{name}` must be a whole number or a string, not {n}"
+                )));
+            }
+            _ => continue,
+        };
+        fields.insert(name.clone(), text);
+    }
+    Ok(fields)
 }
 
 /// Our repo key, or a 404 when a GitLab numeric id has not been introduced yet.
@@ -113,7 +113,12 @@ async fn analyse(
     query: QueryParams,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
+    // A read key asks about a stored or fetchable log; a request carrying the log stores it,
+    // which takes the ingest scope (checked once the body says which it is).
+    let keys = &state.config.keys;
+    let caller = keys
+        .authorize(&headers, Scope::Read)
+        .or_else(|refused| keys.authorize(&headers, Scope::Ingest).map_err(|_| refused))?;
     let params = query_params(query)?;
     let body = read_json(&headers, body, ANALYSE_BODY_LIMIT).await?;
     if !body.is_object() {
@@ -121,16 +126,31 @@ async fn analyse(
             "the body must be a JSON object with `projectId` and `jobId`",
         ));
     }
-    let fields = text_fields(&body);
+    let fields = text_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
     let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let wait = wait_seconds(field("wait").or(params.get("wait").map(String::as_str)))?;
     let log = match body.get("log") {
         None | Some(Value::Null) => None,
+        Some(Value::String(log)) if log.is_empty() => {
+            return Err(ApiError::bad_request(
+                "`log` is empty: send the job's log text, or leave `log` out to analyse the stored or fetchable log",
+            ));
+        }
         Some(Value::String(log)) => Some(log.as_str()),
         Some(_) => return Err(ApiError::bad_request("`log` must be a string")),
     };
+    if log.is_some() {
+        keys.authorize(&headers, Scope::Ingest).map_err(|_| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a `log` in the request is stored as the job's log and needs a key with the ingest scope; leave `log` out to analyse the stored or fetchable log with a read key",
+            )
+        })?;
+    } else {
+        keys.authorize(&headers, Scope::Read)?;
+    }
     let job = JobToAnalyse {
         provider: &target.provider,
         repo: &repo,
@@ -197,6 +217,7 @@ async fn analyse(
     let queue = state.analysis_queue.as_ref().ok_or_else(|| {
         ApiError::unavailable("analysis is not available: no analysis queue is configured")
     })?;
+    spend_llm_budget(&state, &caller).await?;
     let request = AnalysisRequest {
         version: ANALYSIS_REQUEST_VERSION,
         provider: target.provider.clone(),
@@ -237,6 +258,18 @@ async fn analyse(
         })),
     )
         .into_response())
+}
+
+/// One unit of the caller's and the deployment's hourly LLM budget (429 beyond it).
+async fn spend_llm_budget(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    buildlore_core::budget::spend(
+        &state.store,
+        state.config.analysis_budget,
+        &caller.key_id,
+        chrono::Utc::now(),
+    )
+    .await?;
+    Ok(())
 }
 
 /// `wait`: whole seconds to wait for the worker, at most `MAX_WAIT_SECONDS`.
@@ -294,6 +327,8 @@ async fn cached_analysis(
 const MAX_QUESTION_CHARS: usize = 4_000;
 /// Longest system prompt an administrator may store, in characters.
 const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
+/// Shortest system prompt: one that says what the model is for.
+const MIN_SYSTEM_PROMPT_CHARS: usize = 20;
 /// How long a follow-up may wait for the LLM (API Gateway ends requests at 30 s).
 const FOLLOWUP_TIME_LIMIT: Duration = Duration::from_secs(25);
 
@@ -302,9 +337,9 @@ async fn followup(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
+    let caller = state.config.keys.authorize(&headers, Scope::Read)?;
     let body = read_json(&headers, body, 64 * 1024).await?;
-    let fields = text_fields(&body);
+    let fields = text_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
     let question =
         field("question").ok_or_else(|| ApiError::bad_request("`question` is required"))?;
@@ -320,6 +355,7 @@ async fn followup(
             "follow-up questions need an LLM, and this deployment has LLM_PROVIDER=none",
         )
     })?;
+    spend_llm_budget(&state, &caller).await?;
     if llm.worker_only() {
         let wait = wait_seconds(field("wait"))?;
         return queue_followup(&state, &target, &repo, project_id, question, wait).await;
@@ -572,9 +608,10 @@ async fn put_system_prompt(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("`prompt` must be a non-empty string"))?;
-    if prompt.chars().count() > MAX_SYSTEM_PROMPT_CHARS {
+    let length = prompt.chars().count();
+    if !(MIN_SYSTEM_PROMPT_CHARS..=MAX_SYSTEM_PROMPT_CHARS).contains(&length) {
         return Err(ApiError::bad_request(format!(
-            "`prompt` is longer than {MAX_SYSTEM_PROMPT_CHARS} characters"
+            "`prompt` must be {MIN_SYSTEM_PROMPT_CHARS} to {MAX_SYSTEM_PROMPT_CHARS} characters (it is {length}): say what the model does and the answer's JSON fields"
         )));
     }
     let current = state

@@ -48,6 +48,12 @@ pub(crate) async fn project_target<'a>(
                 .ok_or_else(|| ApiError::bad_request("provider=github needs `repo=owner/name`"))?;
             let repo =
                 RepoPath::parse(repo).map_err(|e| ApiError::bad_request(format!("`repo` {e}")))?;
+            if repo.as_str().split('/').count() != 2 {
+                return Err(ApiError::bad_request(format!(
+                    "`repo` {:?} is not a GitHub repository: use owner/name",
+                    repo.as_str()
+                )));
+            }
             (Some(repo.clone()), repo.to_string())
         }
         "gitlab" => {

@@ -53,17 +53,19 @@ async fn gitlab_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let bytes = read_bytes(body, MAX_WEBHOOK_BODY_BYTES).await?;
+    // The token is checked before the body is read: an unauthenticated sender costs nothing.
     state
         .config
         .gitlab_webhook_secrets
         .verify_token(headers.get("x-gitlab-token").map(|v| v.as_bytes()))
         .map_err(|e| unauthorized(e, "X-Gitlab-Token"))?;
+    let bytes = read_bytes(body, MAX_WEBHOOK_BODY_BYTES).await?;
     let event = header(&headers, "x-gitlab-event")
-        .ok_or_else(|| ApiError::bad_request("missing X-Gitlab-Event header"))?;
+        .filter(|event| !event.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing or empty X-Gitlab-Event header"))?;
     let parsed = gitlab::parse_bytes(event, &bytes, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
-    let delivery = header(&headers, "x-gitlab-event-uuid").map(str::to_string);
+    let delivery = header(&headers, "x-gitlab-event-uuid").map(|id| delivery_key(id, &bytes));
     respond(&state, gitlab::PROVIDER, delivery, parsed).await
 }
 
@@ -82,11 +84,25 @@ async fn github_webhook(
         )
         .map_err(|e| unauthorized(e, "X-Hub-Signature-256"))?;
     let event = header(&headers, "x-github-event")
-        .ok_or_else(|| ApiError::bad_request("missing X-GitHub-Event header"))?;
+        .filter(|event| !event.trim().is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing or empty X-GitHub-Event header"))?;
     let parsed = github::parse_bytes(event, &bytes, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
-    let delivery = header(&headers, "x-github-delivery").map(str::to_string);
+    let delivery = header(&headers, "x-github-delivery").map(|id| delivery_key(id, &bytes));
     respond(&state, github::PROVIDER, delivery, parsed).await
+}
+
+/// A delivery is the same delivery only with the same id *and* the same body: a different,
+/// validly signed body under a reused id is processed, not dropped as a duplicate. Ids that
+/// are empty or longer than 128 bytes are not remembered.
+fn delivery_key(id: &str, body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    if id.is_empty() || id.len() > 128 {
+        return String::new();
+    }
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{id}#{hex}")
 }
 
 async fn respond(
@@ -109,27 +125,31 @@ async fn respond(
         WebhookEvent::Records(records) => records,
     };
     let marker = delivery
-        .filter(|id| !id.is_empty() && id.len() <= 128)
-        .map(|id| keys::delivery(provider, &id));
+        .filter(|key| !key.is_empty())
+        .map(|key| keys::delivery(provider, &key));
+    // The marker is taken before anything is written (a conditional put: of concurrent copies
+    // of one delivery exactly one gets it) and released if the records fail, so the provider's
+    // retry is processed.
     if let Some(marker) = &marker
-        && state
+        && !state
             .store
-            .has_marker(marker)
+            .set_marker(marker, chrono::Duration::days(DELIVERY_MEMORY_DAYS))
             .await
             .map_err(store_failure)?
     {
         return Ok(Json(json!({"status": "duplicate", "results": []})).into_response());
     }
-    let results = apply(state, &records).await?;
-    if let Some(marker) = &marker {
-        // Remembered only once every record is stored, so a failed delivery can be retried.
-        state
-            .store
-            .set_marker(marker, chrono::Duration::days(DELIVERY_MEMORY_DAYS))
-            .await
-            .map_err(store_failure)?;
+    match apply(state, &records).await {
+        Ok(results) => Ok(Json(json!({"status": "processed", "results": results})).into_response()),
+        Err(error) => {
+            if let Some(marker) = &marker
+                && let Err(release) = state.store.clear_marker(marker).await
+            {
+                tracing::error!(%release, "a failed delivery's marker could not be released");
+            }
+            Err(error)
+        }
     }
-    Ok(Json(json!({"status": "processed", "results": results})).into_response())
 }
 
 /// Records every pipeline, job and build of a delivery; returns one result per record.

@@ -26,6 +26,7 @@ mod failed_tests;
 pub mod lines;
 mod words;
 
+use crate::redact::Redacted;
 use aho_corasick::AhoCorasick;
 use lines::{LineIndex, line_bounds, next_line_start, previous_line_start};
 use serde::Serialize;
@@ -89,12 +90,12 @@ pub struct Triage {
     /// For infrastructure failures: `timeout`, `oom` or `runner`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub infrastructure: Option<&'static str>,
-    pub failed_tests: Vec<String>,
+    pub failed_tests: Vec<Redacted>,
     /// The step or section that failed, when the log names it.
-    pub failing_step: Option<String>,
+    pub failing_step: Option<Redacted>,
     pub fingerprint: String,
-    /// The lines that weighed most, as a reader sees them (at most a few), secrets redacted.
-    pub key_lines: Vec<String>,
+    /// The lines that weighed most, as a reader sees them (at most a few).
+    pub key_lines: Vec<Redacted>,
     pub total_lines: usize,
 }
 
@@ -629,7 +630,7 @@ pub fn triage(log: &[u8]) -> Triage {
     // Output before the first step (machine and tool banners) rarely says why a job failed.
     let first_step = steps.first().map_or(0, |step| step.line);
     let mut excerpt_blocks = choose_blocks(&candidates, &failure_ends, total_lines, first_step);
-    let failed_tests = failed_tests::failed_tests(log, &test_lines);
+    let failed_tests = Redacted::lines(failed_tests::failed_tests(log, &test_lines));
     // A failed test's report is always shown, however far from the step's end it is (a test
     // run's summary at the end names the test but not why it failed).
     let mut always_shown = 1;
@@ -697,7 +698,8 @@ pub fn triage(log: &[u8]) -> Triage {
             .find(|step| step.line <= first.start_line)
             .and_then(|step| {
                 let text = lines::visible_text(&log[step.start..step.end]);
-                step_name(&text).map(|name| name.chars().take(200).collect())
+                step_name(&text)
+                    .map(|name| Redacted::new(&name.chars().take(200).collect::<String>()))
             })
     });
     let (category, infrastructure) =
@@ -1069,7 +1071,7 @@ fn merge(mut spans: Vec<Span>) -> Vec<Span> {
 }
 
 /// The highest-scoring evidence lines inside the excerpt, in log order.
-fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec<String> {
+fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec<Redacted> {
     let mut inside: Vec<&Candidate> = candidates
         .iter()
         .filter(|c| excerpt.iter().any(|range| range.contains(c.line)))
@@ -1081,7 +1083,7 @@ fn key_lines(log: &[u8], candidates: &[Candidate], excerpt: &[LineRange]) -> Vec
         .iter()
         .map(|c| lines::visible_text(&log[c.start..c.end]).trim().to_string())
         .collect();
-    crate::redact::redact_lines(texts)
+    Redacted::lines(texts)
 }
 
 /// Which groups of category words the excerpt holds, read from its bytes: at most 64 KB,
@@ -1329,7 +1331,7 @@ fn category_finder() -> &'static (WordSet, Vec<usize>) {
 /// The category of a failure from the groups of words its excerpt holds: the first group present.
 fn categorise(
     present: &[bool; CATEGORY_WORDS.len()],
-    failed_tests: &[String],
+    failed_tests: &[Redacted],
 ) -> (Category, Option<&'static str>) {
     for (group, &(category, detail, _)) in CATEGORY_WORDS.iter().enumerate() {
         if category == Category::Dependency && !failed_tests.is_empty() {
@@ -1402,7 +1404,7 @@ pub fn normalise_line(text: &str) -> String {
 }
 
 /// Stable across re-runs of the same failure, different for different failures.
-fn fingerprint(key: &[String], category: Category) -> String {
+fn fingerprint(key: &[Redacted], category: Category) -> String {
     let mut hasher = Sha256::new();
     hasher.update(category.as_str().as_bytes());
     for line in key.iter().take(5) {
@@ -1668,6 +1670,28 @@ mod tests {
         assert_eq!(LineIndex::new(log).shell_steps(), [0, 26, 44]);
         let triage = triage(b"$ npm test\nError: boom\nThe command \"npm test\" exited with 1.\n");
         assert_eq!(triage.failing_step.as_deref(), Some("npm test"));
+    }
+
+    #[test]
+    fn what_the_triage_tells_about_a_log_holds_no_secret() {
+        let log = "$ git clone https://oauth2:glpat-abcdefghijklmnopqrst@gitlab.com/g/app.git\n\
+                   $ export GITHUB_TOKEN=ghp_1234567890abcdefghijklmnopqrstuvwxyzAB && docker login -u ci -p S3cretRegistryPw reg.example.com\n\
+                   Error response from daemon: Get https://reg.example.com/v2/: unauthorized: incorrect username or password\n\
+                   error: Cookie: session=8f14e45fceea167a5a36dedd4bea2543 rejected\n\
+                   The command \"export GITHUB_TOKEN=ghp_1234567890abcdefghijklmnopqrstuvwxyzAB && docker login -u ci -p S3cretRegistryPw reg.example.com\" exited with 1.\n";
+        let triage = triage(log.as_bytes());
+        let step = triage.failing_step.as_deref().unwrap_or_default();
+        assert!(step.starts_with("export GITHUB_TOKEN=[REDACTED:"), "{step}");
+        let told = serde_json::to_string(&triage).expect("serialises");
+        for secret in [
+            "ghp_1234567890",
+            "S3cretRegistryPw",
+            "8f14e45fceea167a5a36dedd4bea2543",
+            "glpat-abcdefghijklmnopqrst",
+        ] {
+            assert!(!told.contains(secret), "{secret} in {told}");
+        }
+        assert!(!triage.key_lines.is_empty(), "{told}");
     }
 
     #[test]

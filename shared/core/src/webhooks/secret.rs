@@ -115,10 +115,11 @@ fn decode_hex(hex: &[u8]) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;
     }
+    // Digit by digit: `u8::from_str_radix` would accept a sign (`+f`).
+    let digit = |byte: u8| char::from(byte).to_digit(16).map(|value| value as u8);
     let mut out = [0u8; 32];
-    for (index, pair) in hex.chunks(2).enumerate() {
-        let text = std::str::from_utf8(pair).ok()?;
-        out[index] = u8::from_str_radix(text, 16).ok()?;
+    for (index, pair) in hex.chunks_exact(2).enumerate() {
+        out[index] = digit(pair[0])? << 4 | digit(pair[1])?;
     }
     Some(out)
 }
@@ -141,6 +142,32 @@ mod tests {
             WebhookSecrets::from_list(" ").verify_token(Some(b"x")),
             Err(SecretMismatch::NotConfigured)
         );
+    }
+
+    #[test]
+    fn a_signature_is_exactly_64_hex_digits() {
+        let secrets = WebhookSecrets::from_list("s3cret-s3cret");
+        let good = signature_header(b"s3cret-s3cret", b"{}");
+        assert!(
+            secrets
+                .verify_signature(b"{}", Some(good.as_bytes()))
+                .is_ok()
+        );
+        // A sign where a digit belongs, upper case, a short or long value: refused.
+        let hex = &good["sha256=".len()..];
+        for bad in [
+            format!("sha256=+{}", &hex[1..]),
+            format!("sha256={}+{}", &hex[..10], &hex[11..]),
+            format!("sha256={}", &hex[1..]),
+            format!("sha256={hex}0"),
+            format!("sha256={}", "g".repeat(64)),
+        ] {
+            assert_eq!(
+                secrets.verify_signature(b"{}", Some(bad.as_bytes())),
+                Err(SecretMismatch::Mismatch),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
