@@ -32,7 +32,8 @@ pub struct Config {
     /// Timing of the live pipeline events.
     pub events: EventTiming,
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
-    /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_FETCH_MAX_BYTES`).
+    /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_MAX_BYTES`: the longest log stored, however it
+    /// arrives).
     pub providers: ProviderConfig,
 }
 
@@ -96,11 +97,19 @@ fn provider_config(
             .map(|h| h.to_string())
             .collect(),
     };
-    let max_bytes = match lookup("TRACE_FETCH_MAX_BYTES") {
-        None => 64 * 1024 * 1024,
-        Some(text) => text.trim().parse().map_err(|_| {
-            ConfigError::Invalid("TRACE_FETCH_MAX_BYTES", "a whole number of bytes")
-        })?,
+    // One cap for every way a log enters: pushed, appended or fetched. The older name
+    // `TRACE_FETCH_MAX_BYTES` still works.
+    let max_bytes = match lookup("TRACE_MAX_BYTES").or_else(|| lookup("TRACE_FETCH_MAX_BYTES")) {
+        None => DEFAULT_TRACE_MAX_BYTES,
+        Some(text) => match text.trim().parse() {
+            Ok(bytes) if bytes > 0 => bytes,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "TRACE_MAX_BYTES",
+                    "a whole number of bytes above 0",
+                ));
+            }
+        },
     };
     Ok(ProviderConfig {
         gitlab_base: url("GITLAB_BASE_URL", "https://gitlab.com")?,
@@ -114,6 +123,9 @@ fn provider_config(
         max_attempts: 4,
     })
 }
+
+/// The longest log kept: a push, the appended parts of a trace, or a fetch.
+pub const DEFAULT_TRACE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// The Bedrock model used when `LLM_MODEL` is not set.
 pub const DEFAULT_BEDROCK_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";

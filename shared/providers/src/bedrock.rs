@@ -170,17 +170,18 @@ impl Llm for BedrockConverse {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            let detail: Value = response.json().await.unwrap_or(Value::Null);
+            let detail = crate::json_capped(response, crate::llm::MAX_LLM_ANSWER_BYTES)
+                .await
+                .unwrap_or(Value::Null);
             return Err(LlmError::Permanent(format!(
                 "Bedrock refused the request (HTTP {}): {}",
                 status.as_u16(),
                 detail["message"].as_str().unwrap_or("no message")
             )));
         }
-        let answer: Value = response
-            .json()
+        let answer = crate::json_capped(response, crate::llm::MAX_LLM_ANSWER_BYTES)
             .await
-            .map_err(|e| LlmError::Permanent(format!("Bedrock's response is not JSON: {e}")))?;
+            .map_err(|e| LlmError::Permanent(format!("Bedrock's response was refused: {e}")))?;
         let text: String = answer["output"]["message"]["content"]
             .as_array()
             .map(|blocks| {
