@@ -51,8 +51,9 @@ pub async fn bootstrap(args: BootstrapArgs) -> Result<(), BoxError> {
 }
 
 pub async fn run(args: DevArgs) -> Result<(), BoxError> {
-    let config = Config::from_env()?;
-    let state = AppState::new(config, AwsClients::from_env().await);
+    let clients = AwsClients::from_env().await;
+    let config = Config::from_env_and_secrets(&clients).await?;
+    let state = AppState::new(config, clients);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     if !args.no_worker {

@@ -314,3 +314,88 @@ async fn reading_a_long_trace_without_a_limit_answers_one_page_and_where_the_nex
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+/// Creates a secret in the emulator's Secrets Manager and returns its ARN.
+async fn create_secret(name: &str, value: &str) -> String {
+    buildlore_providers::install_crypto();
+    let answer: Value = reqwest::Client::new()
+        .post(buildlore_tests::emulator::endpoint())
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=emulator/20261202/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(json!({"Name": name, "SecretString": value}).to_string())
+        .send()
+        .await
+        .expect("the emulator answers")
+        .json()
+        .await
+        .expect("JSON");
+    answer["ARN"].as_str().expect("an ARN").to_string()
+}
+
+#[tokio::test]
+async fn keys_and_tokens_named_by_secret_arns_are_read_from_secrets_manager() {
+    use buildlore_api::config::{Config, ConfigError, resolve_secrets};
+    use buildlore_providers::secrets_manager::SecretsManager;
+    let stack = TestStack::new().await;
+    let name = buildlore_tests::stack::unique_name("read-key");
+    let arn = create_secret(&name, "read-key-kept-in-secrets-manager").await;
+    let endpoint = reqwest::Url::parse(buildlore_tests::emulator::endpoint()).unwrap();
+    let manager = SecretsManager::new(
+        "us-east-1",
+        Some(endpoint),
+        stack.clients.credentials.clone().unwrap(),
+    )
+    .unwrap();
+    let read = |arn: String| {
+        let manager = manager.clone();
+        async move { manager.secret_string(&arn).await.map_err(|e| e.to_string()) }
+    };
+
+    let environment = |variable: &str| match variable {
+        "TABLE_NAME" => Some("t".to_string()),
+        "READ_API_KEY_SECRET_ARN" => Some(arn.clone()),
+        _ => None,
+    };
+    let resolved = resolve_secrets(&environment, read).await.unwrap();
+    assert_eq!(resolved["READ_API_KEY"], "read-key-kept-in-secrets-manager");
+    let config =
+        Config::from_lookup(|v| resolved.get(v).cloned().or_else(|| environment(v))).unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        "Bearer read-key-kept-in-secrets-manager".parse().unwrap(),
+    );
+    assert!(
+        config
+            .keys
+            .authorize(&headers, buildlore_api::auth::Scope::Read)
+            .is_ok()
+    );
+
+    // A secret that does not exist, or one given twice, stops the start-up with a clear error
+    // that shows no secret value.
+    let missing = |variable: &str| {
+        (variable == "LLM_API_KEY_SECRET_ARN")
+            .then(|| "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".to_string())
+    };
+    match resolve_secrets(&missing, read).await {
+        Err(ConfigError::Secret(variable, reason)) => {
+            assert_eq!(variable, "LLM_API_KEY_SECRET_ARN");
+            assert!(reason.contains("ResourceNotFound"), "{reason}");
+        }
+        other => panic!("expected a secret error, got {other:?}"),
+    }
+    let twice = |variable: &str| match variable {
+        "READ_API_KEY_SECRET_ARN" => Some(arn.clone()),
+        "READ_API_KEY" => Some("read-key-in-plain-sight-1".to_string()),
+        _ => None,
+    };
+    assert!(matches!(
+        resolve_secrets(&twice, read).await,
+        Err(ConfigError::Conflict("READ_API_KEY", _))
+    ));
+}

@@ -6,6 +6,8 @@
 
 pub mod bedrock;
 pub mod llm;
+pub mod secrets_manager;
+mod sigv4;
 
 use reqwest::StatusCode;
 pub use reqwest::Url;
