@@ -54,6 +54,7 @@ pub async fn run(args: DevArgs) -> Result<(), BoxError> {
     let clients = AwsClients::from_env().await;
     let config = Config::from_env_and_secrets(&clients).await?;
     let state = AppState::new(config, clients);
+    state.keep_secrets_fresh();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     if !args.no_worker {

@@ -315,24 +315,29 @@ async fn reading_a_long_trace_without_a_limit_answers_one_page_and_where_the_nex
     }
 }
 
-/// Creates a secret in the emulator's Secrets Manager and returns its ARN.
-async fn create_secret(name: &str, value: &str) -> String {
+/// Calls one Secrets Manager action on the emulator (which does not check signatures).
+async fn secrets_manager(action: &str, body: Value) -> Value {
     buildlore_providers::install_crypto();
-    let answer: Value = reqwest::Client::new()
+    reqwest::Client::new()
         .post(buildlore_tests::emulator::endpoint())
         .header("content-type", "application/x-amz-json-1.1")
-        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header("x-amz-target", format!("secretsmanager.{action}"))
         .header(
             "authorization",
             "AWS4-HMAC-SHA256 Credential=emulator/20261202/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
         )
-        .body(json!({"Name": name, "SecretString": value}).to_string())
+        .body(body.to_string())
         .send()
         .await
         .expect("the emulator answers")
         .json()
         .await
-        .expect("JSON");
+        .expect("JSON")
+}
+
+/// Creates a secret in the emulator's Secrets Manager and returns its ARN.
+async fn create_secret(name: &str, value: &str) -> String {
+    let answer = secrets_manager("CreateSecret", json!({"Name": name, "SecretString": value})).await;
     answer["ARN"].as_str().expect("an ARN").to_string()
 }
 
@@ -374,6 +379,34 @@ async fn keys_and_tokens_named_by_secret_arns_are_read_from_secrets_manager() {
             .keys
             .authorize(&headers, buildlore_api::auth::Scope::Read)
             .is_ok()
+    );
+
+    // Rotated in Secrets Manager and read again: the new key works for every holder of the
+    // configuration, the old one no longer does.
+    secrets_manager(
+        "PutSecretValue",
+        json!({"SecretId": arn, "SecretString": "read-key-rotated-in-secrets-manager"}),
+    )
+    .await;
+    let held_by_a_handler = config.keys.clone();
+    let resolved = resolve_secrets(&environment, read).await.unwrap();
+    let fresh =
+        Config::from_lookup(|v| resolved.get(v).cloned().or_else(|| environment(v))).unwrap();
+    config.take_rotated_secrets(&fresh);
+    let mut rotated = http::HeaderMap::new();
+    rotated.insert(
+        "authorization",
+        "Bearer read-key-rotated-in-secrets-manager".parse().unwrap(),
+    );
+    assert!(
+        held_by_a_handler
+            .authorize(&rotated, buildlore_api::auth::Scope::Read)
+            .is_ok()
+    );
+    assert!(
+        held_by_a_handler
+            .authorize(&headers, buildlore_api::auth::Scope::Read)
+            .is_err()
     );
 
     // A secret that does not exist, or one given twice, stops the start-up with a clear error

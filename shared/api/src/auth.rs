@@ -4,6 +4,7 @@
 use crate::error::ApiError;
 use http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +48,15 @@ fn digest(key: &str) -> Digest32 {
     Sha256::digest(key.as_bytes()).into()
 }
 
+/// The keys of every scope. Clones share them, so keys read again from Secrets Manager
+/// ([`ApiKeys::replace_with`]) take effect for every holder at once.
 #[derive(Clone, Default)]
 pub struct ApiKeys {
+    lists: Arc<RwLock<KeyLists>>,
+}
+
+#[derive(Clone, Default)]
+struct KeyLists {
     ingest: Vec<Digest32>,
     read: Vec<Digest32>,
     admin: Vec<Digest32>,
@@ -56,10 +64,11 @@ pub struct ApiKeys {
 
 impl std::fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lists = self.lists();
         f.debug_struct("ApiKeys")
-            .field("ingest", &self.ingest.len())
-            .field("read", &self.read.len())
-            .field("admin", &self.admin.len())
+            .field("ingest", &lists.ingest.len())
+            .field("read", &lists.read.len())
+            .field("admin", &lists.admin.len())
             .finish()
     }
 }
@@ -91,16 +100,30 @@ impl ApiKeys {
                 })
                 .collect()
         };
-        Ok(ApiKeys {
+        let lists = KeyLists {
             ingest: parse(ingest, "INGEST_API_KEY")?,
             read: parse(read, "READ_API_KEY")?,
             admin: parse(admin, "ADMIN_API_KEY")?,
+        };
+        Ok(ApiKeys {
+            lists: Arc::new(RwLock::new(lists)),
         })
+    }
+
+    fn lists(&self) -> std::sync::RwLockReadGuard<'_, KeyLists> {
+        // The lists are replaced whole, so a panic elsewhere cannot leave them half-written.
+        self.lists.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// From now on, the keys of `fresh` (keys rotated in their store) for every clone.
+    pub fn replace_with(&self, fresh: &ApiKeys) {
+        let lists = fresh.lists().clone();
+        *self.lists.write().unwrap_or_else(PoisonError::into_inner) = lists;
     }
 
     /// Adds keys given as SHA-256 digests (hex, comma-separated), for deployments that keep
     /// only digests in their configuration.
-    pub fn with_digests(mut self, ingest: &str, read: &str, admin: &str) -> Result<Self, WeakKey> {
+    pub fn with_digests(self, ingest: &str, read: &str, admin: &str) -> Result<Self, WeakKey> {
         let parse = |list: &str, variable: &'static str| -> Result<Vec<Digest32>, WeakKey> {
             list.split(',')
                 .map(str::trim)
@@ -108,9 +131,17 @@ impl ApiKeys {
                 .map(|digest| hex_digest(digest).ok_or(WeakKey::NotADigest { variable }))
                 .collect()
         };
-        self.ingest.extend(parse(ingest, "INGEST_API_KEY_SHA256")?);
-        self.read.extend(parse(read, "READ_API_KEY_SHA256")?);
-        self.admin.extend(parse(admin, "ADMIN_API_KEY_SHA256")?);
+        let (ingest, read, admin) = (
+            parse(ingest, "INGEST_API_KEY_SHA256")?,
+            parse(read, "READ_API_KEY_SHA256")?,
+            parse(admin, "ADMIN_API_KEY_SHA256")?,
+        );
+        {
+            let mut lists = self.lists.write().unwrap_or_else(PoisonError::into_inner);
+            lists.ingest.extend(ingest);
+            lists.read.extend(read);
+            lists.admin.extend(admin);
+        }
         Ok(self)
     }
 
@@ -126,15 +157,15 @@ impl ApiKeys {
 
     /// Which scopes a presented key carries.
     fn scopes_of(&self, presented: &Digest32) -> Vec<Scope> {
-        let presented = *presented;
+        let lists = self.lists();
         let mut scopes = Vec::new();
-        if Self::matches(&self.admin, &presented) {
+        if Self::matches(&lists.admin, presented) {
             scopes.extend([Scope::Admin, Scope::Ingest, Scope::Read]);
         }
-        if Self::matches(&self.ingest, &presented) {
+        if Self::matches(&lists.ingest, presented) {
             scopes.push(Scope::Ingest);
         }
-        if Self::matches(&self.read, &presented) {
+        if Self::matches(&lists.read, presented) {
             scopes.push(Scope::Read);
         }
         scopes
@@ -254,6 +285,19 @@ mod tests {
                 StatusCode::UNAUTHORIZED
             );
         }
+    }
+
+    #[test]
+    fn replaced_keys_take_effect_for_every_clone() {
+        let keys = keys();
+        let held_by_a_handler = keys.clone();
+        let rotated = ApiKeys::from_lists("", "read-key-rotated-000001", "").unwrap();
+        keys.replace_with(&rotated);
+        assert!(held_by_a_handler.authorize(&with("Bearer read-key-rotated-000001"), Scope::Read).is_ok());
+        assert_eq!(
+            held_by_a_handler.authorize(&with(&format!("Bearer {READ}")), Scope::Read).unwrap_err().status,
+            StatusCode::UNAUTHORIZED
+        );
     }
 
     #[test]

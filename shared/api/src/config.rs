@@ -33,6 +33,10 @@ pub struct Config {
     pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// `SECRETS_REFRESH_SECONDS`: how often secrets named by `<NAME>_SECRET_ARN` are read
+    /// again, so a rotated API key or webhook secret takes effect without a redeploy
+    /// (default 300).
+    pub secrets_refresh: std::time::Duration,
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
     /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_MAX_BYTES`: the longest log stored, however it
     /// arrives).
@@ -278,7 +282,24 @@ where
     Ok(resolved)
 }
 
+/// Whether any secret is named by a `<NAME>_SECRET_ARN` variable.
+pub fn uses_secret_arns(lookup: &impl Fn(&str) -> Option<String>) -> bool {
+    SECRET_VARIABLES
+        .iter()
+        .any(|name| lookup(&format!("{name}_SECRET_ARN")).is_some_and(|arn| !arn.trim().is_empty()))
+}
+
 impl Config {
+    /// Takes the API keys and webhook secrets of `fresh` (read again from their store) for
+    /// every handler at once. Provider and LLM tokens are read at start-up only.
+    pub fn take_rotated_secrets(&self, fresh: &Config) {
+        self.keys.replace_with(&fresh.keys);
+        self.gitlab_webhook_secrets
+            .replace_with(&fresh.gitlab_webhook_secrets);
+        self.github_webhook_secrets
+            .replace_with(&fresh.github_webhook_secrets);
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -289,10 +310,7 @@ impl Config {
         clients: &buildlore_aws::AwsClients,
     ) -> Result<Self, ConfigError> {
         let environment = |name: &str| std::env::var(name).ok();
-        let needs_secrets = SECRET_VARIABLES
-            .iter()
-            .any(|name| environment(&format!("{name}_SECRET_ARN")).is_some());
-        if !needs_secrets {
+        if !uses_secret_arns(&environment) {
             return Self::from_env();
         }
         let region = clients.region.clone().ok_or(ConfigError::Missing(
@@ -412,6 +430,7 @@ impl Config {
                 },
             },
             providers: provider_config(&lookup)?,
+            secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
         })
     }
 }

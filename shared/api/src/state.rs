@@ -66,6 +66,33 @@ impl AppState {
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
         let clients = AwsClients::from_env().await;
         let config = Config::from_env_and_secrets(&clients).await?;
-        Ok(Self::new(config, clients))
+        let state = Self::new(config, clients);
+        state.keep_secrets_fresh();
+        Ok(state)
+    }
+
+    /// When secrets come from Secrets Manager, reads them again every `secrets_refresh`, so
+    /// a rotated key or webhook secret takes effect without a redeploy. (On Lambda the task
+    /// runs while the environment is running invocations; a frozen one catches up when thawed.)
+    pub fn keep_secrets_fresh(&self) {
+        let environment = |name: &str| std::env::var(name).ok();
+        if !crate::config::uses_secret_arns(&environment) {
+            return;
+        }
+        let (config, clients) = (self.config.clone(), self.clients.clone());
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(config.secrets_refresh);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                match Config::from_env_and_secrets(&clients).await {
+                    Ok(fresh) => config.take_rotated_secrets(&fresh),
+                    Err(error) => tracing::warn!(
+                        %error,
+                        "secrets were not read again; the ones read before stay in use"
+                    ),
+                }
+            }
+        });
     }
 }

@@ -3,6 +3,7 @@
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -15,9 +16,16 @@ pub enum SecretMismatch {
     Mismatch,
 }
 
-/// Secrets configured for one provider (comma-separated in configuration).
+/// Secrets configured for one provider (comma-separated in configuration). Clones share
+/// them, so secrets read again from their store ([`WebhookSecrets::replace_with`]) take effect
+/// for every holder at once.
 #[derive(Clone, Default)]
 pub struct WebhookSecrets {
+    shared: Arc<RwLock<Secrets>>,
+}
+
+#[derive(Clone, Default)]
+struct Secrets {
     secrets: Vec<Vec<u8>>,
     /// GitLab tokens known only by their SHA-256 digest (a token is compared by digest anyway).
     token_digests: Vec<[u8; 32]>,
@@ -25,13 +33,18 @@ pub struct WebhookSecrets {
 
 impl std::fmt::Debug for WebhookSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WebhookSecrets({} configured)", self.secrets.len())
+        let secrets = self.read();
+        write!(
+            f,
+            "WebhookSecrets({} configured)",
+            secrets.secrets.len() + secrets.token_digests.len()
+        )
     }
 }
 
 impl WebhookSecrets {
     pub fn from_list(list: &str) -> Self {
-        WebhookSecrets {
+        let secrets = Secrets {
             secrets: list
                 .split(',')
                 .map(str::trim)
@@ -39,20 +52,41 @@ impl WebhookSecrets {
                 .map(|s| s.as_bytes().to_vec())
                 .collect(),
             token_digests: Vec::new(),
+        };
+        WebhookSecrets {
+            shared: Arc::new(RwLock::new(secrets)),
         }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Secrets> {
+        // Replaced whole, so a panic elsewhere cannot leave them half-written.
+        self.shared.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// From now on, the secrets of `fresh` (rotated in their store) for every clone.
+    pub fn replace_with(&self, fresh: &WebhookSecrets) {
+        let secrets = fresh.read().clone();
+        *self.shared.write().unwrap_or_else(PoisonError::into_inner) = secrets;
     }
 
     /// Adds tokens given as SHA-256 digests (64 hex digits, comma-separated); `None` when one
     /// is not such a digest. Digests verify GitLab tokens only: an HMAC needs the secret.
-    pub fn with_token_digests(mut self, list: &str) -> Option<Self> {
+    pub fn with_token_digests(self, list: &str) -> Option<Self> {
+        let mut digests = Vec::new();
         for digest in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-            self.token_digests.push(decode_hex(digest.as_bytes())?);
+            digests.push(decode_hex(digest.as_bytes())?);
         }
+        self.shared
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .token_digests
+            .extend(digests);
         Some(self)
     }
 
     pub fn is_configured(&self) -> bool {
-        !self.secrets.is_empty() || !self.token_digests.is_empty()
+        let secrets = self.read();
+        !secrets.secrets.is_empty() || !secrets.token_digests.is_empty()
     }
 
     /// GitLab: `X-Gitlab-Token` equals one of the secrets. Digests are compared so the
@@ -63,11 +97,12 @@ impl WebhookSecrets {
         }
         let presented = presented.ok_or(SecretMismatch::Missing)?;
         let presented_digest = Sha256::digest(presented);
-        let digests = self
+        let configured = self.read();
+        let digests = configured
             .secrets
             .iter()
             .map(|secret| <[u8; 32]>::from(Sha256::digest(secret)))
-            .chain(self.token_digests.iter().copied());
+            .chain(configured.token_digests.iter().copied());
         let matched = digests.fold(subtle::Choice::from(0), |found, digest| {
             found | digest.ct_eq(presented_digest.as_slice())
         });
@@ -85,7 +120,8 @@ impl WebhookSecrets {
         body: &[u8],
         header: Option<&[u8]>,
     ) -> Result<(), SecretMismatch> {
-        if self.secrets.is_empty() {
+        let configured = self.read();
+        if configured.secrets.is_empty() {
             return Err(SecretMismatch::NotConfigured);
         }
         let header = header.ok_or(SecretMismatch::Missing)?;
@@ -93,7 +129,7 @@ impl WebhookSecrets {
             .strip_prefix(b"sha256=")
             .ok_or(SecretMismatch::Mismatch)?;
         let presented = decode_hex(hex).ok_or(SecretMismatch::Mismatch)?;
-        let matched = self
+        let matched = configured
             .secrets
             .iter()
             .fold(subtle::Choice::from(0), |found, secret| {
