@@ -34,6 +34,9 @@ pub struct Config {
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
     /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_FETCH_MAX_BYTES`).
     pub providers: ProviderConfig,
+    /// Test reports: the flakiness monitors, the infrastructure-failure guard and tracking
+    /// (`TEST_*`, see `test_report_config`).
+    pub test_reports: buildlore_core::junit::history::FlakySettings,
 }
 
 /// How the Server-Sent Events stream of summaries is paced.
@@ -293,6 +296,7 @@ impl Config {
                 max: seconds(&lookup, "EVENTS_MAX_SECONDS", 840)?,
             },
             providers: provider_config(&lookup)?,
+            test_reports: crate::test_report_config::from_lookup(&lookup)?,
         })
     }
 }

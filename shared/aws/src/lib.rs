@@ -13,6 +13,7 @@ pub mod markers;
 pub mod record_store;
 pub mod run_items;
 pub mod summary_source;
+pub mod test_report_store;
 pub mod trace_store;
 
 pub use call_stats::CallStats;

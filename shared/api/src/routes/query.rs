@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
             get(pipeline_details),
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
+        .merge(super::test_reports::read_routes())
 }
 
 async fn list_builds(

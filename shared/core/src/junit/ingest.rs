@@ -132,6 +132,13 @@ pub trait TestReportStore: Send + Sync {
         id: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Removes ids whose state expired from the tracked set.
+    fn untrack(
+        &self,
+        repo: &RepoPath,
+        ids: &[String],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Where the job's commit, branch and pipeline are known from webhooks.
     fn job_context(
         &self,
@@ -247,8 +254,10 @@ pub async fn ingest_report<S: TestReportStore>(
             .filter(|id| !tracked.contains(id))
             .collect();
         let upload_key = &report.digest[..UPLOAD_KEY_DIGITS.min(report.digest.len())];
-        states_written =
-            apply_tests(store, &job.repo, &relevant, &run, upload_key, now, settings).await?;
+        states_written = apply_tests(
+            store, &job.repo, &relevant, &tracked, &run, upload_key, now, settings,
+        )
+        .await?;
     }
     let upload = StoredUpload {
         digest: report.digest.clone(),
@@ -286,49 +295,39 @@ async fn apply_tests<S: TestReportStore>(
     store: &S,
     repo: &RepoPath,
     tests: &[&TestResult],
+    tracked: &HashSet<String>,
     run: &RunContext,
     upload_key: &str,
     now: DateTime<Utc>,
     settings: &FlakySettings,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<String> = tests.iter().map(|test| test.id()).collect();
+    let ids: Vec<String> = tests
+        .iter()
+        .map(|test| test.id())
+        .filter(|id| tracked.contains(id))
+        .collect();
     let mut existing: std::collections::HashMap<String, (TestState, u64)> = store
         .load_states(repo, &ids)
         .await?
         .into_iter()
         .map(|(state, revision)| (state.id.clone(), (state, revision)))
         .collect();
-    let work: Vec<(&TestResult, Option<(TestState, u64)>)> = tests
+    // Tracked ids whose state expired: forget them, so later uploads skip their passes.
+    let expired: Vec<String> = ids
+        .into_iter()
+        .filter(|id| !existing.contains_key(id))
+        .collect();
+    if !expired.is_empty() {
+        // Best effort: a stale id costs one wasted key in a later read, nothing more.
+        store.untrack(repo, &expired).await.ok();
+    }
+    let work: Vec<(TestResult, Option<(TestState, u64)>)> = tests
         .iter()
-        .map(|test| (*test, existing.remove(&test.id())))
+        .map(|test| ((*test).clone(), existing.remove(&test.id())))
         .collect();
     let results: Vec<Result<bool, StoreError>> = futures_util::stream::iter(work)
-        .map(|(test, current)| async move {
-            let mut current = current;
-            for _ in 0..CONFLICT_ATTEMPTS {
-                let (state, revision) = match &current {
-                    Some((state, revision)) => (Some(state), Some(*revision)),
-                    None => (None, None),
-                };
-                let next = match apply_run(state, test, run, upload_key, now, settings) {
-                    Applied::Unchanged => return Ok(false),
-                    Applied::Updated(next) => next,
-                };
-                match store.save_state(repo, &next, revision, settings).await {
-                    Ok(()) => return Ok(true),
-                    Err(StoreError::Conflict) => {
-                        current = store
-                            .load_states(repo, std::slice::from_ref(&next.id))
-                            .await?
-                            .into_iter()
-                            .next();
-                    }
-                    Err(other) => return Err(other),
-                }
-            }
-            Err(StoreError::Unavailable(
-                "a test's state kept changing under concurrent uploads".into(),
-            ))
+        .map(|(test, current)| {
+            apply_one(store, repo, test, current, run, upload_key, now, settings)
         })
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
@@ -340,6 +339,44 @@ async fn apply_tests<S: TestReportStore>(
         }
     }
     Ok(written)
+}
+
+/// Applies the run to one test and writes its state; `Ok(false)` when nothing changed.
+#[allow(clippy::too_many_arguments)]
+async fn apply_one<S: TestReportStore>(
+    store: &S,
+    repo: &RepoPath,
+    test: TestResult,
+    mut current: Option<(TestState, u64)>,
+    run: &RunContext,
+    upload_key: &str,
+    now: DateTime<Utc>,
+    settings: &FlakySettings,
+) -> Result<bool, StoreError> {
+    for _ in 0..CONFLICT_ATTEMPTS {
+        let (state, revision) = match &current {
+            Some((state, revision)) => (Some(state), Some(*revision)),
+            None => (None, None),
+        };
+        let next = match apply_run(state, &test, run, upload_key, now, settings) {
+            Applied::Unchanged => return Ok(false),
+            Applied::Updated(next) => next,
+        };
+        match store.save_state(repo, &next, revision, settings).await {
+            Ok(()) => return Ok(true),
+            Err(StoreError::Conflict) => {
+                current = store
+                    .load_states(repo, std::slice::from_ref(&next.id))
+                    .await?
+                    .into_iter()
+                    .next();
+            }
+            Err(other) => return Err(other),
+        }
+    }
+    Err(StoreError::Unavailable(
+        "a test's state kept changing under concurrent uploads".into(),
+    ))
 }
 
 /// A job's report over all its uploads.
