@@ -306,10 +306,11 @@ impl TestReportStore for DynamoStore {
             .client()
             .put_item()
             .table_name(self.table())
-            .set_item(Some(item))
-            .expression_attribute_names("#pk", PARTITION_KEY);
+            .set_item(Some(item));
         let request = match revision {
-            None => request.condition_expression("attribute_not_exists(#pk)"),
+            None => request
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", PARTITION_KEY),
             Some(revision) => request
                 .condition_expression("#revision = :revision")
                 .expression_attribute_names("#revision", REVISION)

@@ -463,9 +463,13 @@ fn quarantine_request(body: &Value, now: DateTime<Utc>) -> Result<QuarantineRequ
     let expires_at = match text("expires_at", false)? {
         None => None,
         Some(raw) => {
-            let at = buildlore_core::time::parse_timestamp(&raw, now).map_err(|e| {
-                ApiError::bad_request(format!("`expires_at` must be an ISO 8601 time: {e}"))
-            })?;
+            let at = DateTime::parse_from_rfc3339(&raw)
+                .map(|at| at.with_timezone(&Utc))
+                .map_err(|e| {
+                    ApiError::bad_request(format!(
+                        "`expires_at` must be an ISO 8601 time such as 2030-01-31T00:00:00Z: {e}"
+                    ))
+                })?;
             if at <= now {
                 return Err(ApiError::bad_request("`expires_at` must be in the future"));
             }
