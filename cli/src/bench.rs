@@ -47,6 +47,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
     },
+    /// JUnit reports: parse speed on one core (plain and gzip) and peak RSS for a generated
+    /// report, then the DynamoDB calls and write units of storing it with its failures.
+    Junit {
+        #[arg(long, default_value_t = 5000)]
+        tests: usize,
+        #[arg(long, default_value_t = 10)]
+        megabytes: usize,
+        #[arg(long, default_value_t = 20)]
+        failures: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Triage speed on one core over a corpus of the fixture logs, next to `grep -c -E`.
     Triage {
         #[arg(long, default_value_t = 256)]
@@ -64,6 +76,12 @@ pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
         BenchCommand::Triage { megabytes, rounds } => {
             crate::bench_triage::run(megabytes.max(1), rounds.max(1))
         }
+        BenchCommand::Junit {
+            tests,
+            megabytes,
+            failures,
+            rounds,
+        } => crate::bench_junit::run(tests.max(1), megabytes.max(1), failures, rounds.max(1)).await,
         BenchCommand::Jobtrace { megabytes } => crate::bench_jobtrace::run(megabytes.max(1)).await,
         BenchCommand::Summary {
             small,

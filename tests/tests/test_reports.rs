@@ -164,6 +164,15 @@ async fn a_job_with_several_files_merges_them() {
     assert_eq!(missing, StatusCode::NOT_FOUND, "{body}");
 }
 
+/// What is sent, with which extra headers, and the status and word the answer must carry.
+type RefusalCase = (
+    &'static str,
+    Vec<u8>,
+    Vec<(&'static str, &'static str)>,
+    StatusCode,
+    &'static str,
+);
+
 #[tokio::test]
 async fn bad_uploads_are_refused_and_store_nothing() {
     let stack = TestStack::new().await;
@@ -188,7 +197,7 @@ async fn bad_uploads_are_refused_and_store_nothing() {
         }
         xml
     };
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, StatusCode, &str)> = vec![
+    let cases: Vec<RefusalCase> = vec![
         (
             "entity bomb",
             bomb.into_bytes(),
@@ -415,6 +424,25 @@ async fn flaky_by_same_commit_and_by_rerun_and_the_infrastructure_guard() {
         .get(&format!("/api/v1/jobs/gitlab/{REPO_PATH}/4/reports"))
         .await;
     assert_eq!(report_body["infrastructure_failures"], 1);
+
+    // The repo analysis carries the per-test figures.
+    let (status, _) = stack
+        .post_build(&json!({"build_id": "b1", "repo": REPO, "branch": "main", "status": "success"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, analysis) = stack
+        .get(&format!("/api/v1/repos/{REPO_PATH}/analysis"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{analysis}");
+    let tests = &analysis["tests"];
+    assert_eq!(tests["flaky"], 2, "{tests}");
+    assert_eq!(tests["top_flaky_tests"].as_array().map(Vec::len), Some(2));
+    assert_eq!(tests["top_failing_tests"][0]["id"], id(2));
+    // case_2's failed run (0.5 s) was a flake, and so was the Surefire run (0.683 s).
+    let lost = tests["time_lost_to_flaky_failures_seconds"]
+        .as_f64()
+        .unwrap();
+    assert!((lost - 1.183).abs() < 1e-6, "{lost}");
 }
 
 #[tokio::test]

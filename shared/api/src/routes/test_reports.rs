@@ -16,7 +16,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::details::DetailsSource;
-use buildlore_core::junit::history::{FlakySettings, TestState, TestStateName};
+use buildlore_core::junit::history::{FlakySettings, TestState, TestStateName, repo_test_figures};
 use buildlore_core::junit::ingest::{
     ContextHints, IngestReportError, JobKey, QuarantineError, QuarantineRequest, ReportUpload,
     StoredUpload, TestReportStore, ingest_report, lift_quarantine, merge_uploads, quarantine_test,
@@ -31,6 +31,20 @@ use serde_json::{Value, json};
 const HISTORY_SHOWN: usize = 20;
 /// Longest `commit`, `branch` or `pipeline_id` accepted from the query.
 const MAX_HINT_CHARS: usize = 255;
+
+/// The per-test figures of a repo analysis (`tests` in `GET /api/v1/repos/{repo}/analysis`).
+pub(crate) async fn repo_figures(
+    state: &AppState,
+    repo: &RepoPath,
+    now: DateTime<Utc>,
+) -> Result<Value, ApiError> {
+    let states = state.store.all_states(repo).await.map_err(store_failure)?;
+    Ok(json!(repo_test_figures(
+        &states,
+        now,
+        &state.config.test_reports
+    )))
+}
 
 /// Routes that write: served by the ingest function.
 pub fn write_routes() -> Router<AppState> {

@@ -79,7 +79,7 @@ pub struct RunContext {
 }
 
 /// One run of a test, as its history keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     pub at: DateTime<Utc>,
     pub provider: String,
@@ -93,6 +93,13 @@ pub struct HistoryEntry {
     pub outcome: Outcome,
     /// The first hex digits of the upload's digest: a retried upload is applied once.
     pub upload: String,
+    /// How long the test ran (its reruns included).
+    #[serde(default)]
+    pub seconds: f64,
+    /// A failure that a pass on the same commit showed to be a flake (its time is counted as
+    /// lost once).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flake: bool,
 }
 
 /// Which monitor last found a test flaky.
@@ -327,29 +334,35 @@ pub fn apply_run(
         state.last_failed_at = Some(now);
     }
     let mut flaky_now = false;
-    // Monitor 2: the framework reran a failure and it passed.
+    let mut this_run_is_a_flake = false;
+    // Monitor 2: the framework reran a failure and it passed; the run's time went to it.
     if outcome == Outcome::Flaky {
         state.mark_flaky(FlakyEvidence::RerunWithinRun, now);
+        state.time_lost_to_flakes_seconds += test.duration_seconds;
         flaky_now = true;
     }
     // Monitor 1: this commit already went the other way.
     if let Some(commit) = run.commit.as_deref() {
-        let contradicted = state.history.iter().any(|entry| {
-            entry.commit.as_deref() == Some(commit)
-                && entry.outcome != Outcome::Skipped
-                && failed(entry.outcome) != failed(outcome)
-        });
+        let same_commit =
+            |e: &HistoryEntry| e.commit.as_deref() == Some(commit) && e.outcome != Outcome::Skipped;
+        let contradicted = state
+            .history
+            .iter()
+            .any(|e| same_commit(e) && failed(e.outcome) != failed(outcome));
         if contradicted {
             state.mark_flaky(FlakyEvidence::SameCommit, now);
             flaky_now = true;
-            if !failed(outcome) {
-                // The earlier failure was a flake: its time was lost.
-                state.time_lost_to_flakes_seconds += state
-                    .history
-                    .iter()
-                    .filter(|e| e.commit.as_deref() == Some(commit) && failed(e.outcome))
-                    .count() as f64
-                    * test.duration_seconds;
+            if failed(outcome) {
+                this_run_is_a_flake = true;
+                state.time_lost_to_flakes_seconds += test.duration_seconds;
+            } else {
+                // The commit's earlier failures were flakes: their time was lost, once.
+                for entry in state.history.iter_mut() {
+                    if same_commit(entry) && failed(entry.outcome) && !entry.flake {
+                        entry.flake = true;
+                        state.time_lost_to_flakes_seconds += entry.seconds;
+                    }
+                }
             }
         }
     }
@@ -364,6 +377,8 @@ pub fn apply_run(
             branch: run.branch.clone(),
             outcome,
             upload: upload.to_string(),
+            seconds: test.duration_seconds,
+            flake: this_run_is_a_flake,
         },
     );
     state.history.truncate(HISTORY_KEPT);
@@ -392,6 +407,70 @@ pub fn apply_run(
         state.flaky_runs += 1;
     }
     Applied::Updated(Box::new(state))
+}
+
+/// Tests named in a repo analysis's lists.
+pub const TOP_TESTS: usize = 5;
+
+/// A test as a repo analysis lists it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TestFigure {
+    pub id: String,
+    pub suite: String,
+    pub name: String,
+    pub runs: u64,
+    pub failures: u64,
+    pub flaky_runs: u64,
+    pub flake_rate: f64,
+}
+
+/// The per-test part of a repo analysis, over the repo's tracked tests.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RepoTestFigures {
+    pub tracked: usize,
+    pub failing: usize,
+    pub flaky: usize,
+    pub quarantined: usize,
+    pub top_failing_tests: Vec<TestFigure>,
+    pub top_flaky_tests: Vec<TestFigure>,
+    /// Seconds of failed runs that a pass on the same commit showed to be flakes.
+    pub time_lost_to_flaky_failures_seconds: f64,
+}
+
+pub fn repo_test_figures(
+    states: &[TestState],
+    now: DateTime<Utc>,
+    settings: &FlakySettings,
+) -> RepoTestFigures {
+    let figure = |t: &TestState| TestFigure {
+        id: t.id.clone(),
+        suite: t.suite.clone(),
+        name: t.name.clone(),
+        runs: t.runs,
+        failures: t.failures,
+        flaky_runs: t.flaky_runs,
+        flake_rate: (t.flake_rate() * 1000.0).round() / 1000.0,
+    };
+    let mut by_failures: Vec<&TestState> = states.iter().filter(|t| t.failures > 0).collect();
+    by_failures.sort_by(|a, b| b.failures.cmp(&a.failures).then(a.id.cmp(&b.id)));
+    let mut by_flakes: Vec<&TestState> = states.iter().filter(|t| t.flaky_runs > 0).collect();
+    by_flakes.sort_by(|a, b| b.flaky_runs.cmp(&a.flaky_runs).then(a.id.cmp(&b.id)));
+    RepoTestFigures {
+        tracked: states.len(),
+        failing: states.iter().filter(|t| t.is_failing()).count(),
+        flaky: states.iter().filter(|t| t.is_flaky(now, settings)).count(),
+        quarantined: states.iter().filter(|t| t.is_quarantined(now)).count(),
+        top_failing_tests: by_failures
+            .into_iter()
+            .take(TOP_TESTS)
+            .map(figure)
+            .collect(),
+        top_flaky_tests: by_flakes.into_iter().take(TOP_TESTS).map(figure).collect(),
+        time_lost_to_flaky_failures_seconds: states
+            .iter()
+            .map(|t| t.time_lost_to_flakes_seconds)
+            .sum(),
+    }
 }
 
 #[cfg(test)]
@@ -503,6 +582,11 @@ mod tests {
         assert_eq!((state.runs, state.failures, state.flaky_runs), (3, 1, 1));
         assert!((state.flake_rate() - 1.0 / 3.0).abs() < 1e-9);
         assert!((state.time_lost_to_flakes_seconds - 2.0).abs() < 1e-9);
+        assert!(state.history[2].flake, "the failure is marked as a flake");
+        // Another pass of the same commit finds no new lost time.
+        let state = step(Some(state), Outcome::Passed, &run("4", "abc", "feature"), 3).unwrap();
+        assert!((state.time_lost_to_flakes_seconds - 2.0).abs() < 1e-9);
+        assert_eq!(state.flaky_runs, 2);
         assert_eq!(state.state(at(3), &settings), TestStateName::Flaky);
         // The flag ends `track_days` after the last evidence.
         let later = at(3) + Duration::days(31);
@@ -598,6 +682,24 @@ mod tests {
         assert_eq!(state.runs, 5);
         assert_eq!(state.history.len(), 5);
         assert_eq!(state.history[0].job_id, "j");
+    }
+
+    #[test]
+    fn repo_figures_rank_failing_and_flaky_tests() {
+        let settings = FlakySettings::default();
+        let a = step(None, Outcome::Failed, &run("1", "c1", "feature"), 0);
+        let a = step(a, Outcome::Passed, &run("2", "c1", "feature"), 1).unwrap();
+        let mut b = TestState::new(&test(Outcome::Failed), at(0));
+        b.id = "b".into();
+        b.failures = 3;
+        b.runs = 3;
+        b.last_outcome = Some(Outcome::Failed);
+        let figures = repo_test_figures(&[a.clone(), b], at(2), &settings);
+        assert_eq!((figures.tracked, figures.failing, figures.flaky), (2, 1, 1));
+        assert_eq!(figures.top_failing_tests[0].id, "b");
+        assert_eq!(figures.top_flaky_tests.len(), 1);
+        assert_eq!(figures.top_flaky_tests[0].id, a.id);
+        assert!((figures.time_lost_to_flaky_failures_seconds - 2.0).abs() < 1e-9);
     }
 
     #[test]

@@ -254,10 +254,13 @@ pub async fn ingest_report<S: TestReportStore>(
             .filter(|id| !tracked.contains(id))
             .collect();
         let upload_key = &report.digest[..UPLOAD_KEY_DIGITS.min(report.digest.len())];
-        states_written = apply_tests(
-            store, &job.repo, &relevant, &tracked, &run, upload_key, now, settings,
-        )
-        .await?;
+        let this_run = ThisRun {
+            run: &run,
+            upload_key,
+            now,
+            settings,
+        };
+        states_written = apply_tests(store, &job.repo, &relevant, &tracked, &this_run).await?;
     }
     let upload = StoredUpload {
         digest: report.digest.clone(),
@@ -289,6 +292,15 @@ pub async fn ingest_report<S: TestReportStore>(
     })
 }
 
+/// What every test of one upload is applied with.
+#[derive(Clone, Copy)]
+struct ThisRun<'a> {
+    run: &'a RunContext,
+    upload_key: &'a str,
+    now: DateTime<Utc>,
+    settings: &'a FlakySettings,
+}
+
 /// Applies the run to every relevant test's state, concurrently; a state another upload
 /// changed meanwhile is read again and the run applied to the new state.
 async fn apply_tests<S: TestReportStore>(
@@ -296,10 +308,7 @@ async fn apply_tests<S: TestReportStore>(
     repo: &RepoPath,
     tests: &[&TestResult],
     tracked: &HashSet<String>,
-    run: &RunContext,
-    upload_key: &str,
-    now: DateTime<Utc>,
-    settings: &FlakySettings,
+    this_run: &ThisRun<'_>,
 ) -> Result<usize, StoreError> {
     let ids: Vec<String> = tests
         .iter()
@@ -326,9 +335,7 @@ async fn apply_tests<S: TestReportStore>(
         .map(|test| ((*test).clone(), existing.remove(&test.id())))
         .collect();
     let results: Vec<Result<bool, StoreError>> = futures_util::stream::iter(work)
-        .map(|(test, current)| {
-            apply_one(store, repo, test, current, run, upload_key, now, settings)
-        })
+        .map(|(test, current)| apply_one(store, repo, test, current, this_run))
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
@@ -342,17 +349,19 @@ async fn apply_tests<S: TestReportStore>(
 }
 
 /// Applies the run to one test and writes its state; `Ok(false)` when nothing changed.
-#[allow(clippy::too_many_arguments)]
 async fn apply_one<S: TestReportStore>(
     store: &S,
     repo: &RepoPath,
     test: TestResult,
     mut current: Option<(TestState, u64)>,
-    run: &RunContext,
-    upload_key: &str,
-    now: DateTime<Utc>,
-    settings: &FlakySettings,
+    this_run: &ThisRun<'_>,
 ) -> Result<bool, StoreError> {
+    let ThisRun {
+        run,
+        upload_key,
+        now,
+        settings,
+    } = *this_run;
     for _ in 0..CONFLICT_ATTEMPTS {
         let (state, revision) = match &current {
             Some((state, revision)) => (Some(state), Some(*revision)),

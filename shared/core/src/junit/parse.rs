@@ -453,7 +453,8 @@ impl Parser {
                 *has_child_suite = true;
                 self.suite_frame(element)?
             }
-            (Some(Frame::Suite { .. }), b"testcase") => {
+            // Some reporters put cases straight under `<testsuites>`.
+            (Some(Frame::Suite { .. } | Frame::Suites), b"testcase") => {
                 self.open_case(element)?;
                 Frame::Case
             }
@@ -842,6 +843,9 @@ mod tests {
             report.tests[3].suite, "S",
             "no classname: the suite names it"
         );
+        let loose =
+            r#"<testsuites><testcase classname="C" name="t"><failure/></testcase></testsuites>"#;
+        assert_eq!(totals(loose), t(1, 0, 1, 0, 0, 0));
     }
 
     #[test]
