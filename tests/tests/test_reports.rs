@@ -596,3 +596,102 @@ impl TextGet for axum::Router {
         String::from_utf8(bytes.to_vec()).unwrap()
     }
 }
+
+/// GitLab's parsed test report of pipeline 31 (the documented JSON shape): the suite of job
+/// `test-build` with a failure, and a suite no job of the hook is named after.
+const GITLAB_TEST_REPORT: &str = r#"{
+  "total_time": 4, "total_count": 4, "success_count": 3, "failed_count": 1, "skipped_count": 0, "error_count": 0,
+  "test_suites": [
+    {"name": "test-build", "total_time": 3, "total_count": 3, "success_count": 2, "failed_count": 1,
+     "skipped_count": 0, "error_count": 0, "suite_error": null,
+     "test_cases": [
+       {"status": "success", "name": "builds", "classname": "build_spec", "execution_time": 1, "system_output": null, "stack_trace": null},
+       {"status": "failed", "name": "links", "classname": "build_spec", "execution_time": 2,
+        "system_output": "Failure/Error: expect(link).to be_ok", "stack_trace": null},
+       {"status": "success", "name": "packs", "classname": "build_spec", "execution_time": 0.5, "system_output": null, "stack_trace": null}
+     ]},
+    {"name": "lint", "total_count": 1, "suite_error": null,
+     "test_cases": [{"status": "success", "name": "rubocop", "classname": "lint", "execution_time": 1}]}
+  ]
+}"#;
+
+async fn gitlab_with_test_report(
+    fetch: bool,
+) -> (TestStack, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let hits = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = axum::Router::new().route(
+        "/api/v4/projects/{project}/pipelines/{pipeline}/test_report",
+        axum::routing::get(
+            move |headers: http::HeaderMap,
+                  axum::extract::Path((project, pipeline)): axum::extract::Path<(
+                String,
+                String,
+            )>| {
+                let counter = counter.clone();
+                async move {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let authorised = headers
+                        .get("private-token")
+                        .is_some_and(|t| t == "gitlab-api-token");
+                    if !authorised || project != "1" || pipeline != "31" {
+                        return (StatusCode::NOT_FOUND, String::from("{}"));
+                    }
+                    (StatusCode::OK, GITLAB_TEST_REPORT.to_string())
+                }
+            },
+        ),
+    );
+    let port = buildlore_tests::fake_server::serve(router).await;
+    let stack = TestStack::with_config(move |config| {
+        config.providers.gitlab_base = format!("http://127.0.0.1:{port}/").parse().expect("url");
+        config.providers.gitlab_token = Some("gitlab-api-token".into());
+        config.test_reports.fetch_from_gitlab = fetch;
+    })
+    .await;
+    (stack, hits)
+}
+
+#[tokio::test]
+async fn a_finished_gitlab_pipeline_brings_its_test_report_once() {
+    use std::sync::atomic::Ordering;
+    let hook = fixtures::bytes("webhooks/gitlab/pipeline_hook.json");
+    let (stack, hits) = gitlab_with_test_report(true).await;
+    let (status, body) = stack.gitlab_hook("Pipeline Hook", &hook).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // The suite lands under the job it is named after, with the pipeline's commit.
+    let (status, report) = stack
+        .get("/api/v1/jobs/gitlab/gitlab-org%2Fgitlab-test/378/reports")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        (report["tests"].as_u64(), report["failed"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(report["failed_tests"][0]["name"], "links");
+    assert_eq!(
+        report["failed_tests"][0]["message"],
+        "Failure/Error: expect(link).to be_ok"
+    );
+    let (status, lint) = stack
+        .get("/api/v1/jobs/gitlab/gitlab-org%2Fgitlab-test/pipeline-31-lint/reports")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{lint}");
+    assert_eq!(lint["tests"], 1);
+    let (_, failing) = stack
+        .get("/api/v1/repos/gitlab-org%2Fgitlab-test/tests?state=failing")
+        .await;
+    assert_eq!(failing["tests"][0]["last_job"], "gitlab/378", "{failing}");
+    // A second delivery of the finished pipeline does not fetch again.
+    let (status, _) = stack.gitlab_hook("Pipeline Hook", &hook).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    // Off by default: nothing is fetched.
+    let (quiet, quiet_hits) = gitlab_with_test_report(false).await;
+    let (status, _) = quiet.gitlab_hook("Pipeline Hook", &hook).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(quiet_hits.load(Ordering::SeqCst), 0);
+}

@@ -36,7 +36,7 @@ pub struct Config {
     pub providers: ProviderConfig,
     /// Test reports: the flakiness monitors, the infrastructure-failure guard and tracking
     /// (`TEST_*`, see `test_report_config`).
-    pub test_reports: buildlore_core::junit::history::FlakySettings,
+    pub test_reports: crate::test_report_config::TestReportConfig,
 }
 
 /// How the Server-Sent Events stream of summaries is paced.

@@ -19,7 +19,38 @@ fn whole(
     }
 }
 
-pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<FlakySettings, ConfigError> {
+/// Test-report settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TestReportConfig {
+    pub flaky: FlakySettings,
+    /// `GITLAB_TEST_REPORT_FETCH`: when a pipeline hook reports a finished pipeline (and a
+    /// GitLab token is configured), fetch its test report from GitLab once. Off by default.
+    pub fetch_from_gitlab: bool,
+}
+
+pub fn from_lookup(
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<TestReportConfig, ConfigError> {
+    let fetch_from_gitlab = match lookup("GITLAB_TEST_REPORT_FETCH")
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("false") | Some("0") | Some("no") | Some("off") => false,
+        Some("true") | Some("1") | Some("yes") | Some("on") => true,
+        Some(_) => {
+            return Err(ConfigError::Invalid(
+                "GITLAB_TEST_REPORT_FETCH",
+                "true or false",
+            ));
+        }
+    };
+    Ok(TestReportConfig {
+        flaky: flaky_settings(lookup)?,
+        fetch_from_gitlab,
+    })
+}
+
+fn flaky_settings(lookup: &impl Fn(&str) -> Option<String>) -> Result<FlakySettings, ConfigError> {
     let defaults = FlakySettings::default();
     let default_branches = match lookup("TEST_DEFAULT_BRANCHES") {
         Some(list) if !list.trim().is_empty() => list
@@ -90,17 +121,23 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         let none = from_lookup(&|_: &str| None).unwrap();
-        assert_eq!(none, FlakySettings::default());
+        assert_eq!(none, TestReportConfig::default());
+        assert!(!none.fetch_from_gitlab, "off unless asked for");
+        let fetch =
+            from_lookup(&|n: &str| (n == "GITLAB_TEST_REPORT_FETCH").then(|| "true".into()));
+        assert!(fetch.unwrap().fetch_from_gitlab);
         let set = from_lookup(&|name: &str| match name {
             "TEST_DEFAULT_BRANCHES" => Some("trunk, develop".into()),
             "TEST_INFRA_FAILURE_RATIO" => Some("0.5".into()),
             "TEST_FLIP_RUNS" => Some("5".into()),
             _ => None,
         })
-        .unwrap();
+        .unwrap()
+        .flaky;
         assert_eq!(set.default_branches, vec!["trunk", "develop"]);
         assert_eq!((set.infra_failure_ratio, set.flip_runs), (0.5, 5));
         for (name, bad) in [
+            ("GITLAB_TEST_REPORT_FETCH", "maybe"),
             ("TEST_INFRA_FAILURE_RATIO", "80%"),
             ("TEST_FLIP_RUNS", "50"),
             ("TEST_TRACK_DAYS", "0"),

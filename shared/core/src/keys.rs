@@ -131,3 +131,8 @@ pub fn test_state_sort_key(test_id: &str) -> String {
 
 /// The item holding the set of a repo's tracked test ids (sorts before every `TEST#`).
 pub const TRACKED_TESTS_SORT_KEY: &str = "#TRACKED";
+
+/// The marker that a pipeline's test report was fetched from the provider (once).
+pub fn junit_fetch_marker(provider: &str, repo: &RepoPath, pipeline_id: &str) -> String {
+    format!("JUNITFETCH#{provider}#{repo}#{pipeline_id}")
+}

@@ -16,13 +16,18 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::details::DetailsSource;
+use buildlore_core::junit::gitlab::parse_pipeline_test_report;
 use buildlore_core::junit::history::{FlakySettings, TestState, TestStateName, repo_test_figures};
 use buildlore_core::junit::ingest::{
     ContextHints, IngestReportError, JobKey, QuarantineError, QuarantineRequest, ReportUpload,
-    StoredUpload, TestReportStore, ingest_report, lift_quarantine, merge_uploads, quarantine_test,
+    StoredUpload, TestReportStore, ingest_parsed, ingest_report, lift_quarantine, merge_uploads,
+    quarantine_test,
 };
 use buildlore_core::junit::{JunitError, MAX_REPORT_BYTES, is_test_id};
+use buildlore_core::keys;
+use buildlore_core::ports::Markers;
 use buildlore_core::runs::valid_provider;
+use buildlore_core::webhooks::Normalised;
 use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -42,8 +47,115 @@ pub(crate) async fn repo_figures(
     Ok(json!(repo_test_figures(
         &states,
         now,
-        &state.config.test_reports
+        &state.config.test_reports.flaky
     )))
+}
+
+/// How long the "fetched once" marker of a pipeline's test report is kept.
+const FETCH_MARKER_DAYS: i64 = 30;
+
+/// When `GITLAB_TEST_REPORT_FETCH` is on: fetches the test report of every finished GitLab
+/// pipeline of a delivery, once, and records each suite under the job it is named after.
+/// Best effort: a failure is logged and never fails the delivery (a fetch that failed is
+/// tried again on a later delivery of a finished pipeline).
+pub(crate) async fn fetch_gitlab_reports(state: &AppState, records: &Normalised) {
+    let config = &state.config.test_reports;
+    let Some(client) = state
+        .providers
+        .as_ref()
+        .filter(|_| config.fetch_from_gitlab)
+    else {
+        return;
+    };
+    let finished = records
+        .pipelines
+        .iter()
+        .filter(|p| p.provider == "gitlab" && p.status.is_terminal());
+    for pipeline in finished {
+        let marker = keys::junit_fetch_marker("gitlab", &pipeline.repo, &pipeline.pipeline_id);
+        let keep = chrono::Duration::days(FETCH_MARKER_DAYS);
+        match state.store.set_marker(&marker, keep).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "test report not fetched");
+                continue;
+            }
+        }
+        let project = pipeline
+            .project_id
+            .clone()
+            .unwrap_or_else(|| pipeline.repo.to_string());
+        let retry_later = || async {
+            if let Err(error) = state.store.clear_marker(&marker).await {
+                tracing::warn!(%error, "a test report fetch will not be retried");
+            }
+        };
+        let fetched = match client
+            .gitlab_pipeline_test_report(&project, &pipeline.pipeline_id)
+            .await
+        {
+            Ok(fetched) if !fetched.truncated => fetched,
+            Ok(_) => {
+                tracing::warn!(pipeline = %pipeline.pipeline_id, "GitLab's test report is larger than TRACE_FETCH_MAX_BYTES; not stored");
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, pipeline = %pipeline.pipeline_id, "GitLab's test report was not fetched");
+                retry_later().await;
+                continue;
+            }
+        };
+        let suites = match parse_pipeline_test_report(&fetched.bytes) {
+            Ok(suites) => suites,
+            Err(error) => {
+                tracing::warn!(%error, pipeline = %pipeline.pipeline_id, "GitLab's test report was not read");
+                continue;
+            }
+        };
+        for suite in suites {
+            // GitLab names a suite after its job; the newest job of that name in the pipeline.
+            let named = records
+                .jobs
+                .iter()
+                .filter(|job| job.pipeline_id.as_deref() == Some(pipeline.pipeline_id.as_str()))
+                .filter(|job| job.name == suite.job_name)
+                .max_by_key(|job| job.job_id.parse::<u64>().unwrap_or(0))
+                .map(|job| job.job_id.clone());
+            let job_id = named.or_else(|| {
+                buildlore_core::job_id::parse_job_id(&format!(
+                    "pipeline-{}-{}",
+                    pipeline.pipeline_id, suite.job_name
+                ))
+            });
+            let Some(job_id) = job_id else {
+                continue;
+            };
+            let job = JobKey {
+                provider: "gitlab".into(),
+                repo: pipeline.repo.clone(),
+                job_id,
+            };
+            let hints = ContextHints {
+                commit: pipeline.sha.clone(),
+                branch: pipeline.git_ref.clone(),
+                pipeline_id: Some(pipeline.pipeline_id.clone()),
+            };
+            let stored = ingest_parsed(
+                &state.store,
+                &job,
+                suite.report,
+                hints,
+                &config.flaky,
+                Utc::now(),
+            )
+            .await;
+            if let Err(error) = stored {
+                tracing::warn!(%error, job_id = %job.job_id, "a fetched test report was not stored");
+                retry_later().await;
+            }
+        }
+    }
 }
 
 /// Routes that write: served by the ingest function.
@@ -285,7 +397,7 @@ async fn upload_junit(
         &job,
         upload,
         hints,
-        &state.config.test_reports,
+        &state.config.test_reports.flaky,
         Utc::now(),
     )
     .await
@@ -382,7 +494,7 @@ async fn list_tests(
         })?),
     };
     let now = Utc::now();
-    let settings = &state.config.test_reports;
+    let settings = &state.config.test_reports.flaky;
     let mut tests = state.store.all_states(&repo).await.map_err(store_failure)?;
     tests.retain(|test| wanted.is_none_or(|wanted| test.matches(wanted, now, settings)));
     // Worst first: most flaky runs, then most failures, then most recent failure.
@@ -424,7 +536,7 @@ async fn one_test(
             ))
         })?;
     let now = Utc::now();
-    let mut view = test_view(&test, now, &state.config.test_reports);
+    let mut view = test_view(&test, now, &state.config.test_reports.flaky);
     view["history"] = json!(
         test.history
             .iter()
@@ -513,7 +625,7 @@ async fn quarantine(
     let body = parse_json(&read_bytes(body, 16 * 1024).await?)?;
     let now = Utc::now();
     let request = quarantine_request(&body, now)?;
-    let settings = &state.config.test_reports;
+    let settings = &state.config.test_reports.flaky;
     let test = quarantine_test(&state.store, &repo, &id, request, settings, now)
         .await
         .map_err(quarantine_error)?;
@@ -529,7 +641,7 @@ async fn lift(
     let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let repo = repo_of(&repo)?;
     let id = test_id_of(&id)?;
-    let settings = &state.config.test_reports;
+    let settings = &state.config.test_reports.flaky;
     let test = lift_quarantine(&state.store, &repo, &id, settings)
         .await
         .map_err(quarantine_error)?;
@@ -561,7 +673,7 @@ async fn quarantine_list(
     let repo = repo_of(&repo)?;
     let params = query_params(query)?;
     let now = Utc::now();
-    let settings = &state.config.test_reports;
+    let settings = &state.config.test_reports.flaky;
     let mut tests = state.store.all_states(&repo).await.map_err(store_failure)?;
     tests.retain(|test| test.is_quarantined(now));
     tests.sort_by(|a, b| (&a.suite, &a.name).cmp(&(&b.suite, &b.name)));

@@ -217,6 +217,19 @@ pub async fn ingest_report<S: TestReportStore>(
     now: DateTime<Utc>,
 ) -> Result<IngestOutcome, IngestReportError> {
     let report = parse(upload)?;
+    Ok(ingest_parsed(store, job, report, hints, settings, now).await?)
+}
+
+/// Records a report already parsed (an uploaded file, or a suite of GitLab's pipeline test
+/// report) with its effect on the repo's tests.
+pub async fn ingest_parsed<S: TestReportStore>(
+    store: &S,
+    job: &JobKey,
+    report: ParsedReport,
+    hints: ContextHints,
+    settings: &FlakySettings,
+    now: DateTime<Utc>,
+) -> Result<IngestOutcome, StoreError> {
     if let Some(existing) = store.find_upload(job, &report.digest).await? {
         return Ok(IngestOutcome {
             upload: existing,

@@ -10,6 +10,7 @@
 //! `failure` failed on every rerun. `status="disabled"` (and googletest's `notrun`) count as
 //! skipped. A document with suites but no cases takes its totals from the suite attributes.
 
+pub mod gitlab;
 pub mod history;
 pub mod ingest;
 pub mod parse;
@@ -155,6 +156,42 @@ pub fn is_test_id(raw: &str) -> bool {
         && raw
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Gathers a document's cases into tests: one per (suite, name), the worst case winning.
+#[derive(Debug, Default)]
+pub(crate) struct TestCollector {
+    tests: Vec<TestResult>,
+    index: std::collections::HashMap<(String, String), usize>,
+}
+
+impl TestCollector {
+    pub(crate) fn add(&mut self, case: TestResult) {
+        let key = (case.suite.clone(), case.name.clone());
+        match self.index.get(&key) {
+            Some(&at) => {
+                let test = &mut self.tests[at];
+                test.duration_seconds += case.duration_seconds;
+                if case.outcome.worst(test.outcome) != test.outcome {
+                    test.outcome = case.outcome;
+                    test.failure = case.failure;
+                }
+            }
+            None => {
+                self.index.insert(key, self.tests.len());
+                self.tests.push(case);
+            }
+        }
+    }
+
+    /// The totals of the tests, and the tests in document order.
+    pub(crate) fn finish(self) -> (Totals, Vec<TestResult>) {
+        let mut totals = Totals::default();
+        for test in &self.tests {
+            totals.count(test.outcome);
+        }
+        (totals, self.tests)
+    }
 }
 
 /// One parsed document.

@@ -3,13 +3,12 @@
 //! are errors, and the bytes read are capped while they are read (a gzip bomb stops at the
 //! cap, not at the end of its output).
 
-use super::{FailureDetail, Outcome, ParsedReport, TestResult, Totals};
+use super::{FailureDetail, Outcome, ParsedReport, TestCollector, TestResult, Totals};
 use crate::redact::Redacted;
 use quick_xml::Reader;
 use quick_xml::events::attributes::Attribute;
 use quick_xml::events::{BytesRef, BytesStart, Event};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use std::io::{BufReader, Read};
 
 /// The largest document accepted, decompressed (GitLab's limit per JUnit file is 30 MB).
@@ -290,8 +289,7 @@ struct Parser {
     root_seen: bool,
     root_closed: bool,
     case: Option<OpenCase>,
-    tests: Vec<TestResult>,
-    index: HashMap<(String, String), usize>,
+    tests: TestCollector,
     cases_seen: u64,
     /// Leaf suites' declared counts (a parent's count repeats its children's).
     declared_leaves: DeclaredCounts,
@@ -303,7 +301,7 @@ fn value<'a>(attribute: &'a Attribute<'a>) -> Result<std::borrow::Cow<'a, str>, 
     attribute.unescape_value().map_err(|e| e.to_string())
 }
 
-fn cut(text: &str, max_chars: usize) -> String {
+pub(crate) fn cut(text: &str, max_chars: usize) -> String {
     match text.char_indices().nth(max_chars) {
         Some((at, _)) => text[..at].to_string(),
         None => text.to_string(),
@@ -693,39 +691,22 @@ impl Parser {
             }
             _ => None,
         };
-        let key = (case.suite, case.name);
-        match self.index.get(&key) {
-            Some(&at) => {
-                let test = &mut self.tests[at];
-                test.duration_seconds += case.duration;
-                if outcome.worst(test.outcome) != test.outcome {
-                    test.outcome = outcome;
-                    test.failure = failure;
-                }
-            }
-            None => {
-                self.index.insert(key.clone(), self.tests.len());
-                self.tests.push(TestResult {
-                    suite: key.0,
-                    name: key.1,
-                    outcome,
-                    duration_seconds: case.duration,
-                    failure,
-                });
-            }
-        }
+        self.tests.add(TestResult {
+            suite: case.suite,
+            name: case.name,
+            outcome,
+            duration_seconds: case.duration,
+            failure,
+        });
     }
 
     fn finish(self, digest: String, bytes: u64) -> Result<ParsedReport, JunitError> {
         if !self.root_seen {
             return Err(JunitError::Empty);
         }
+        let (counted, tests) = self.tests.finish();
         let totals = if self.cases_seen > 0 {
-            let mut totals = Totals::default();
-            for test in &self.tests {
-                totals.count(test.outcome);
-            }
-            totals
+            counted
         } else if self.suites_seen > 0 {
             self.declared_leaves.totals()
         } else {
@@ -733,7 +714,7 @@ impl Parser {
         };
         Ok(ParsedReport {
             totals,
-            tests: self.tests,
+            tests,
             digest,
             bytes,
         })
@@ -741,7 +722,7 @@ impl Parser {
 }
 
 /// The kept lines of a failure's text, trimmed, cut and redacted.
-fn finish_text(text: &str) -> String {
+pub(crate) fn finish_text(text: &str) -> String {
     let trimmed: Vec<&str> = text
         .trim_matches('\n')
         .lines()
