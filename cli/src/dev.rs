@@ -5,6 +5,7 @@ use buildlore_aws::AwsClients;
 use buildlore_aws::bootstrap::{ensure_queues, ensure_table};
 use buildlore_core::table::TABLE;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -16,6 +17,13 @@ pub struct DevArgs {
     /// Do not poll the analysis queue.
     #[arg(long)]
     pub no_worker: bool,
+    /// A connection that has not sent a request's headers within this many seconds is closed
+    /// (API Gateway does the same on AWS), so half-open connections cannot pile up.
+    #[arg(long, default_value_t = 10)]
+    pub header_timeout_seconds: u64,
+    /// A request body that sends nothing for this many seconds is abandoned.
+    #[arg(long, default_value_t = 30)]
+    pub body_timeout_seconds: u64,
 }
 
 #[derive(clap::Args)]
@@ -43,8 +51,9 @@ pub async fn bootstrap(args: BootstrapArgs) -> Result<(), BoxError> {
 }
 
 pub async fn run(args: DevArgs) -> Result<(), BoxError> {
-    let config = Config::from_env()?;
-    let state = AppState::new(config, AwsClients::from_env().await);
+    let clients = AwsClients::from_env().await;
+    let config = Config::from_env_and_secrets(&clients).await?;
+    let state = AppState::new(config, clients);
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
     if !args.no_worker {
@@ -56,12 +65,68 @@ pub async fn run(args: DevArgs) -> Result<(), BoxError> {
         }
     }
     println!("buildlore dev listening on http://{address}");
-    axum::serve(listener, function_app(routes::all(), state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let timeouts = Timeouts {
+        header: Duration::from_secs(args.header_timeout_seconds.max(1)),
+        body: Duration::from_secs(args.body_timeout_seconds.max(1)),
+    };
+    tokio::select! {
+        served = serve(listener, function_app(routes::all(), state), timeouts) => served?,
+        () = shutdown_signal() => {}
+    }
     Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    header: Duration,
+    body: Duration,
+}
+
+/// HTTP/1.1 with read timeouts on the headers and between body pieces (axum's own `serve`
+/// has neither).
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    timeouts: Timeouts,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let app = tower_http::timeout::RequestBodyTimeout::new(app, timeouts.body);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(timeouts.header)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended");
+            }
+        });
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what `kill` sends, and what a backgrounded job gets instead of SIGINT).
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Polls the analysis queue for the worker, as the Lambda SQS event source would.

@@ -7,6 +7,7 @@ mod bench_junit;
 mod bench_triage;
 mod bench_webhooks;
 mod dev;
+mod fuzz;
 
 use clap::{Parser, Subcommand};
 
@@ -30,6 +31,8 @@ enum Command {
     Bootstrap(dev::BootstrapArgs),
     /// Triage a job log (excerpt, category, failed tests, fingerprint); no service needed.
     Analyze(analyze::AnalyzeArgs),
+    /// Feed every parser of outside input mutated real inputs; fails on any panic.
+    Fuzz(fuzz::FuzzArgs),
     /// Benchmarks against the local emulator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -44,6 +47,7 @@ async fn main() -> std::process::ExitCode {
         Command::Dev(args) => dev::run(args).await,
         Command::Bootstrap(args) => dev::bootstrap(args).await,
         Command::Analyze(args) => analyze::run(args),
+        Command::Fuzz(args) => fuzz::run(args),
         Command::Bench(command) => bench::run(command).await,
     };
     match result {

@@ -126,3 +126,64 @@ async fn bootstrap_then_dev_serves_ingest_and_query() {
         .expect("JSON");
     assert_eq!(fetched["status"], "FAILURE");
 }
+
+#[tokio::test]
+async fn half_open_connections_are_closed_and_sigterm_stops_the_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let table = unique_name("buildlore-dev-timeouts");
+    let port = free_port();
+    let mut server = KillOnDrop(
+        buildlore(&table)
+            .args([
+                "dev",
+                "--no-worker",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--header-timeout-seconds",
+                "1",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start buildlore dev"),
+    );
+    let address = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stream = loop {
+        if let Ok(stream) = tokio::net::TcpStream::connect(&address).await {
+            break stream;
+        }
+        assert!(Instant::now() < deadline, "buildlore dev did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Half a request's headers, then nothing: the server hangs up after the header timeout.
+    stream
+        .write_all(b"GET /api/health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server closed the half-open connection within 5 s");
+    assert!(read.is_ok() || answer.is_empty(), "{read:?}");
+    assert!(
+        !String::from_utf8_lossy(&answer).contains("200 OK"),
+        "no request was served"
+    );
+
+    // SIGTERM ends the server (a backgrounded `infra/local/run` gets no SIGINT from Ctrl-C).
+    let pid = server.0.id().to_string();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(Some(status)) = server.0.try_wait() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "buildlore dev ignored SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

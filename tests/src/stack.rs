@@ -76,6 +76,7 @@ pub fn test_config(table: &str) -> Config {
             poll: Duration::from_millis(100),
             heartbeat: Duration::from_millis(300),
             max: Duration::from_secs(20),
+            max_streams_per_key: buildlore_api::config::DEFAULT_MAX_STREAMS_PER_KEY,
         },
         providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
             .expect("defaults are valid")

@@ -71,6 +71,13 @@ async fn updates_arrive_in_order_with_heartbeats() {
         quiet.iter().all(|(event, _)| event == "heartbeat"),
         "{quiet:?}"
     );
+    // A heartbeat's data is JSON, as `JSON.parse` in a browser expects.
+    assert!(
+        quiet[0].1["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{quiet:?}"
+    );
 
     let (status, _) = stack
         .post_build(&json!({"build_id": "live-1", "repo": "live/app", "branch": "main", "status": "failed"}))
@@ -106,4 +113,52 @@ async fn the_stream_needs_a_read_key_and_a_valid_window() {
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+async fn open_stream(stack: &TestStack, key: &str) -> http::Response<Body> {
+    let request = Request::builder()
+        .uri("/api/events/pipelines?since=1d")
+        .header("authorization", format!("Bearer {key}"))
+        .body(Body::empty())
+        .unwrap();
+    tower::ServiceExt::oneshot(stack.app.clone(), request)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_key_holds_a_limited_number_of_live_streams() {
+    let stack = TestStack::with_config(|config| config.events.max_streams_per_key = 2).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let response = open_stream(&stack, keys::READ).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        let mut buffer = String::new();
+        read_events(&mut body, &mut buffer, 1).await;
+        open.push(body);
+    }
+    let refused = open_stream(&stack, keys::READ).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(refused.headers().contains_key("retry-after"));
+    // Another key has slots of its own.
+    assert_eq!(
+        open_stream(&stack, keys::ADMIN).await.status(),
+        StatusCode::OK
+    );
+    // A client that leaves gives its slot back.
+    open.pop();
+    let mut reopened = None;
+    for _ in 0..50 {
+        let response = open_stream(&stack, keys::READ).await;
+        if response.status() == StatusCode::OK {
+            reopened = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        reopened.is_some(),
+        "the slot of the closed stream was not released"
+    );
 }

@@ -67,6 +67,12 @@ async fn gitlab_job(headers: HeaderMap, Path((_project, job)): Path<(String, u64
     match job {
         1 | 3 | 5 | 6 | 7 => r#"{"id": 1, "status": "failed"}"#.into_response(),
         2 => r#"{"id": 2, "status": "running"}"#.into_response(),
+        // A job answer of 2 MB: more than any job's metadata.
+        8 => format!(
+            r#"{{"id": 8, "status": "failed", "padding": "{}"}}"#,
+            "x".repeat(2 << 20)
+        )
+        .into_response(),
         _ => (StatusCode::NOT_FOUND, r#"{"message":"404 Not found"}"#).into_response(),
     }
 }
@@ -249,6 +255,17 @@ async fn gitlab_logs_are_fetched_once_when_finished() {
         .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=4")
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+}
+
+#[tokio::test]
+async fn an_oversized_job_answer_is_refused_not_read_whole() {
+    let (fake, port) = fakes().await;
+    let stack = stack(port, fake.blob_port, GITLAB_TOKEN, 64 * 1024 * 1024).await;
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=group%2Fsub%2Fapp&jobId=8")
+        .await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(fake.trace_requests.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]

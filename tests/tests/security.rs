@@ -185,3 +185,217 @@ async fn a_system_prompt_must_say_something() {
     let (_, prompt) = stack.get("/api/ai/system-prompt").await;
     assert_eq!(prompt["version"], 0, "{prompt}");
 }
+
+/// A request whose answer may be raw bytes (a trace), not JSON.
+async fn raw(stack: &TestStack, request: Request<Body>) -> (StatusCode, http::HeaderMap, Vec<u8>) {
+    let response = tower::ServiceExt::oneshot(stack.app.clone(), request)
+        .await
+        .unwrap_or_else(|never| match never {});
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .map(|collected| collected.to_bytes().to_vec())
+        .unwrap_or_default();
+    (status, headers, bytes)
+}
+
+fn trace_request(method: Method, path: &str, range: Option<&str>, body: Vec<u8>) -> Request<Body> {
+    let key = if method == Method::GET {
+        keys::READ
+    } else {
+        keys::INGEST
+    };
+    let mut builder = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {key}"));
+    if let Some(range) = range {
+        builder = builder.header("content-range", range);
+    }
+    builder.body(Body::from(body)).unwrap()
+}
+
+#[tokio::test]
+async fn a_trace_has_one_cap_however_it_arrives_and_reads_back_in_pages() {
+    let stack = TestStack::with_config(|config| config.providers.max_bytes = 1_000).await;
+    let path = "/api/v1/jobs/gitlab/team%2Fapp/9/trace";
+    let (status, _, _) = stack
+        .send(trace_request(
+            Method::PATCH,
+            path,
+            Some("0-599"),
+            vec![b'a'; 600],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, _, body) = stack
+        .send(trace_request(
+            Method::PATCH,
+            path,
+            Some("600-1199"),
+            vec![b'b'; 600],
+        ))
+        .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("TRACE_MAX_BYTES"),
+        "{body}"
+    );
+    let (_, headers, _) = raw(&stack, trace_request(Method::GET, path, None, Vec::new())).await;
+    assert_eq!(
+        headers["x-trace-length"], "600",
+        "nothing of the refused part was kept"
+    );
+
+    // A pushed log over the cap: 413, nothing stored.
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/ingest/log?provider=gitlab&project=team/app&job_id=10&job_name=build&status=failed")
+        .header("authorization", format!("Bearer {}", keys::INGEST))
+        .header("content-type", "text/plain")
+        .header("content-encoding", "gzip")
+        .body(Body::from(gzip(&vec![b'x'; 5_000])))
+        .unwrap();
+    let (status, _, body) = stack.send(request).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (status, _, _) = stack
+        .send(trace_request(
+            Method::GET,
+            "/api/v1/jobs/gitlab/team%2Fapp/10/trace",
+            None,
+            Vec::new(),
+        ))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reading_a_long_trace_without_a_limit_answers_one_page_and_where_the_next_starts() {
+    let stack = TestStack::new().await;
+    let log = vec![b'l'; 5 * 1024 * 1024];
+    let request = Request::builder()
+        .method(Method::POST)
+        .uri("/api/ingest/log?provider=gitlab&project=team/app&job_id=11&job_name=build&status=success")
+        .header("authorization", format!("Bearer {}", keys::INGEST))
+        .header("content-type", "text/plain")
+        .header("content-encoding", "gzip")
+        .body(Body::from(gzip(&log)))
+        .unwrap();
+    let (status, _, body) = stack.send(request).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let path = "/api/v1/jobs/gitlab/team%2Fapp/11/trace";
+    let (status, headers, _) =
+        raw(&stack, trace_request(Method::GET, path, None, Vec::new())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        headers["x-trace-length"],
+        (5 * 1024 * 1024).to_string().as_str()
+    );
+    assert_eq!(
+        headers["x-trace-next-offset"],
+        (4 * 1024 * 1024).to_string().as_str()
+    );
+    let next = format!("{path}?offset={}", 4 * 1024 * 1024);
+    let (_, headers, _) = raw(&stack, trace_request(Method::GET, &next, None, Vec::new())).await;
+    assert!(
+        headers.get("x-trace-next-offset").is_none(),
+        "the last page"
+    );
+    for bad in ["?limit=0", "?limit=99999999999"] {
+        let (status, _, _) = stack
+            .send(trace_request(
+                Method::GET,
+                &format!("{path}{bad}"),
+                None,
+                Vec::new(),
+            ))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+/// Creates a secret in the emulator's Secrets Manager and returns its ARN.
+async fn create_secret(name: &str, value: &str) -> String {
+    buildlore_providers::install_crypto();
+    let answer: Value = reqwest::Client::new()
+        .post(buildlore_tests::emulator::endpoint())
+        .header("content-type", "application/x-amz-json-1.1")
+        .header("x-amz-target", "secretsmanager.CreateSecret")
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=emulator/20261202/us-east-1/secretsmanager/aws4_request, SignedHeaders=host, Signature=0",
+        )
+        .body(json!({"Name": name, "SecretString": value}).to_string())
+        .send()
+        .await
+        .expect("the emulator answers")
+        .json()
+        .await
+        .expect("JSON");
+    answer["ARN"].as_str().expect("an ARN").to_string()
+}
+
+#[tokio::test]
+async fn keys_and_tokens_named_by_secret_arns_are_read_from_secrets_manager() {
+    use buildlore_api::config::{Config, ConfigError, resolve_secrets};
+    use buildlore_providers::secrets_manager::SecretsManager;
+    let stack = TestStack::new().await;
+    let name = buildlore_tests::stack::unique_name("read-key");
+    let arn = create_secret(&name, "read-key-kept-in-secrets-manager").await;
+    let endpoint = reqwest::Url::parse(buildlore_tests::emulator::endpoint()).unwrap();
+    let manager = SecretsManager::new(
+        "us-east-1",
+        Some(endpoint),
+        stack.clients.credentials.clone().unwrap(),
+    )
+    .unwrap();
+    let read = |arn: String| {
+        let manager = manager.clone();
+        async move { manager.secret_string(&arn).await.map_err(|e| e.to_string()) }
+    };
+
+    let environment = |variable: &str| match variable {
+        "TABLE_NAME" => Some("t".to_string()),
+        "READ_API_KEY_SECRET_ARN" => Some(arn.clone()),
+        _ => None,
+    };
+    let resolved = resolve_secrets(&environment, read).await.unwrap();
+    assert_eq!(resolved["READ_API_KEY"], "read-key-kept-in-secrets-manager");
+    let config =
+        Config::from_lookup(|v| resolved.get(v).cloned().or_else(|| environment(v))).unwrap();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "authorization",
+        "Bearer read-key-kept-in-secrets-manager".parse().unwrap(),
+    );
+    assert!(
+        config
+            .keys
+            .authorize(&headers, buildlore_api::auth::Scope::Read)
+            .is_ok()
+    );
+
+    // A secret that does not exist, or one given twice, stops the start-up with a clear error
+    // that shows no secret value.
+    let missing = |variable: &str| {
+        (variable == "LLM_API_KEY_SECRET_ARN")
+            .then(|| "arn:aws:secretsmanager:us-east-1:123456789012:secret:nope".to_string())
+    };
+    match resolve_secrets(&missing, read).await {
+        Err(ConfigError::Secret(variable, reason)) => {
+            assert_eq!(variable, "LLM_API_KEY_SECRET_ARN");
+            assert!(reason.contains("ResourceNotFound"), "{reason}");
+        }
+        other => panic!("expected a secret error, got {other:?}"),
+    }
+    let twice = |variable: &str| match variable {
+        "READ_API_KEY_SECRET_ARN" => Some(arn.clone()),
+        "READ_API_KEY" => Some("read-key-in-plain-sight-1".to_string()),
+        _ => None,
+    };
+    assert!(matches!(
+        resolve_secrets(&twice, read).await,
+        Err(ConfigError::Conflict("READ_API_KEY", _))
+    ));
+}

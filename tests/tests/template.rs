@@ -243,24 +243,56 @@ fn no_secret_is_a_plain_parameter() {
         );
     }
     for (name, function) in functions(&template) {
-        let variables = &function["Properties"]["Environment"]["Variables"];
+        let properties = &function["Properties"];
+        let shown_policies = serde_yaml::to_string(&properties["Policies"]).unwrap_or_default();
+        let variables = &properties["Environment"]["Variables"];
         for (variable, value) in variables.as_mapping().into_iter().flatten() {
             let variable_name = text(variable);
+            let shown = serde_yaml::to_string(value).unwrap_or_default();
+            // No secret value reaches a function's configuration, resolved or not.
+            assert!(
+                !shown.contains("{{resolve:"),
+                "{name}: {variable_name} carries a secret's value: {shown}"
+            );
             let sensitive = ["_API_KEY", "_SECRET", "_TOKEN"]
                 .iter()
                 .any(|suffix| variable_name.ends_with(suffix));
-            if sensitive {
+            assert!(
+                !sensitive,
+                "{name}: {variable_name} holds a secret in plain sight"
+            );
+            // A secret is named by its ARN, and the function may read that secret (only).
+            if let Some(secret) = variable_name.strip_suffix("_SECRET_ARN") {
                 assert!(
-                    matches!(value, Value::Tagged(_)),
-                    "{name}: {variable:?} is not resolved from a secret"
+                    buildlore_api::config::SECRET_VARIABLES.contains(&secret),
+                    "{name}: {variable_name} names no secret the functions read"
                 );
-                let shown = serde_yaml::to_string(value).unwrap_or_default();
-                assert!(
-                    shown.contains("{{resolve:secretsmanager:"),
-                    "{name}: {variable:?} is {shown}"
-                );
+                let referenced = shown
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .filter(|word| word.ends_with("Secret") || word.ends_with("CredentialArn"))
+                    .collect::<Vec<_>>();
+                assert!(!referenced.is_empty(), "{name}: {variable_name} is {shown}");
+                for secret in referenced {
+                    assert!(
+                        shown_policies.contains(&format!("SecretArn: !Ref {secret}"))
+                            || shown_policies.contains(&format!("!Ref {secret}")),
+                        "{name} may not read {secret}: {shown_policies}"
+                    );
+                }
             }
         }
+    }
+    // Functions that answer no API request hold no API key.
+    let worker =
+        &template["Resources"]["AnalyzeWorkerFunction"]["Properties"]["Environment"]["Variables"];
+    for (variable, _) in worker.as_mapping().into_iter().flatten() {
+        let variable = text(variable);
+        assert!(
+            !["INGEST_API_KEY", "READ_API_KEY", "ADMIN_API_KEY"]
+                .iter()
+                .any(|key| variable.starts_with(key)),
+            "{variable}"
+        );
     }
 }
 

@@ -68,9 +68,11 @@ impl std::fmt::Debug for ApiKeys {
 pub const MIN_KEY_LEN: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
-#[error("{variable} holds a key shorter than {MIN_KEY_LEN} characters; use a long random key")]
-pub struct WeakKey {
-    pub variable: &'static str,
+pub enum WeakKey {
+    #[error("{variable} holds a key shorter than {MIN_KEY_LEN} characters; use a long random key")]
+    Short { variable: &'static str },
+    #[error("{variable} must be SHA-256 digests of keys: 64 hex digits each, comma-separated")]
+    NotADigest { variable: &'static str },
 }
 
 impl ApiKeys {
@@ -82,7 +84,7 @@ impl ApiKeys {
                 .filter(|key| !key.is_empty())
                 .map(|key| {
                     if key.len() < MIN_KEY_LEN {
-                        Err(WeakKey { variable })
+                        Err(WeakKey::Short { variable })
                     } else {
                         Ok(digest(key))
                     }
@@ -94,6 +96,22 @@ impl ApiKeys {
             read: parse(read, "READ_API_KEY")?,
             admin: parse(admin, "ADMIN_API_KEY")?,
         })
+    }
+
+    /// Adds keys given as SHA-256 digests (hex, comma-separated), for deployments that keep
+    /// only digests in their configuration.
+    pub fn with_digests(mut self, ingest: &str, read: &str, admin: &str) -> Result<Self, WeakKey> {
+        let parse = |list: &str, variable: &'static str| -> Result<Vec<Digest32>, WeakKey> {
+            list.split(',')
+                .map(str::trim)
+                .filter(|digest| !digest.is_empty())
+                .map(|digest| hex_digest(digest).ok_or(WeakKey::NotADigest { variable }))
+                .collect()
+        };
+        self.ingest.extend(parse(ingest, "INGEST_API_KEY_SHA256")?);
+        self.read.extend(parse(read, "READ_API_KEY_SHA256")?);
+        self.admin.extend(parse(admin, "ADMIN_API_KEY_SHA256")?);
+        Ok(self)
     }
 
     fn matches(candidates: &[Digest32], presented: &Digest32) -> bool {
@@ -158,6 +176,20 @@ impl ApiKeys {
     }
 }
 
+/// A SHA-256 digest written as 64 hex digits.
+pub fn hex_digest(text: &str) -> Option<Digest32> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let digit = |byte: u8| char::from(byte).to_digit(16).map(|value| value as u8);
+    let mut out = [0u8; 32];
+    for (index, pair) in bytes.chunks_exact(2).enumerate() {
+        out[index] = (digit(pair[0])? << 4) | digit(pair[1])?;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,6 +252,36 @@ mod tests {
             assert_eq!(
                 keys.authorize(&headers, Scope::Read).unwrap_err().status,
                 StatusCode::UNAUTHORIZED
+            );
+        }
+    }
+
+    #[test]
+    fn keys_given_as_digests_work_like_keys() {
+        let digest: String = digest(READ).iter().map(|b| format!("{b:02x}")).collect();
+        let keys = ApiKeys::from_lists("", "", "")
+            .unwrap()
+            .with_digests("", &format!(" {digest} "), "")
+            .unwrap();
+        assert!(
+            keys.authorize(&with(&format!("Bearer {READ}")), Scope::Read)
+                .is_ok()
+        );
+        assert!(
+            keys.authorize(&with(&format!("Bearer {READ}")), Scope::Ingest)
+                .is_err()
+        );
+        // The digest itself is not a key.
+        assert!(
+            keys.authorize(&with(&format!("Bearer {digest}")), Scope::Read)
+                .is_err()
+        );
+        for bad in ["abc", &"g".repeat(64), &format!("{digest}0")] {
+            assert!(
+                ApiKeys::from_lists("", "", "")
+                    .unwrap()
+                    .with_digests(bad, "", "")
+                    .is_err()
             );
         }
     }

@@ -2,7 +2,9 @@
 
 use crate::auth::{ApiKeys, WeakKey};
 use buildlore_core::webhooks::secret::WebhookSecrets;
+use buildlore_providers::secrets_manager::SecretsManager;
 use buildlore_providers::{DEFAULT_GITHUB_LOG_HOSTS, ProviderConfig};
+use std::collections::HashMap;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -32,7 +34,8 @@ pub struct Config {
     /// Timing of the live pipeline events.
     pub events: EventTiming,
     /// Where job logs are fetched from (`GITLAB_BASE_URL`, `GITLAB_TOKEN`, `GITHUB_API_URL`,
-    /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_FETCH_MAX_BYTES`).
+    /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_MAX_BYTES`: the longest log stored, however it
+    /// arrives).
     pub providers: ProviderConfig,
     /// Test reports: the flakiness monitors, the infrastructure-failure guard and tracking
     /// (`TEST_*`, see `test_report_config`).
@@ -49,6 +52,8 @@ pub struct EventTiming {
     /// `EVENTS_MAX_SECONDS`: a stream ends after this long; clients reconnect (default 840,
     /// under Lambda's 15-minute limit).
     pub max: std::time::Duration,
+    /// `EVENTS_MAX_STREAMS_PER_KEY`: live streams one API key may hold at once (default 5).
+    pub max_streams_per_key: u32,
 }
 
 impl Default for EventTiming {
@@ -57,9 +62,12 @@ impl Default for EventTiming {
             poll: std::time::Duration::from_secs(5),
             heartbeat: std::time::Duration::from_secs(15),
             max: std::time::Duration::from_secs(840),
+            max_streams_per_key: DEFAULT_MAX_STREAMS_PER_KEY,
         }
     }
 }
+
+pub const DEFAULT_MAX_STREAMS_PER_KEY: u32 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -69,6 +77,10 @@ pub enum ConfigError {
     Invalid(&'static str, &'static str),
     #[error(transparent)]
     WeakKey(#[from] WeakKey),
+    #[error("{0} and {1} are both set; give the secret one way")]
+    Conflict(&'static str, String),
+    #[error("the secret named by {0} could not be read: {1}")]
+    Secret(String, String),
 }
 
 pub const DEFAULT_RETENTION_DAYS: u32 = 400;
@@ -99,11 +111,19 @@ fn provider_config(
             .map(|h| h.to_string())
             .collect(),
     };
-    let max_bytes = match lookup("TRACE_FETCH_MAX_BYTES") {
-        None => 64 * 1024 * 1024,
-        Some(text) => text.trim().parse().map_err(|_| {
-            ConfigError::Invalid("TRACE_FETCH_MAX_BYTES", "a whole number of bytes")
-        })?,
+    // One cap for every way a log enters: pushed, appended or fetched. The older name
+    // `TRACE_FETCH_MAX_BYTES` still works.
+    let max_bytes = match lookup("TRACE_MAX_BYTES").or_else(|| lookup("TRACE_FETCH_MAX_BYTES")) {
+        None => DEFAULT_TRACE_MAX_BYTES,
+        Some(text) => match text.trim().parse() {
+            Ok(bytes) if bytes > 0 => bytes,
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "TRACE_MAX_BYTES",
+                    "a whole number of bytes above 0",
+                ));
+            }
+        },
     };
     Ok(ProviderConfig {
         gitlab_base: url("GITLAB_BASE_URL", "https://gitlab.com")?,
@@ -117,6 +137,9 @@ fn provider_config(
         max_attempts: 4,
     })
 }
+
+/// The longest log kept: a push, the appended parts of a trace, or a fetch.
+pub const DEFAULT_TRACE_MAX_BYTES: usize = 64 * 1024 * 1024;
 
 /// The Bedrock model used when `LLM_MODEL` is not set.
 pub const DEFAULT_BEDROCK_MODEL: &str = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -217,9 +240,83 @@ fn budget(
     }
 }
 
+/// The variables that hold secrets. On AWS each is given as `<NAME>_SECRET_ARN`, a Secrets
+/// Manager secret read at start-up, so the value never appears in the function's
+/// configuration; locally the plain variable works too.
+pub const SECRET_VARIABLES: &[&str] = &[
+    "INGEST_API_KEY",
+    "READ_API_KEY",
+    "ADMIN_API_KEY",
+    "GITLAB_WEBHOOK_SECRET",
+    "GITHUB_WEBHOOK_SECRET",
+    "GITLAB_TOKEN",
+    "GITHUB_TOKEN",
+    "LLM_API_KEY",
+];
+
+/// Reads the secrets named by `<NAME>_SECRET_ARN` variables through `read_secret`, returning
+/// each as `NAME` (a plain `NAME` beside its ARN is an error: which would win is unclear).
+pub async fn resolve_secrets<F, Fut>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    read_secret: F,
+) -> Result<HashMap<String, String>, ConfigError>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>>,
+{
+    let mut resolved = HashMap::new();
+    for &name in SECRET_VARIABLES {
+        let arn_variable = format!("{name}_SECRET_ARN");
+        let Some(arn) = lookup(&arn_variable).filter(|arn| !arn.trim().is_empty()) else {
+            continue;
+        };
+        if lookup(name).is_some_and(|value| !value.trim().is_empty()) {
+            return Err(ConfigError::Conflict(name, arn_variable));
+        }
+        let value = read_secret(arn.trim().to_string())
+            .await
+            .map_err(|reason| ConfigError::Secret(arn_variable.clone(), reason))?;
+        resolved.insert(name.to_string(), value);
+    }
+    Ok(resolved)
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// The configuration from the environment, with the secrets that `<NAME>_SECRET_ARN`
+    /// variables name read from Secrets Manager.
+    pub async fn from_env_and_secrets(
+        clients: &buildlore_aws::AwsClients,
+    ) -> Result<Self, ConfigError> {
+        let environment = |name: &str| std::env::var(name).ok();
+        let needs_secrets = SECRET_VARIABLES
+            .iter()
+            .any(|name| environment(&format!("{name}_SECRET_ARN")).is_some());
+        if !needs_secrets {
+            return Self::from_env();
+        }
+        let region = clients.region.clone().ok_or(ConfigError::Missing(
+            "AWS_REGION",
+            "the region of the Secrets Manager secrets",
+        ))?;
+        let credentials = clients.credentials.clone().ok_or(ConfigError::Missing(
+            "AWS_ACCESS_KEY_ID",
+            "credentials to read Secrets Manager (the function's role provides them on AWS)",
+        ))?;
+        let endpoint = environment("AWS_ENDPOINT_URL_SECRETS_MANAGER")
+            .or_else(|| environment("AWS_ENDPOINT_URL"))
+            .and_then(|url| reqwest_url(&url));
+        let manager = SecretsManager::new(&region, endpoint, credentials)
+            .map_err(|e| ConfigError::Secret("SecretsManager".into(), e.to_string()))?;
+        let resolved = resolve_secrets(&environment, |arn| {
+            let manager = manager.clone();
+            async move { manager.secret_string(&arn).await.map_err(|e| e.to_string()) }
+        })
+        .await?;
+        Self::from_lookup(|name| resolved.get(name).cloned().or_else(|| environment(name)))
     }
 
     /// Reads configuration through `lookup`, so tests can supply their own variables.
@@ -232,6 +329,11 @@ impl Config {
             &lookup("INGEST_API_KEY").unwrap_or_default(),
             &lookup("READ_API_KEY").unwrap_or_default(),
             &lookup("ADMIN_API_KEY").unwrap_or_default(),
+        )?
+        .with_digests(
+            &lookup("INGEST_API_KEY_SHA256").unwrap_or_default(),
+            &lookup("READ_API_KEY_SHA256").unwrap_or_default(),
+            &lookup("ADMIN_API_KEY_SHA256").unwrap_or_default(),
         )?;
         let build_retention_days = match lookup("BUILD_RETENTION_DAYS") {
             None => Some(DEFAULT_RETENTION_DAYS),
@@ -274,7 +376,12 @@ impl Config {
             analysis_reuse_days,
             gitlab_webhook_secrets: WebhookSecrets::from_list(
                 &lookup("GITLAB_WEBHOOK_SECRET").unwrap_or_default(),
-            ),
+            )
+            .with_token_digests(&lookup("GITLAB_WEBHOOK_SECRET_SHA256").unwrap_or_default())
+            .ok_or(ConfigError::Invalid(
+                "GITLAB_WEBHOOK_SECRET_SHA256",
+                "SHA-256 digests of tokens: 64 hex digits each, comma-separated",
+            ))?,
             github_webhook_secrets: WebhookSecrets::from_list(
                 &lookup("GITHUB_WEBHOOK_SECRET").unwrap_or_default(),
             ),
@@ -294,6 +401,18 @@ impl Config {
                 poll: seconds(&lookup, "EVENTS_POLL_SECONDS", 5)?,
                 heartbeat: seconds(&lookup, "EVENTS_HEARTBEAT_SECONDS", 15)?,
                 max: seconds(&lookup, "EVENTS_MAX_SECONDS", 840)?,
+                max_streams_per_key: match lookup("EVENTS_MAX_STREAMS_PER_KEY") {
+                    None => DEFAULT_MAX_STREAMS_PER_KEY,
+                    Some(text) => match text.trim().parse::<u32>() {
+                        Ok(max) if max > 0 => max,
+                        _ => {
+                            return Err(ConfigError::Invalid(
+                                "EVENTS_MAX_STREAMS_PER_KEY",
+                                "a whole number of streams above 0",
+                            ));
+                        }
+                    },
+                },
             },
             providers: provider_config(&lookup)?,
             test_reports: crate::test_report_config::from_lookup(&lookup)?,

@@ -56,7 +56,8 @@ impl AppState {
     }
 
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {
-        let config = Config::from_env()?;
-        Ok(Self::new(config, AwsClients::from_env().await))
+        let clients = AwsClients::from_env().await;
+        let config = Config::from_env_and_secrets(&clients).await?;
+        Ok(Self::new(config, clients))
     }
 }

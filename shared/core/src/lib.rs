@@ -25,6 +25,7 @@ pub mod redact;
 pub mod repo;
 pub mod runs;
 pub mod status;
+pub mod stream_slots;
 pub mod summary;
 pub mod table;
 pub mod time;

@@ -2,14 +2,12 @@
 //! function's IAM role (no API key). Throttling and 5xx are retried with backoff, then reported
 //! retryable; access denied, an unknown model or a validation error is permanent.
 
-use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
-use aws_sigv4::sign::v4;
+use aws_credential_types::provider::SharedCredentialsProvider;
 use buildlore_core::explain::ChatMessage;
 use buildlore_core::job_analysis::{Llm, LlmError};
 use reqwest::Url;
 use serde_json::{Value, json};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct BedrockConfig {
@@ -72,48 +70,16 @@ impl BedrockConverse {
         url: &Url,
         body: &[u8],
     ) -> Result<Vec<(String, String)>, LlmError> {
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| LlmError::Permanent(format!("no AWS credentials for Bedrock: {e}")))?;
-        let identity = credentials.into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.config.region)
-            .name("bedrock")
-            .time(SystemTime::now())
-            .settings(SigningSettings::default())
-            .build()
-            .map_err(|e| LlmError::Permanent(e.to_string()))?
-            .into();
-        let host = url.host_str().unwrap_or_default().to_string();
-        let host = match url.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host,
-        };
-        let base_headers = [
-            ("host", host.as_str()),
-            ("content-type", "application/json"),
-        ];
-        let signable = SignableRequest::new(
-            "POST",
-            url.as_str(),
-            base_headers.iter().copied(),
-            SignableBody::Bytes(body),
+        crate::sigv4::signed_post_headers(
+            &self.credentials,
+            &self.config.region,
+            "bedrock",
+            url,
+            &[("content-type", "application/json")],
+            body,
         )
-        .map_err(|e| LlmError::Permanent(e.to_string()))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| LlmError::Permanent(e.to_string()))?
-            .into_parts();
-        let mut headers: Vec<(String, String)> =
-            vec![("content-type".into(), "application/json".into())];
-        headers.extend(
-            instructions
-                .headers()
-                .map(|(name, value)| (name.to_string(), value.to_string())),
-        );
-        Ok(headers)
+        .await
+        .map_err(LlmError::Permanent)
     }
 }
 
@@ -170,17 +136,18 @@ impl Llm for BedrockConverse {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            let detail: Value = response.json().await.unwrap_or(Value::Null);
+            let detail = crate::json_capped(response, crate::llm::MAX_LLM_ANSWER_BYTES)
+                .await
+                .unwrap_or(Value::Null);
             return Err(LlmError::Permanent(format!(
                 "Bedrock refused the request (HTTP {}): {}",
                 status.as_u16(),
                 detail["message"].as_str().unwrap_or("no message")
             )));
         }
-        let answer: Value = response
-            .json()
+        let answer = crate::json_capped(response, crate::llm::MAX_LLM_ANSWER_BYTES)
             .await
-            .map_err(|e| LlmError::Permanent(format!("Bedrock's response is not JSON: {e}")))?;
+            .map_err(|e| LlmError::Permanent(format!("Bedrock's response was refused: {e}")))?;
         let text: String = answer["output"]["message"]["content"]
             .as_array()
             .map(|blocks| {

@@ -27,8 +27,11 @@ impl ProviderClient {
         ))
         .map_err(|e| FetchError::Unavailable(e.to_string()))?;
         let response = self.get(url, Some(("PRIVATE-TOKEN", token))).await?;
-        LogDownload::new(response, true, self.config.max_bytes)
-            .collect()
-            .await
+        // As large as an uploaded report may be, at most.
+        let cap = self
+            .config
+            .max_bytes
+            .min(buildlore_core::junit::MAX_REPORT_BYTES as usize);
+        LogDownload::new(response, true, cap).collect().await
     }
 }

@@ -7,6 +7,8 @@
 pub mod bedrock;
 mod gitlab_test_report;
 pub mod llm;
+pub mod secrets_manager;
+mod sigv4;
 
 use reqwest::StatusCode;
 pub use reqwest::Url;
@@ -253,10 +255,9 @@ impl ProviderClient {
         let job = self
             .get(job_url, Some(("PRIVATE-TOKEN", token.clone())))
             .await?;
-        let job: serde_json::Value = job
-            .json()
+        let job = json_capped(job, MAX_METADATA_BYTES)
             .await
-            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+            .map_err(FetchError::Unavailable)?;
         let status = job.get("status").and_then(|s| s.as_str()).unwrap_or("");
         let complete = matches!(
             status,
@@ -381,6 +382,31 @@ fn classify(status: StatusCode) -> Result<(), FetchError> {
 /// The longest wait for a rate limit to reset before giving up with [`FetchError::RateLimited`].
 const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(10);
 
+/// The longest job-metadata answer read (GitLab's job JSON is a few KB).
+pub const MAX_METADATA_BYTES: usize = 1024 * 1024;
+
+/// A JSON answer read piece by piece and refused once longer than `cap` bytes: a provider or
+/// a proxy in front of it that answers with hundreds of megabytes costs at most `cap`.
+pub async fn json_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<serde_json::Value, String> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(format!("the answer is longer than {cap} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(piece) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + piece.len() > cap {
+            return Err(format!("the answer is longer than {cap} bytes"));
+        }
+        body.extend_from_slice(&piece);
+    }
+    serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))
+}
+
 pub(crate) fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
     response
         .headers()
@@ -446,4 +472,35 @@ pub fn percent_encode(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DEFAULT_GITHUB_LOG_HOSTS, allowed_host};
+
+    fn allowed_by_default(host: &str) -> bool {
+        DEFAULT_GITHUB_LOG_HOSTS
+            .iter()
+            .any(|allowed| allowed_host(allowed, host))
+    }
+
+    #[test]
+    fn github_log_redirects_go_only_to_the_hosts_github_documents() {
+        for host in [
+            "pipelines.actions.githubusercontent.com",
+            "results-receiver.actions.githubusercontent.com",
+            "productionresultssa0.blob.core.windows.net",
+            "productionresultssa19.blob.core.windows.net",
+        ] {
+            assert!(allowed_by_default(host), "{host}");
+        }
+        for host in [
+            "attacker.blob.core.windows.net",
+            "productionresultssa20.blob.core.windows.net",
+            "actions.githubusercontent.com.evil.example",
+            "evilactions.githubusercontent.com",
+        ] {
+            assert!(!allowed_by_default(host), "{host}");
+        }
+    }
 }

@@ -10,6 +10,9 @@ use reqwest::{StatusCode, Url};
 use serde_json::json;
 use std::time::Duration;
 
+/// The longest LLM answer read (a chat completion of a few thousand tokens is a few KB).
+pub const MAX_LLM_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct LlmConfig {
     /// Up to and including the version path, e.g. `https://api.openai.com/v1`.
@@ -134,10 +137,9 @@ impl Llm for OpenAiCompatible {
                 status.as_u16()
             )));
         }
-        let answer: serde_json::Value = response
-            .json()
+        let answer = crate::json_capped(response, MAX_LLM_ANSWER_BYTES)
             .await
-            .map_err(|e| LlmError::Permanent(format!("the LLM's response is not JSON: {e}")))?;
+            .map_err(|e| LlmError::Permanent(format!("the LLM's response was refused: {e}")))?;
         answer["choices"][0]["message"]["content"]
             .as_str()
             .map(str::to_string)

@@ -5,16 +5,17 @@
 //! function behind a Lambda Function URL in response-streaming mode (HTTP APIs cannot stream).
 
 use crate::auth::Scope;
-use crate::error::ApiError;
+use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params};
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
+use buildlore_core::stream_slots::{StreamSlotError, close_stream, open_stream};
 use buildlore_core::summary;
 use futures_util::Stream;
-use http::HeaderMap;
+use http::{HeaderMap, StatusCode};
 use std::convert::Infallible;
 use tokio::time::Instant;
 
@@ -27,7 +28,7 @@ async fn pipeline_events(
     headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
+    let caller = state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
     let window = params.get("since").cloned();
@@ -39,15 +40,49 @@ async fn pipeline_events(
     )
     .map_err(bad)?;
     let timing = state.config.events;
+    let lifetime = chrono::Duration::from_std(timing.max).unwrap_or(chrono::Duration::minutes(15));
+    let slot = open_stream(
+        &state.store,
+        &caller.key_id,
+        timing.max_streams_per_key,
+        lifetime,
+        chrono::Utc::now(),
+    )
+    .await
+    .map_err(|error| match error {
+        StreamSlotError::AllTaken { retry_after, .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, error.to_string())
+                .with_retry_after(retry_after)
+        }
+        StreamSlotError::Store(error) => store_failure(error),
+    })?;
 
     let stream = async_stream(move |sender| async move {
+        stream_summaries(&state, &sender, window.as_deref(), &scope, timing).await;
+        if let Err(error) = close_stream(&state.store, &slot).await {
+            tracing::warn!(%error, "an event stream's slot was not released; its lease expires");
+        }
+    });
+    Ok(Sse::new(stream))
+}
+
+/// Sends the summary whenever it changes, and heartbeats, until the client leaves or the
+/// stream's time is up.
+async fn stream_summaries(
+    state: &AppState,
+    sender: &tokio::sync::mpsc::Sender<Event>,
+    window: Option<&str>,
+    scope: &summary::ProjectScope,
+    timing: crate::config::EventTiming,
+) {
+    {
         let started = Instant::now();
         let mut last_sent: Option<String> = None;
         let mut next_heartbeat = started + timing.heartbeat;
         while started.elapsed() < timing.max {
             let now = chrono::Utc::now();
-            let since = summary::parse_since(window.as_deref(), now).unwrap_or(now);
-            match summary::pipeline_summary(&state.store, since, now, &scope).await {
+            let since = summary::parse_since(window, now).unwrap_or(now);
+            match summary::pipeline_summary(&state.store, since, now, scope).await {
                 Ok(current) => {
                     // `since` moves with the clock; only a change in the figures is news.
                     let mut comparable = serde_json::json!(current);
@@ -72,17 +107,18 @@ async fn pipeline_events(
             let wake = (Instant::now() + timing.poll).min(next_heartbeat);
             tokio::time::sleep_until(wake).await;
             if Instant::now() >= next_heartbeat {
-                let beat = Event::default()
-                    .event("heartbeat")
-                    .data(chrono::Utc::now().to_rfc3339());
+                // JSON, like every other event's data (a bare string fails `JSON.parse`).
+                let beat = Event::default().event("heartbeat").data(
+                    serde_json::json!({"timestamp": buildlore_core::time::sortable(chrono::Utc::now())})
+                        .to_string(),
+                );
                 if sender.send(beat).await.is_err() {
                     return;
                 }
                 next_heartbeat = Instant::now() + timing.heartbeat;
             }
         }
-    });
-    Ok(Sse::new(stream))
+    }
 }
 
 /// A stream fed by a task through a bounded channel; dropping the stream (the client left)

@@ -25,8 +25,9 @@ use serde_json::json;
 
 /// A log push as received (compressed or not): under Lambda's 6 MB request limit.
 pub const MAX_LOG_REQUEST_BYTES: usize = 6 * 1024 * 1024;
-/// A gzip-encoded log push once decompressed.
-pub const MAX_LOG_DECODED_BYTES: usize = 32 * 1024 * 1024;
+/// The most bytes one `GET …/trace` answers (Lambda answers are limited to 6 MB); the
+/// `X-Trace-Next-Offset` header says where the next page starts.
+pub const MAX_TRACE_PAGE_BYTES: u64 = 4 * 1024 * 1024;
 /// One part of an incremental trace upload.
 pub const MAX_TRACE_PART_BYTES: usize = 1024 * 1024;
 
@@ -50,18 +51,22 @@ fn status_word(status: BuildStatus) -> &'static str {
     }
 }
 
-/// The body, decompressed when `Content-Encoding: gzip`.
-async fn decoded_body(headers: &HeaderMap, body: Body) -> Result<Vec<u8>, ApiError> {
+/// The body, decompressed when `Content-Encoding: gzip`, at most `max_log_bytes` once decoded.
+async fn decoded_body(
+    headers: &HeaderMap,
+    body: Body,
+    max_log_bytes: usize,
+) -> Result<Vec<u8>, ApiError> {
     let raw = read_bytes(body, MAX_LOG_REQUEST_BYTES).await?;
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
     match encoding.as_deref() {
         None | Some("") | Some("identity") => Ok(raw.to_vec()),
-        Some("gzip") | Some("x-gzip") => gunzip_capped(&raw, MAX_LOG_DECODED_BYTES).map_err(|error| match error {
+        Some("gzip") | Some("x-gzip") => gunzip_capped(&raw, max_log_bytes).map_err(|error| match error {
             GunzipError::TooLarge(_) => ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the log push is larger than {MAX_LOG_DECODED_BYTES} bytes once decompressed"),
+                format!("the log push is larger than {max_log_bytes} bytes once decompressed (TRACE_MAX_BYTES)"),
             ),
             GunzipError::Corrupt => ApiError::bad_request("the body is not valid gzip (Content-Encoding: gzip)"),
         }),
@@ -99,7 +104,7 @@ async fn ingest_log(
     if !plain_text {
         require_json_content_type(&headers)?;
     }
-    let bytes = decoded_body(&headers, body).await?;
+    let bytes = decoded_body(&headers, body, state.config.providers.max_bytes).await?;
     let value = if plain_text {
         // The log as the body and the job's fields as query parameters: a CI job can send its
         // log file with `curl --data-binary @job.log` and no JSON tooling.
@@ -187,6 +192,16 @@ async fn append_trace(
     let start = content_range_start(range.to_str().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let part = read_bytes(body, MAX_TRACE_PART_BYTES).await?;
+    let max_log_bytes = state.config.providers.max_bytes as u64;
+    if start.saturating_add(part.len() as u64) > max_log_bytes {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a trace is kept up to {max_log_bytes} bytes (TRACE_MAX_BYTES); this part would end at byte {}",
+                start.saturating_add(part.len() as u64)
+            ),
+        ));
+    }
     let outcome = state
         .store
         .append(&key, start, &part)
@@ -232,10 +247,16 @@ async fn read_trace(
     let key = trace_key(path)?;
     let params = query_params(query)?;
     let offset = whole_number(&params, "offset", u64::MAX)?.unwrap_or(0);
-    let limit = whole_number(&params, "limit", u64::MAX)?;
+    let limit =
+        whole_number(&params, "limit", MAX_TRACE_PAGE_BYTES)?.unwrap_or(MAX_TRACE_PAGE_BYTES);
+    if limit == 0 {
+        return Err(ApiError::bad_request(format!(
+            "`limit` must be 1 to {MAX_TRACE_PAGE_BYTES} bytes"
+        )));
+    }
     let slice = state
         .store
-        .read(&key, offset, limit)
+        .read(&key, offset, Some(limit))
         .await
         .map_err(store_failure)?
         .ok_or_else(|| {
@@ -249,10 +270,14 @@ async fn read_trace(
     } else {
         "application/octet-stream"
     };
+    let next = slice.offset + slice.bytes.len() as u64;
     let mut response = (StatusCode::OK, slice.bytes).into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert("x-trace-length", HeaderValue::from(slice.total_length));
     headers.insert("x-trace-offset", HeaderValue::from(slice.offset));
+    if next < slice.total_length {
+        headers.insert("x-trace-next-offset", HeaderValue::from(next));
+    }
     Ok(response)
 }

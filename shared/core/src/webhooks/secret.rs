@@ -19,6 +19,8 @@ pub enum SecretMismatch {
 #[derive(Clone, Default)]
 pub struct WebhookSecrets {
     secrets: Vec<Vec<u8>>,
+    /// GitLab tokens known only by their SHA-256 digest (a token is compared by digest anyway).
+    token_digests: Vec<[u8; 32]>,
 }
 
 impl std::fmt::Debug for WebhookSecrets {
@@ -36,11 +38,21 @@ impl WebhookSecrets {
                 .filter(|s| !s.is_empty())
                 .map(|s| s.as_bytes().to_vec())
                 .collect(),
+            token_digests: Vec::new(),
         }
     }
 
+    /// Adds tokens given as SHA-256 digests (64 hex digits, comma-separated); `None` when one
+    /// is not such a digest. Digests verify GitLab tokens only: an HMAC needs the secret.
+    pub fn with_token_digests(mut self, list: &str) -> Option<Self> {
+        for digest in list.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+            self.token_digests.push(decode_hex(digest.as_bytes())?);
+        }
+        Some(self)
+    }
+
     pub fn is_configured(&self) -> bool {
-        !self.secrets.is_empty()
+        !self.secrets.is_empty() || !self.token_digests.is_empty()
     }
 
     /// GitLab: `X-Gitlab-Token` equals one of the secrets. Digests are compared so the
@@ -51,12 +63,14 @@ impl WebhookSecrets {
         }
         let presented = presented.ok_or(SecretMismatch::Missing)?;
         let presented_digest = Sha256::digest(presented);
-        let matched = self
+        let digests = self
             .secrets
             .iter()
-            .fold(subtle::Choice::from(0), |found, secret| {
-                found | Sha256::digest(secret).ct_eq(&presented_digest)
-            });
+            .map(|secret| <[u8; 32]>::from(Sha256::digest(secret)))
+            .chain(self.token_digests.iter().copied());
+        let matched = digests.fold(subtle::Choice::from(0), |found, digest| {
+            found | digest.ct_eq(presented_digest.as_slice())
+        });
         if bool::from(matched) {
             Ok(())
         } else {
@@ -71,7 +85,7 @@ impl WebhookSecrets {
         body: &[u8],
         header: Option<&[u8]>,
     ) -> Result<(), SecretMismatch> {
-        if !self.is_configured() {
+        if self.secrets.is_empty() {
             return Err(SecretMismatch::NotConfigured);
         }
         let header = header.ok_or(SecretMismatch::Missing)?;
@@ -141,6 +155,27 @@ mod tests {
         assert_eq!(
             WebhookSecrets::from_list(" ").verify_token(Some(b"x")),
             Err(SecretMismatch::NotConfigured)
+        );
+    }
+
+    #[test]
+    fn a_gitlab_token_may_be_configured_as_its_digest() {
+        let digest: String = Sha256::digest(b"gitlab-token-value")
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let secrets = WebhookSecrets::from_list("")
+            .with_token_digests(&digest)
+            .expect("a digest");
+        assert!(secrets.verify_token(Some(b"gitlab-token-value")).is_ok());
+        assert_eq!(
+            secrets.verify_token(Some(digest.as_bytes())),
+            Err(SecretMismatch::Mismatch)
+        );
+        assert!(
+            WebhookSecrets::from_list("")
+                .with_token_digests("not-hex")
+                .is_none()
         );
     }
 
