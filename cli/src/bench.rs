@@ -59,6 +59,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Resident memory of a `buildlore dev` process taking gzip log pushes that decode to
+    /// `megabytes` each (one, then `concurrency` at once) and 100 unauthenticated 5 MB
+    /// webhook posts; peak RSS per phase.
+    Memory {
+        #[arg(long, default_value_t = 31)]
+        megabytes: usize,
+        #[arg(long, default_value_t = 50)]
+        concurrency: usize,
+    },
     /// Triage speed on one core over a corpus of the fixture logs, next to `grep -c -E`.
     Triage {
         #[arg(long, default_value_t = 256)]
@@ -83,6 +92,10 @@ pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
             rounds,
         } => crate::bench_junit::run(tests.max(1), megabytes.max(1), failures, rounds.max(1)).await,
         BenchCommand::Jobtrace { megabytes } => crate::bench_jobtrace::run(megabytes.max(1)).await,
+        BenchCommand::Memory {
+            megabytes,
+            concurrency,
+        } => crate::bench_memory::run(megabytes.max(1), concurrency.max(1)).await,
         BenchCommand::Summary {
             small,
             large,

@@ -16,7 +16,14 @@ pub struct AppState {
     /// The configured LLM; `None` makes analyses from the triage alone.
     pub llm: Option<buildlore_providers::llm::ConfiguredLlm>,
     pub clients: AwsClients,
+    /// Webhook bodies read before their signature can be checked (GitHub's HMAC covers the
+    /// whole body) take one of these permits, so unauthenticated senders can hold at most
+    /// `WEBHOOK_BODIES_IN_FLIGHT` bodies in memory at once.
+    pub webhook_bodies: Arc<tokio::sync::Semaphore>,
 }
+
+/// Webhook bodies being read at once (each at most 5 MB).
+pub const WEBHOOK_BODIES_IN_FLIGHT: usize = 16;
 
 impl AppState {
     pub fn new(config: Config, clients: AwsClients) -> Self {
@@ -46,6 +53,7 @@ impl AppState {
             .ok()
         });
         AppState {
+            webhook_bodies: Arc::new(tokio::sync::Semaphore::new(WEBHOOK_BODIES_IN_FLIGHT)),
             llm,
             providers,
             analysis_queue,

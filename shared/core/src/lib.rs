@@ -19,6 +19,7 @@ pub mod keys;
 pub mod list_builds;
 pub mod log_clean;
 pub mod log_push;
+pub mod log_source;
 pub mod ports;
 pub mod record;
 pub mod redact;

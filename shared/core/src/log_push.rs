@@ -4,14 +4,15 @@
 use crate::analysis_request::{ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest};
 use crate::fields::{FieldError, Fields, type_name};
 use crate::keys;
+use crate::log_source::{InvalidLog, LogSource};
 use crate::ports::{Markers, StoreError};
 use crate::record::{RecordError, RecordOutcome, RecordStore, record};
 use crate::repo::RepoPath;
 use crate::runs::{Job, valid_provider};
 use crate::status::BuildStatus;
-use crate::trace::{TraceKey, TraceStore};
+use crate::trace::{ChunkBuffer, Replacement, TraceKey, TraceStore};
 use chrono::{DateTime, Duration, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// How long a job's analysis request is remembered, so re-pushes do not queue it again.
 pub const ANALYSIS_REQUEST_MEMORY_DAYS: i64 = 30;
@@ -34,6 +35,41 @@ pub fn parse_log_push(value: &Value, now: DateTime<Utc>) -> Result<LogPush, Inva
     let Value::Object(object) = value else {
         return Err(InvalidLogPush::NotAnObject(type_name(value)));
     };
+    let log = match object.get("log") {
+        Some(Value::String(log)) => log.clone(),
+        None | Some(Value::Null) => return Err(FieldError::new("log", "is required").into()),
+        Some(other) => {
+            return Err(FieldError::new(
+                "log",
+                format!("must be a string, got {}", type_name(other)),
+            )
+            .into());
+        }
+    };
+    let job = parse_push_job(object, now)?;
+    Ok(LogPush { job, log })
+}
+
+/// What a log push says about its log, checked: present, a string, not empty.
+pub fn check_log_shape(shape: crate::log_source::LogShape) -> Result<(), InvalidLogPush> {
+    use crate::log_source::LogShape;
+    match shape {
+        LogShape::Text(0) => Err(FieldError::new("log", "is empty: push the job's output").into()),
+        LogShape::Text(_) => Ok(()),
+        LogShape::Absent | LogShape::Other("null") => {
+            Err(FieldError::new("log", "is required").into())
+        }
+        LogShape::Other(kind) => {
+            Err(FieldError::new("log", format!("must be a string, got {kind}")).into())
+        }
+    }
+}
+
+/// The job a log push is about, from its fields other than `log`.
+pub fn parse_push_job(
+    object: &Map<String, Value>,
+    now: DateTime<Utc>,
+) -> Result<Job, InvalidLogPush> {
     let fields = Fields::new(object);
     let provider_raw = fields.required_string("provider", 32)?;
     let provider = valid_provider(&provider_raw).ok_or_else(|| {
@@ -48,17 +84,6 @@ pub fn parse_log_push(value: &Value, now: DateTime<Utc>) -> Result<LogPush, Inva
     let status_raw = fields.required_string("status", 64)?;
     let status =
         BuildStatus::parse(&status_raw).map_err(|e| FieldError::new("status", e.to_string()))?;
-    let log = match object.get("log") {
-        Some(Value::String(log)) => log.clone(),
-        None | Some(Value::Null) => return Err(FieldError::new("log", "is required").into()),
-        Some(other) => {
-            return Err(FieldError::new(
-                "log",
-                format!("must be a string, got {}", type_name(other)),
-            )
-            .into());
-        }
-    };
     let job = Job {
         provider,
         repo,
@@ -89,7 +114,7 @@ pub fn parse_log_push(value: &Value, now: DateTime<Utc>) -> Result<LogPush, Inva
         first_seen: now,
         updated_at: now,
     };
-    Ok(LogPush { job, log })
+    Ok(job)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +151,9 @@ pub struct LogPushOutcome {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LogPushError {
+    /// The log could not be read (corrupt gzip, too large, bad JSON); nothing was stored.
+    #[error(transparent)]
+    Log(#[from] InvalidLog),
     #[error(transparent)]
     Record(RecordError),
     #[error(transparent)]
@@ -134,16 +162,76 @@ pub enum LogPushError {
     Queue(#[from] crate::analysis_request::QueueError),
 }
 
+/// How often a log is written again when another writer replaced the trace meanwhile.
+const STORE_ATTEMPTS: usize = 3;
+
+/// Stores the log as the job's trace, read piece by piece from `log` into whole chunks: the
+/// memory used is a few chunks whatever the log's length. Nothing is visible until the whole
+/// log is written; a log that turns out unreadable halfway is discarded.
+async fn store_log<S: TraceStore>(
+    store: &S,
+    key: &TraceKey,
+    log: &dyn LogSource,
+) -> Result<u64, LogPushError> {
+    for _ in 0..STORE_ATTEMPTS {
+        let replacement = store.begin_replacement(key, None).await?;
+        match write_pieces(store, key, &replacement, log).await {
+            Ok(0) => {
+                store.discard_replacement(key, replacement).await;
+                return Err(InvalidLog::Empty.into());
+            }
+            Ok(length) => match store.commit_replacement(key, replacement, length).await {
+                Ok(()) => return Ok(length),
+                // Another writer switched the trace first: write again on top of theirs.
+                Err(StoreError::Conflict) => continue,
+                Err(other) => return Err(other.into()),
+            },
+            Err(error) => {
+                store.discard_replacement(key, replacement).await;
+                return Err(error);
+            }
+        }
+    }
+    Err(StoreError::Unavailable("the trace kept changing while it was replaced".into()).into())
+}
+
+/// Chunks written per store call.
+const CHUNKS_PER_WRITE: usize = 2;
+
+async fn write_pieces<S: TraceStore>(
+    store: &S,
+    key: &TraceKey,
+    replacement: &Replacement,
+    log: &dyn LogSource,
+) -> Result<u64, LogPushError> {
+    let mut buffer = ChunkBuffer::new(CHUNKS_PER_WRITE);
+    for piece in log.pieces() {
+        buffer.push(&piece?);
+        if let Some((offset, bytes)) = buffer.ready() {
+            store
+                .write_replacement(key, replacement, offset, &bytes)
+                .await?;
+        }
+    }
+    let (offset, rest) = buffer.finish();
+    if !rest.is_empty() {
+        store
+            .write_replacement(key, replacement, offset, &rest)
+            .await?;
+    }
+    Ok(offset + rest.len() as u64)
+}
+
 pub async fn push_log<S, Q>(
     store: &S,
     queue: Option<&Q>,
-    push: LogPush,
+    job: Job,
+    log: &dyn LogSource,
 ) -> Result<LogPushOutcome, LogPushError>
 where
     S: RecordStore<Job> + TraceStore + Markers,
     Q: AnalysisQueue,
 {
-    let LogPush { job, log } = push;
     let trace_key = TraceKey {
         provider: job.provider.clone(),
         repo: job.repo.clone(),
@@ -163,7 +251,7 @@ where
     };
     let failed = job.status == crate::status::BuildStatus::Failure;
     // The log first: a recorded job then always has its log, and the analysis finds it.
-    let trace_length = store.replace(&trace_key, log.as_bytes()).await?;
+    let trace_length = store_log(store, &trace_key, log).await?;
     let job_outcome = match record(store, job).await {
         Ok((outcome, _)) => Some(outcome),
         Err(error) if error.is_stale() => None,

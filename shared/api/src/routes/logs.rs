@@ -3,7 +3,7 @@
 //! semantics), with `GET` of the same path to read the stored bytes.
 
 use crate::auth::Scope;
-use crate::body::{parse_json, read_bytes, require_json_content_type};
+use crate::body::{read_bytes, require_json_content_type};
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params, whole_number};
 use crate::routes::ingest::record_error;
@@ -16,8 +16,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use buildlore_core::BuildStatus;
 use buildlore_core::RepoPath;
-use buildlore_core::compression::{GunzipError, gunzip_capped};
-use buildlore_core::log_push::{LogPushError, parse_log_push, push_log};
+use buildlore_core::log_push::{LogPushError, check_log_shape, parse_push_job, push_log};
+use buildlore_core::log_source::{InvalidLog, JsonLog, LogSource, PlainLog, scan_push_fields};
 use buildlore_core::runs::valid_provider;
 use buildlore_core::trace::{AppendOutcome, TraceKey, TraceStore, content_range_start};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -51,29 +51,31 @@ fn status_word(status: BuildStatus) -> &'static str {
     }
 }
 
-/// The body, decompressed when `Content-Encoding: gzip`, at most `max_log_bytes` once decoded.
-async fn decoded_body(
-    headers: &HeaderMap,
-    body: Body,
-    max_log_bytes: usize,
-) -> Result<Vec<u8>, ApiError> {
-    let raw = read_bytes(body, MAX_LOG_REQUEST_BYTES).await?;
+/// Whether the body is gzip-encoded (`Content-Encoding`); other encodings are refused.
+fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
     let encoding = headers
         .get(header::CONTENT_ENCODING)
         .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
     match encoding.as_deref() {
-        None | Some("") | Some("identity") => Ok(raw.to_vec()),
-        Some("gzip") | Some("x-gzip") => gunzip_capped(&raw, max_log_bytes).map_err(|error| match error {
-            GunzipError::TooLarge(_) => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the log push is larger than {max_log_bytes} bytes once decompressed (TRACE_MAX_BYTES)"),
-            ),
-            GunzipError::Corrupt => ApiError::bad_request("the body is not valid gzip (Content-Encoding: gzip)"),
-        }),
+        None | Some("") | Some("identity") => Ok(false),
+        Some("gzip") | Some("x-gzip") => Ok(true),
         Some(other) => Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("Content-Encoding {:?} is not supported; send gzip or no encoding", other.chars().take(32).collect::<String>()),
+            format!(
+                "Content-Encoding {:?} is not supported; send gzip or no encoding",
+                other.chars().take(32).collect::<String>()
+            ),
         )),
+    }
+}
+
+fn invalid_log(error: InvalidLog) -> ApiError {
+    match error {
+        InvalidLog::TooLarge(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("{error} once decompressed"),
+        ),
+        other => ApiError::bad_request(other.to_string()),
     }
 }
 
@@ -104,34 +106,58 @@ async fn ingest_log(
     if !plain_text {
         require_json_content_type(&headers)?;
     }
-    let bytes = decoded_body(&headers, body, state.config.providers.max_bytes).await?;
-    let value = if plain_text {
+    let gzip = gzip_encoded(&headers)?;
+    // The body as sent is small (a few MB at most); the log it holds is read from it piece by
+    // piece, never decoded whole.
+    let raw = read_bytes(body, MAX_LOG_REQUEST_BYTES).await?;
+    let max = state.config.providers.max_bytes;
+    let now = chrono::Utc::now();
+    let (job, log): (_, Box<dyn LogSource + '_>) = if plain_text {
         // The log as the body and the job's fields as query parameters: a CI job can send its
         // log file with `curl --data-binary @job.log` and no JSON tooling.
-        let mut fields = serde_json::Map::new();
-        for (name, text) in query_params(query)? {
-            fields.insert(name, serde_json::Value::String(text));
-        }
-        fields.insert(
-            "log".into(),
-            serde_json::Value::String(String::from_utf8_lossy(&bytes).into_owned()),
-        );
-        serde_json::Value::Object(fields)
+        let fields: serde_json::Map<String, serde_json::Value> = query_params(query)?
+            .into_iter()
+            .map(|(name, text)| (name, serde_json::Value::String(text)))
+            .collect();
+        let job = parse_push_job(&fields, now).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        (
+            job,
+            Box::new(PlainLog {
+                raw: &raw,
+                gzip,
+                max,
+            }),
+        )
     } else {
-        parse_json(&bytes)?
+        let (fields, shape) = scan_push_fields(&raw, gzip, max).map_err(invalid_log)?;
+        let job = parse_push_job(&fields, now)
+            .and_then(|job| check_log_shape(shape).map(|()| job))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        (
+            job,
+            Box::new(JsonLog {
+                raw: &raw,
+                gzip,
+                max,
+            }),
+        )
     };
-    let push = parse_log_push(&value, chrono::Utc::now())
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let outcome = push_log(&state.store, state.analysis_queue.as_ref(), push)
-        .await
-        .map_err(|error| match error {
-            LogPushError::Record(error) => record_error(error),
-            LogPushError::Store(error) => store_failure(error),
-            LogPushError::Queue(error) => {
-                tracing::warn!(%error, "analysis request not queued");
-                ApiError::unavailable("the analysis queue is unavailable; retry the push")
-            }
-        })?;
+    let outcome = push_log(
+        &state.store,
+        state.analysis_queue.as_ref(),
+        job,
+        log.as_ref(),
+    )
+    .await
+    .map_err(|error| match error {
+        LogPushError::Log(error) => invalid_log(error),
+        LogPushError::Record(error) => record_error(error),
+        LogPushError::Store(error) => store_failure(error),
+        LogPushError::Queue(error) => {
+            tracing::warn!(%error, "analysis request not queued");
+            ApiError::unavailable("the analysis queue is unavailable; retry the push")
+        }
+    })?;
     let key = &outcome.trace_key;
     tracing::info!(provider = %key.provider, repo = %key.repo, job_id = %key.job_id, bytes = outcome.trace_length, "log stored");
     let body = json!({

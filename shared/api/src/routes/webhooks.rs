@@ -74,6 +74,22 @@ async fn github_webhook(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    // The signature covers the whole body, so the body must be read before anything is known
+    // about its sender: a bounded number are read at once.
+    if !state.config.github_webhook_secrets.is_configured() {
+        return Err(unauthorized(
+            SecretMismatch::NotConfigured,
+            "X-Hub-Signature-256",
+        ));
+    }
+    if headers.get("x-hub-signature-256").is_none() {
+        return Err(unauthorized(SecretMismatch::Missing, "X-Hub-Signature-256"));
+    }
+    let permit = state
+        .webhook_bodies
+        .acquire()
+        .await
+        .map_err(|_| ApiError::unavailable("the service is shutting down"))?;
     let bytes = read_bytes(body, MAX_WEBHOOK_BODY_BYTES).await?;
     state
         .config
@@ -83,6 +99,8 @@ async fn github_webhook(
             headers.get("x-hub-signature-256").map(|v| v.as_bytes()),
         )
         .map_err(|e| unauthorized(e, "X-Hub-Signature-256"))?;
+    // Authenticated: the sender is GitHub, and its body is processed as any other request.
+    drop(permit);
     let event = header(&headers, "x-github-event")
         .filter(|event| !event.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("missing or empty X-GitHub-Event header"))?;
