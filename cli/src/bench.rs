@@ -47,6 +47,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         megabytes: usize,
     },
+    /// JUnit reports: parse speed on one core (plain and gzip) and peak RSS for a generated
+    /// report, then the DynamoDB calls and write units of storing it with its failures.
+    Junit {
+        #[arg(long, default_value_t = 5000)]
+        tests: usize,
+        #[arg(long, default_value_t = 10)]
+        megabytes: usize,
+        #[arg(long, default_value_t = 20)]
+        failures: usize,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Resident memory of a `buildlore dev` process taking gzip log pushes that decode to
     /// `megabytes` each (one, then `concurrency` at once) and 100 unauthenticated 5 MB
     /// webhook posts; peak RSS per phase.
@@ -73,6 +85,12 @@ pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
         BenchCommand::Triage { megabytes, rounds } => {
             crate::bench_triage::run(megabytes.max(1), rounds.max(1))
         }
+        BenchCommand::Junit {
+            tests,
+            megabytes,
+            failures,
+            rounds,
+        } => crate::bench_junit::run(tests.max(1), megabytes.max(1), failures, rounds.max(1)).await,
         BenchCommand::Jobtrace { megabytes } => crate::bench_jobtrace::run(megabytes.max(1)).await,
         BenchCommand::Memory {
             megabytes,

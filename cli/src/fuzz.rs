@@ -1,8 +1,8 @@
 //! `buildlore fuzz`: every parser that takes outside input, fed mutated real inputs for a
 //! while; any panic is a failure (the input is saved and the command exits non-zero).
 //!
-//! A mutation fuzzer of our own: seeds are real payloads (the webhook fixtures, builds, log
-//! pushes, headers, cursors, query values), mutated byte-wise (flips, inserts, deletions,
+//! A mutation fuzzer of our own: seeds are real payloads (the webhook and JUnit fixtures,
+//! builds, log pushes, headers, cursors, query values), mutated byte-wise (flips, inserts, deletions,
 //! repeats, splices with other seeds, tokens that parsers trip on) and, for JSON seeds,
 //! structurally (a value replaced by one of another type, a huge one, or a deep nesting).
 
@@ -12,6 +12,9 @@ use buildlore_core::BuildSubmission;
 use buildlore_core::RepoPath;
 use buildlore_core::compression::{gunzip_capped, gzip};
 use buildlore_core::cursor::Cursor;
+use buildlore_core::junit::gitlab::parse_pipeline_test_report;
+use buildlore_core::junit::parse::parse_gzip_report;
+use buildlore_core::junit::parse_report_bytes;
 use buildlore_core::list_builds::{BuildQuery, RawBuildQuery};
 use buildlore_core::log_push::parse_log_push;
 use buildlore_core::trace::content_range_start;
@@ -227,6 +230,28 @@ fn webhook_seeds(provider: &str) -> Vec<Vec<u8>> {
     seeds
 }
 
+/// The JUnit fixtures of a few dialects (Surefire with reruns, pytest, jest, nested suites,
+/// go), and an entity declaration.
+fn junit_seeds() -> Vec<Vec<u8>> {
+    let root = fixtures().join("junit");
+    let mut seeds: Vec<Vec<u8>> = [
+        "action-junit-report/test_results/maven_surefire_flaky/surefire-report.xml",
+        "action-junit-report/test_results/python/report.xml",
+        "action-junit-report/test_results/nested/junit.xml",
+        "junit-plugin/src/test/resources/hudson/tasks/junit/junit-report-nested-testsuites.xml",
+        "test-reporter/__tests__/fixtures/jest-junit.xml",
+        "go-junit-report/testdata/013-report.xml",
+    ]
+    .iter()
+    .filter_map(|path| read_fixture(&root.join(path)).ok())
+    .collect();
+    seeds.push(
+        b"<!DOCTYPE t [<!ENTITY a \"aa\">]><testsuite name=\"&a;\"><testcase name=\"x\"/></testsuite>"
+            .to_vec(),
+    );
+    seeds
+}
+
 fn json_seeds(values: &[Value]) -> Vec<Vec<u8>> {
     values
         .iter()
@@ -405,6 +430,33 @@ pub fn targets() -> Vec<Target> {
             json: false,
             call: |input| {
                 let _ = Cursor::decode(&text(input));
+            },
+        },
+        Target {
+            name: "junit-xml",
+            seeds: junit_seeds(),
+            json: false,
+            call: |input| {
+                let _ = parse_report_bytes(input, 1 << 20);
+            },
+        },
+        Target {
+            name: "junit-gzip",
+            seeds: junit_seeds().iter().take(4).map(|xml| gzip(xml)).collect(),
+            json: false,
+            call: |input| {
+                let _ = parse_gzip_report(input, 1 << 20);
+            },
+        },
+        Target {
+            name: "gitlab-test-report",
+            seeds: json_seeds(&[json!({"test_suites": [{"name": "rspec", "test_cases": [
+                {"status": "failed", "name": "merges", "classname": "mr_spec",
+                 "execution_time": 2.5, "system_output": "Failure/Error", "stack_trace": null},
+                {"status": "success", "name": "creates", "classname": null}]}]})]),
+            json: true,
+            call: |input| {
+                let _ = parse_pipeline_test_report(input);
             },
         },
         Target {

@@ -3,6 +3,7 @@
 mod analyze;
 mod bench;
 mod bench_jobtrace;
+mod bench_junit;
 mod bench_memory;
 mod bench_triage;
 mod bench_webhooks;

@@ -82,6 +82,7 @@ pub fn test_config(table: &str) -> Config {
         providers: Config::from_lookup(|name| (name == "TABLE_NAME").then(|| table.to_string()))
             .expect("defaults are valid")
             .providers,
+        test_reports: Default::default(),
     }
 }
 

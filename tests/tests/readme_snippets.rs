@@ -22,7 +22,14 @@ const SAMPLE_VARIABLES: &[(&str, &str)] = &[
     ("CI_COMMIT_REF_NAME", "main"),
     ("CI_COMMIT_SHA", "4567ef"),
     ("BUILD_STATUS", "failed"),
+    ("CI_PROJECT_ID", "4242"),
+    ("GITHUB_REPOSITORY_ID", "55501"),
+    ("GITHUB_JOB", "test"),
 ];
+
+/// The JUnit files the test-report snippets send: pytest's, and a Surefire file per class.
+const PYTEST_REPORT: &str = "junit/action-junit-report/test_results/python/report.xml";
+const SUREFIRE_REPORT: &str = "junit/action-junit-report/test_results/tests/utils/target/surefire-reports/TEST-action.surefire.report.calc.StringUtilsTest.xml";
 
 fn fill(text: &str) -> String {
     let mut text = text.to_string();
@@ -37,6 +44,7 @@ fn fill(text: &str) -> String {
 struct Request {
     path: String,
     content_type: String,
+    gzip: bool,
     body: Vec<u8>,
 }
 
@@ -71,13 +79,30 @@ fn requests(block: &str) -> Vec<Request> {
             rest.as_bytes()[..end].to_vec()
         } else if line.contains("--data-binary @job.log") {
             fixtures::bytes("ci-logs/github-actions/python/2446151667-orig.log")
+        } else if line.contains("--data-binary @report.xml") {
+            fixtures::bytes(PYTEST_REPORT)
+        } else if line.contains("--data-binary \"@$report\"") {
+            fixtures::bytes(SUREFIRE_REPORT)
+        } else if line.contains("gzip -c report.xml |") && line.contains("--data-binary @-") {
+            fixtures::bytes(PYTEST_REPORT)
         } else {
             panic!("a snippet's curl without a body I can read: {line}")
+        };
+        let gzip = line.contains("Content-Encoding: gzip");
+        let body = if content_type == "application/xml" {
+            body
+        } else {
+            fill(&String::from_utf8_lossy(&body)).into_bytes()
         };
         found.push(Request {
             path,
             content_type,
-            body: fill(&String::from_utf8_lossy(&body)).into_bytes(),
+            gzip,
+            body: if gzip {
+                buildlore_core::compression::gzip(&body)
+            } else {
+                body
+            },
         });
     }
     found
@@ -98,13 +123,15 @@ async fn the_ci_snippets_in_readme_work_as_written() {
     assert!(all.len() >= 4, "found {} requests", all.len());
     let stack = TestStack::new().await;
     for request in &all {
-        let http_request = http::Request::builder()
+        let mut builder = http::Request::builder()
             .method("POST")
             .uri(&request.path)
             .header("authorization", format!("Bearer {}", keys::INGEST))
-            .header("content-type", &request.content_type)
-            .body(Body::from(request.body.clone()))
-            .unwrap();
+            .header("content-type", &request.content_type);
+        if request.gzip {
+            builder = builder.header("content-encoding", "gzip");
+        }
+        let http_request = builder.body(Body::from(request.body.clone())).unwrap();
         let (status, _, answer) = stack.send(http_request).await;
         assert!(
             status.is_success(),
@@ -135,6 +162,25 @@ async fn the_ci_snippets_in_readme_work_as_written() {
         &fixtures::bytes("ci-logs/github-actions/python/2446151667-orig.log")[..],
         "the log arrives byte for byte"
     );
+
+    // The test reports arrived under their jobs, with the failing tests.
+    for (path, tests, failed) in [
+        ("/api/v1/jobs/gitlab/team%2Fsub%2Fapp/7001/reports", 3, 2),
+        ("/api/v1/jobs/github/octo%2Fapp/9001-test-1/reports", 5, 2),
+        ("/api/v1/jobs/jenkins/team%2Fapp/1234/reports", 3, 2),
+    ] {
+        let (status, report) = stack.get(path).await;
+        assert_eq!(status, http::StatusCode::OK, "{path}: {report}");
+        assert_eq!(
+            (report["tests"].as_u64(), report["failed"].as_u64()),
+            (Some(tests), Some(failed)),
+            "{path}: {report}"
+        );
+    }
+    let (_, failing) = stack
+        .get("/api/v1/repos/team%2Fsub%2Fapp/tests?state=failing")
+        .await;
+    assert_eq!(failing["tests"][0]["last_job"], "gitlab/7001", "{failing}");
 
     // A plain-text push that leaves out a field is refused, and says which.
     let incomplete = http::Request::builder()

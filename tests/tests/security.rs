@@ -337,7 +337,8 @@ async fn secrets_manager(action: &str, body: Value) -> Value {
 
 /// Creates a secret in the emulator's Secrets Manager and returns its ARN.
 async fn create_secret(name: &str, value: &str) -> String {
-    let answer = secrets_manager("CreateSecret", json!({"Name": name, "SecretString": value})).await;
+    let answer =
+        secrets_manager("CreateSecret", json!({"Name": name, "SecretString": value})).await;
     answer["ARN"].as_str().expect("an ARN").to_string()
 }
 
@@ -396,7 +397,9 @@ async fn keys_and_tokens_named_by_secret_arns_are_read_from_secrets_manager() {
     let mut rotated = http::HeaderMap::new();
     rotated.insert(
         "authorization",
-        "Bearer read-key-rotated-in-secrets-manager".parse().unwrap(),
+        "Bearer read-key-rotated-in-secrets-manager"
+            .parse()
+            .unwrap(),
     );
     assert!(
         held_by_a_handler

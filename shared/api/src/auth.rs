@@ -293,9 +293,16 @@ mod tests {
         let held_by_a_handler = keys.clone();
         let rotated = ApiKeys::from_lists("", "read-key-rotated-000001", "").unwrap();
         keys.replace_with(&rotated);
-        assert!(held_by_a_handler.authorize(&with("Bearer read-key-rotated-000001"), Scope::Read).is_ok());
+        assert!(
+            held_by_a_handler
+                .authorize(&with("Bearer read-key-rotated-000001"), Scope::Read)
+                .is_ok()
+        );
         assert_eq!(
-            held_by_a_handler.authorize(&with(&format!("Bearer {READ}")), Scope::Read).unwrap_err().status,
+            held_by_a_handler
+                .authorize(&with(&format!("Bearer {READ}")), Scope::Read)
+                .unwrap_err()
+                .status,
             StatusCode::UNAUTHORIZED
         );
     }

@@ -41,6 +41,9 @@ pub struct Config {
     /// `GITHUB_TOKEN`, `GITHUB_LOG_HOSTS`, `TRACE_MAX_BYTES`: the longest log stored, however it
     /// arrives).
     pub providers: ProviderConfig,
+    /// Test reports: the flakiness monitors, the infrastructure-failure guard and tracking
+    /// (`TEST_*`, see `test_report_config`).
+    pub test_reports: crate::test_report_config::TestReportConfig,
 }
 
 /// How the Server-Sent Events stream of summaries is paced.
@@ -431,6 +434,7 @@ impl Config {
             },
             providers: provider_config(&lookup)?,
             secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
+            test_reports: crate::test_report_config::from_lookup(&lookup)?,
         })
     }
 }

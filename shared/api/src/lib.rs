@@ -12,6 +12,7 @@ pub mod params;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod test_report_config;
 pub mod version;
 pub mod worker;
 

@@ -191,6 +191,48 @@ pub const OPERATIONS: &[Operation] = &[
         Access::Read,
         "Recurring failures of a repo (repo, since)",
     ),
+    op(
+        "post",
+        "/api/v1/jobs/{provider}/{project}/{job_id}/reports/junit",
+        Access::Ingest,
+        "Upload one JUnit XML report of a job (application/xml, gzip allowed; commit, branch, pipeline_id, repo); several uploads merge",
+    ),
+    op(
+        "get",
+        "/api/v1/jobs/{provider}/{project}/{job_id}/reports",
+        Access::Read,
+        "A job's test totals over all its uploads, with the failing and flaky tests",
+    ),
+    op(
+        "get",
+        "/api/v1/repos/{repo}/tests",
+        Access::Read,
+        "A repo's tracked tests (state=flaky|failing|quarantined|passing)",
+    ),
+    op(
+        "get",
+        "/api/v1/repos/{repo}/tests/{test_id}",
+        Access::Read,
+        "One test with its recent history (job, commit, branch, outcome)",
+    ),
+    op(
+        "put",
+        "/api/v1/repos/{repo}/quarantine/{test_id}",
+        Access::Admin,
+        "Quarantine a test (reason, owner, optional expires_at)",
+    ),
+    op(
+        "delete",
+        "/api/v1/repos/{repo}/quarantine/{test_id}",
+        Access::Admin,
+        "Lift a test's quarantine",
+    ),
+    op(
+        "get",
+        "/api/v1/repos/{repo}/quarantine",
+        Access::Read,
+        "Quarantined tests as JSON, or one per line with format=text (line=name|qualified|id)",
+    ),
 ];
 
 fn path_parameters(path: &str) -> Vec<Value> {

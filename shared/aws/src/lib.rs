@@ -14,6 +14,7 @@ pub mod record_store;
 pub mod run_items;
 pub mod stream_slots;
 pub mod summary_source;
+pub mod test_report_store;
 pub mod trace_store;
 
 pub use call_stats::CallStats;

@@ -110,3 +110,29 @@ pub fn failures_of_repo(repo: &RepoPath) -> String {
 pub fn failure_sort_key(fingerprint: &str) -> String {
     format!("FP#{fingerprint}")
 }
+
+/// The uploaded test reports of one job, one item per upload (sort key `UPLOAD#<digest>`).
+pub fn junit_job_partition(provider: &str, repo: &RepoPath, job_id: &str) -> String {
+    format!("JUNIT#{provider}#{repo}#{job_id}")
+}
+
+pub fn junit_upload_sort_key(digest: &str) -> String {
+    format!("UPLOAD#{digest}")
+}
+
+/// A repo's tracked tests: one state item per test, plus the set of tracked ids.
+pub fn tests_partition(repo: &RepoPath) -> String {
+    format!("TESTS#{repo}")
+}
+
+pub fn test_state_sort_key(test_id: &str) -> String {
+    format!("TEST#{test_id}")
+}
+
+/// The item holding the set of a repo's tracked test ids (sorts before every `TEST#`).
+pub const TRACKED_TESTS_SORT_KEY: &str = "#TRACKED";
+
+/// The marker that a pipeline's test report was fetched from the provider (once).
+pub fn junit_fetch_marker(provider: &str, repo: &RepoPath, pipeline_id: &str) -> String {
+    format!("JUNITFETCH#{provider}#{repo}#{pipeline_id}")
+}

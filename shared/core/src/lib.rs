@@ -14,6 +14,7 @@ pub mod explain;
 pub mod fields;
 pub mod job_analysis;
 pub mod job_id;
+pub mod junit;
 pub mod keys;
 pub mod list_builds;
 pub mod log_clean;

@@ -5,6 +5,7 @@
 //! gzip-compressed when the provider offers it, are read piece by piece and capped.
 
 pub mod bedrock;
+mod gitlab_test_report;
 pub mod llm;
 pub mod secrets_manager;
 mod sigv4;

@@ -28,6 +28,7 @@ const BATCH_CONCURRENCY: usize = 16;
 pub fn routes() -> Router<AppState> {
     super::webhooks::routes()
         .merge(super::logs::routes())
+        .merge(super::test_reports::write_routes())
         .route("/api/v1/builds", post(ingest_build))
         .route("/api/v1/builds/batch", post(ingest_batch))
 }

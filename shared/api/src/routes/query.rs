@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
             get(pipeline_details),
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
+        .merge(super::test_reports::read_routes())
 }
 
 async fn list_builds(
@@ -149,7 +150,9 @@ async fn repo_analysis(
             "no runs of {repo} in this window or the one before; check the repo path"
         )));
     }
-    Ok(Json(json!(analysis)))
+    let mut body = json!(analysis);
+    body["tests"] = super::test_reports::repo_figures(&state, &repo, now).await?;
+    Ok(Json(body))
 }
 
 async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<Value>, ApiError> {

@@ -158,7 +158,10 @@ async fn respond(
         return Ok(Json(json!({"status": "duplicate", "results": []})).into_response());
     }
     match apply(state, &records).await {
-        Ok(results) => Ok(Json(json!({"status": "processed", "results": results})).into_response()),
+        Ok(results) => {
+            super::test_reports::fetch_gitlab_reports(state, &records).await;
+            Ok(Json(json!({"status": "processed", "results": results})).into_response())
+        }
         Err(error) => {
             if let Some(marker) = &marker
                 && let Err(release) = state.store.clear_marker(marker).await
