@@ -1,0 +1,116 @@
+//! Excerpt building: which line ranges of the log to show. The first failing step's tail
+//! (see [`tail`]), the best-ranked block of evidence lines and the first failed test's report
+//! (see [`blocks`]), and a few lines of runner-up blocks; ranges close together are joined.
+
+mod blocks;
+mod tail;
+
+use super::LineRange;
+use super::scan::Scan;
+use blocks::{RUNNER_UP_SHARE, choose_blocks, expand};
+use tail::{failing_step_tail, reach_up_through_evidence};
+
+/// A range being chosen, with the byte offset where its first line starts (known wherever a
+/// range is made, so its text is read without counting lines again).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Span {
+    pub lines: LineRange,
+    pub start: usize,
+}
+
+/// The failing steps whose last lines are shown (a job may run on after a failure).
+const FAILING_STEPS_SHOWN: usize = 1;
+/// Ranges closer than this are shown as one (the lines between belong to the report).
+const MERGE_GAP: usize = 8;
+
+/// The excerpt of a scanned log, in log order. `names_failed_tests`: the log names failed
+/// tests, whose first report is then always shown.
+pub(super) fn build(log: &[u8], scan: &Scan<'_>, names_failed_tests: bool) -> Vec<Span> {
+    let total_lines = scan.total_lines();
+    let candidates = &scan.candidates;
+    let failure_ends: Vec<usize> = scan.failure_ends.iter().map(|end| end.line).collect();
+    // Output before the first step (machine and tool banners) rarely says why a job failed.
+    let mut excerpt_blocks = choose_blocks(
+        candidates,
+        &failure_ends,
+        total_lines,
+        scan.first_step_line(),
+    );
+    // A failed test's report is always shown, however far from the step's end it is (a test
+    // run's summary at the end names the test but not why it failed).
+    let mut always_shown = 1;
+    if names_failed_tests
+        // The first report in the log: later ones are usually the run's summary.
+        && let Some(at) = scan.test_reports.iter().find_map(|report| {
+            excerpt_blocks
+                .iter()
+                .position(|block| (block.first..=block.last).contains(&report.line))
+        })
+        && at > 0
+    {
+        let block = excerpt_blocks.remove(at);
+        excerpt_blocks.insert(1, block);
+        always_shown = 2;
+    }
+    // Beside those, only blocks nearly as telling as the best.
+    let bar = excerpt_blocks
+        .first()
+        .map_or(0.0, |best| best.rank * RUNNER_UP_SHARE);
+    let mut place = 0;
+    excerpt_blocks.retain(|block| {
+        place += 1;
+        place <= always_shown || block.rank >= bar
+    });
+    let mut excerpt = expand(
+        log,
+        candidates,
+        &excerpt_blocks,
+        always_shown,
+        &failure_ends,
+        total_lines,
+    );
+    for (end_line, end_start) in failing_step_ends(log, scan) {
+        if let Some(mut tail) =
+            failing_step_tail(log, &scan.steps, end_line, end_start, total_lines)
+        {
+            reach_up_through_evidence(log, &mut tail, candidates);
+            excerpt.push(tail);
+        }
+    }
+    merge(excerpt)
+}
+
+/// Where the failing steps whose tails are shown end, as (line, start).
+fn failing_step_ends(log: &[u8], scan: &Scan<'_>) -> Vec<(usize, usize)> {
+    // A log with errors that stops without saying a step failed (a killed or truncated job)
+    // ends where its last step failed.
+    if scan.failure_ends.is_empty() && !scan.candidates.is_empty() {
+        return vec![(scan.total_lines() + 1, log.len())];
+    }
+    // A retried command fails again: its attempts are shown up to the last one.
+    let mut shown = 0;
+    let mut ends = Vec::new();
+    for end in &scan.failure_ends {
+        if shown == FAILING_STEPS_SHOWN {
+            break;
+        }
+        ends.push((end.line, end.start));
+        shown += usize::from(!end.retried);
+    }
+    ends
+}
+
+/// Ranges in log order, those less than `MERGE_GAP` lines apart joined.
+fn merge(mut spans: Vec<Span>) -> Vec<Span> {
+    spans.sort_by_key(|span| span.lines.start_line);
+    let mut merged: Vec<Span> = Vec::new();
+    for span in spans {
+        match merged.last_mut() {
+            Some(last) if span.lines.start_line <= last.lines.end_line + MERGE_GAP => {
+                last.lines.end_line = last.lines.end_line.max(span.lines.end_line);
+            }
+            _ => merged.push(span),
+        }
+    }
+    merged
+}
