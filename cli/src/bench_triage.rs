@@ -1,9 +1,11 @@
 //! `bench triage`: triage speed on one core over a corpus built from the fixture logs, next to
-//! `grep -c -E` with the same literals on the same bytes in the same run.
+//! `grep -c -E` with the same literals on the same bytes in the same run; and the speed of the
+//! comparison with the last green run, over the fixture log pairs (the green log read into
+//! its set of lines, then the failed log triaged against it).
 
 use crate::bench_webhooks::{fixture_files, fixtures, read_fixture};
 use crate::dev::BoxError;
-use buildlore_core::triage::{PREFILTER, triage};
+use buildlore_core::triage::{LastSuccess, PREFILTER, triage, triage_with_last_success};
 
 use std::io::Write;
 use std::time::Instant;
@@ -28,8 +30,32 @@ fn fixture_logs() -> Result<Vec<Vec<u8>>, BoxError> {
     Ok(logs)
 }
 
+/// A failed log and the green log of the same job.
+type LogPair = (Vec<u8>, Vec<u8>);
+
+/// The fixture log pairs.
+fn fixture_pairs() -> Result<Vec<LogPair>, BoxError> {
+    let root = fixtures().join("log-pairs");
+    let mut folders: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
+        .map_err(|e| format!("{}: {e}", root.display()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_dir())
+        .collect();
+    folders.sort();
+    folders
+        .iter()
+        .map(|folder| {
+            Ok((
+                read_fixture(&folder.join("fail.log"))?,
+                read_fixture(&folder.join("pass.log"))?,
+            ))
+        })
+        .collect()
+}
+
 pub fn run(megabytes: usize, rounds: usize) -> Result<(), BoxError> {
     let logs = fixture_logs()?;
+    let pairs = fixture_pairs()?;
     let target = megabytes * 1024 * 1024;
     // The corpus: the fixture logs over and over, each a separate log to triage.
     let mut corpus: Vec<&[u8]> = Vec::new();
@@ -57,8 +83,24 @@ pub fn run(megabytes: usize, rounds: usize) -> Result<(), BoxError> {
     let pattern = grep_pattern();
     // Warm the page cache.
     let _ = std::fs::read(&path)?;
+    // The pairs over and over, to the same size (both logs of a pair counted).
+    let mut pair_corpus: Vec<&LogPair> = Vec::new();
+    let mut pair_bytes = 0usize;
+    while pair_bytes < target && !pairs.is_empty() {
+        for pair in &pairs {
+            pair_corpus.push(pair);
+            pair_bytes += pair.0.len() + pair.1.len();
+        }
+    }
+    let pair_mb = pair_bytes as f64 / 1024.0 / 1024.0;
+    println!(
+        "pairs: {} failed logs with their green logs, {pair_mb:.0} MB in both ({} distinct pairs repeated)",
+        pair_corpus.len(),
+        pairs.len()
+    );
     let mut ratios = Vec::new();
     let mut triage_speeds = Vec::new();
+    let mut pair_speeds = Vec::new();
     for round in 1..=rounds {
         println!("round {round}");
         let started = Instant::now();
@@ -111,12 +153,37 @@ pub fn run(megabytes: usize, rounds: usize) -> Result<(), BoxError> {
             }
             Err(error) => println!("  grep could not run: {error}"),
         }
+        if !pair_corpus.is_empty() {
+            let started = Instant::now();
+            let mut excerpt_lines = 0usize;
+            for (failed, green) in &pair_corpus {
+                let result = triage_with_last_success(failed, &LastSuccess::from_log(green));
+                excerpt_lines += result
+                    .excerpt
+                    .iter()
+                    .map(|r| r.end_line - r.start_line + 1)
+                    .sum::<usize>();
+            }
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "  with green log  {:>7.2} s  {:>8.0} MB/s  of both logs ({excerpt_lines} excerpt lines)",
+                seconds,
+                pair_mb / seconds
+            );
+            pair_speeds.push(pair_mb / seconds);
+        }
     }
     let _ = std::fs::remove_file(&path);
     println!(
         "triage: median {:.0} MB/s over {rounds} rounds (target: at least 1 GB/s)",
         median(&mut triage_speeds)
     );
+    if !pair_speeds.is_empty() {
+        println!(
+            "triage with the last green log: median {:.0} MB/s of both logs over {rounds} rounds (target: at least 300 MB/s)",
+            median(&mut pair_speeds)
+        );
+    }
     if !ratios.is_empty() {
         println!(
             "triage is {:.1}x grep's speed, the median of the rounds (target: faster than grep)",

@@ -8,6 +8,7 @@ mod bench_memory;
 mod bench_triage;
 mod bench_webhooks;
 mod dev;
+mod evaluate;
 mod fuzz;
 
 use clap::{Parser, Subcommand};

@@ -32,6 +32,38 @@ pub fn clean_log(raw: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Where the escape sequence starting at `at` (an `ESC`) ends: CSI (`ESC [ … final`), OSC
+/// (`ESC ] … BEL | ESC \\`), character set selections (`ESC ( B`) and two-byte escapes.
+pub(crate) fn escape_end(raw: &[u8], at: usize) -> usize {
+    match raw.get(at + 1) {
+        Some(b'[') => {
+            let mut j = at + 2;
+            while j < raw.len() && !(0x40..=0x7e).contains(&raw[j]) {
+                j += 1;
+            }
+            j + 1
+        }
+        Some(b']') => {
+            let mut j = at + 2;
+            while j < raw.len() {
+                if raw[j] == 0x07 {
+                    return j + 1;
+                }
+                if raw[j] == 0x1b && raw.get(j + 1) == Some(&b'\\') {
+                    return j + 2;
+                }
+                j += 1;
+            }
+            j
+        }
+        // Character set and line attribute selections take one more byte: `ESC ( B`
+        // (what `tput sgr0` prints before `ESC [ m`), `ESC # 8`, `ESC % G`.
+        Some(b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/' | b'#' | b'%') => at + 3,
+        Some(_) => at + 2,
+        None => at + 1,
+    }
+}
+
 /// Removes CSI (`ESC [ … final`), OSC (`ESC ] … BEL | ESC \`), character set selections
 /// (`ESC ( B`) and two-byte escapes.
 pub fn strip_ansi(raw: &[u8]) -> Vec<u8> {
@@ -45,35 +77,7 @@ pub fn strip_ansi(raw: &[u8]) -> Vec<u8> {
             i = next;
             continue;
         }
-        match raw.get(i + 1) {
-            Some(b'[') => {
-                let mut j = i + 2;
-                while j < raw.len() && !(0x40..=0x7e).contains(&raw[j]) {
-                    j += 1;
-                }
-                i = j + 1;
-            }
-            Some(b']') => {
-                let mut j = i + 2;
-                while j < raw.len() {
-                    if raw[j] == 0x07 {
-                        j += 1;
-                        break;
-                    }
-                    if raw[j] == 0x1b && raw.get(j + 1) == Some(&b'\\') {
-                        j += 2;
-                        break;
-                    }
-                    j += 1;
-                }
-                i = j;
-            }
-            // Character set and line attribute selections take one more byte: `ESC ( B`
-            // (what `tput sgr0` prints before `ESC [ m`), `ESC # 8`, `ESC % G`.
-            Some(b'(' | b')' | b'*' | b'+' | b'-' | b'.' | b'/' | b'#' | b'%') => i += 3,
-            Some(_) => i += 2,
-            None => i += 1,
-        }
+        i = escape_end(raw, i);
     }
     out
 }

@@ -211,6 +211,15 @@ impl<'a> LineIndex<'a> {
         self.log.len()
     }
 
+    /// Where 1-based line `line` starts.
+    pub fn line_start(&self, line: usize) -> usize {
+        if line <= 1 {
+            0
+        } else {
+            next_line_start(self.log, self.line_end(line - 1))
+        }
+    }
+
     /// How many lines the log has (a last line without a terminator counts).
     pub fn total_lines(&self) -> usize {
         self.breaks + usize::from(!matches!(self.log.last(), None | Some(b'\n' | b'\r')))
@@ -369,6 +378,12 @@ mod tests {
                     index.line_of(start),
                     line + 1,
                     "line {} of {len} bytes",
+                    line + 1
+                );
+                assert_eq!(
+                    index.line_start(line + 1),
+                    start,
+                    "the start of line {}",
                     line + 1
                 );
                 assert_eq!(

@@ -34,12 +34,14 @@ mod category;
 mod excerpt;
 mod failed_tests;
 mod fingerprint;
+mod last_success;
 pub mod lines;
 mod prefilter;
 mod scan;
 mod scoring;
 mod steps;
 mod text;
+mod tuning;
 mod vocabulary;
 mod words;
 
@@ -47,12 +49,15 @@ mod words;
 mod tests;
 
 pub use fingerprint::normalise_line;
+pub use last_success::LastSuccess;
 pub use prefilter::prefilter_matches;
+pub use tuning::Tuning;
 pub use vocabulary::PREFILTER;
 
 use crate::redact::Redacted;
 use excerpt::Span;
-use scan::Scan;
+use last_success::Comparison;
+use scan::{Candidate, Scan};
 use serde::Serialize;
 
 /// A run of lines, 1-based and inclusive.
@@ -109,6 +114,23 @@ pub struct Triage {
     /// The lines that weighed most, as a reader sees them (at most a few).
     pub key_lines: Vec<Redacted>,
     pub total_lines: usize,
+    /// How the last green run of the job was used, when one was given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<LastSuccessUse>,
+}
+
+/// What the comparison with the last green run did (counts only: nothing of either log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct LastSuccessUse {
+    /// Whether it shaped the excerpt: not when the two logs have too little in common to
+    /// be runs of the same job.
+    pub used: bool,
+    /// Lines of this log that show something and that the green run printed too.
+    pub lines_seen: usize,
+    /// Lines of this log that show something the green run did not print.
+    pub lines_new: usize,
+    /// Evidence lines left out because the green run printed them too.
+    pub evidence_dropped: usize,
 }
 
 impl Triage {
@@ -120,21 +142,72 @@ impl Triage {
 
 /// Triage of a raw job log: scan, choose the excerpt, describe it.
 pub fn triage(log: &[u8]) -> Triage {
+    triage_tuned(log, None, &Tuning::default())
+}
+
+/// Triage of a failed job's log next to the log of the job's last successful run.
+pub fn triage_with_last_success(log: &[u8], last_success: &LastSuccess) -> Triage {
+    triage_tuned(log, Some(last_success), &Tuning::default())
+}
+
+/// The triage with its tuned constants given (see [`Tuning`]).
+pub fn triage_tuned(log: &[u8], last_success: Option<&LastSuccess>, tuning: &Tuning) -> Triage {
     let scan = scan::scan(log);
+    let (comparison, mut note) = match last_success {
+        Some(green) => compare(log, green, tuning),
+        None => (None, None),
+    };
+    let evidence = excerpt::evidence(&scan, comparison.as_ref());
+    if let Some(note) = note.as_mut() {
+        note.evidence_dropped = scan.candidates.len() - evidence.len();
+    }
     let report_lines: Vec<(usize, usize)> = scan
         .test_reports
         .iter()
         .map(|report| (report.start, report.end))
         .collect();
     let failed_tests = Redacted::lines(failed_tests::failed_tests(log, &report_lines));
-    let excerpt = excerpt::build(log, &scan, !failed_tests.is_empty());
-    describe(log, &scan, &excerpt, failed_tests)
+    let excerpt = excerpt::build(
+        log,
+        &scan,
+        &evidence,
+        !failed_tests.is_empty(),
+        comparison.as_ref(),
+        tuning,
+    );
+    let mut triage = describe(log, &scan, &evidence, &excerpt, failed_tests);
+    triage.last_success = note;
+    triage
+}
+
+/// The comparison with the green run when the two logs have enough in common, and what it is.
+fn compare(
+    log: &[u8],
+    green: &LastSuccess,
+    tuning: &Tuning,
+) -> (Option<Comparison>, Option<LastSuccessUse>) {
+    let comparison = Comparison::new(log, green);
+    let (seen, new) = comparison.seen_and_new();
+    let used = seen > 0 && seen as f64 >= tuning.min_seen_share * (seen + new) as f64;
+    let note = LastSuccessUse {
+        used,
+        lines_seen: seen,
+        lines_new: new,
+        evidence_dropped: 0,
+    };
+    (used.then_some(comparison), Some(note))
 }
 
 /// What the excerpt tells: its failing step, category, key lines and fingerprint.
-fn describe(log: &[u8], scan: &Scan<'_>, spans: &[Span], failed_tests: Vec<Redacted>) -> Triage {
+fn describe(
+    log: &[u8],
+    scan: &Scan<'_>,
+    evidence: &[Candidate],
+    spans: &[Span],
+    failed_tests: Vec<Redacted>,
+) -> Triage {
     let excerpt: Vec<LineRange> = spans.iter().map(|span| span.lines).collect();
-    let key = fingerprint::key_lines(log, &scan.candidates, &excerpt);
+    let key = fingerprint::key_lines(log, evidence, &excerpt);
     let failing_step = excerpt
         .first()
         .and_then(|first| failing_step_name(log, scan, first.start_line));
@@ -151,6 +224,7 @@ fn describe(log: &[u8], scan: &Scan<'_>, spans: &[Span], failed_tests: Vec<Redac
         failing_step,
         key_lines: key.into_iter().take(5).collect(),
         total_lines: scan.total_lines(),
+        last_success: None,
     }
 }
 

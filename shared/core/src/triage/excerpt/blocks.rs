@@ -24,8 +24,6 @@ pub(super) struct Block {
 const BLOCK_GAP: usize = 3;
 /// A block beside the best one must rank at least this share of it.
 pub(super) const RUNNER_UP_SHARE: f64 = 0.1;
-/// Lines of error blocks shown beside the best block and the failing step.
-const LINE_BUDGET: usize = 5;
 /// Plain (unindented) lines that may follow a runner-up block in its paragraph.
 const RUNNER_UP_PLAIN_LINES: usize = 3;
 
@@ -97,20 +95,33 @@ fn continues(text: &str) -> bool {
         || trimmed.starts_with('>')
 }
 
-/// The ranges shown for the ranked blocks: the first `always_shown` whatever their size, the
-/// rest within the line budget.
-pub(super) fn expand(
-    log: &[u8],
-    candidates: &[Candidate],
-    blocks: &[Block],
-    always_shown: usize,
-    failure_ends: &[usize],
-    total: usize,
-) -> Vec<Span> {
+/// How ranked blocks are widened into ranges.
+pub(super) struct Expansion<'a> {
+    pub log: &'a [u8],
+    pub candidates: &'a [Candidate],
+    /// The lines that say a step failed.
+    pub failure_ends: &'a [usize],
+    pub total: usize,
+    /// The first blocks, shown whatever their size.
+    pub always_shown: usize,
+    /// The other blocks are shown while fewer lines than this are (each at most 10 past it).
+    pub line_budget: usize,
+}
+
+/// The ranges shown for the ranked blocks.
+pub(super) fn expand(blocks: &[Block], how: &Expansion<'_>) -> Vec<Span> {
+    let Expansion {
+        log,
+        candidates,
+        failure_ends,
+        total,
+        always_shown,
+        line_budget,
+    } = *how;
     let mut ranges: Vec<Span> = Vec::new();
     let mut used = 0usize;
     for (rank, block) in blocks.iter().enumerate() {
-        if rank >= always_shown && used >= LINE_BUDGET {
+        if rank >= always_shown && used >= line_budget {
             break;
         }
         let stop = failure_ends
@@ -185,7 +196,7 @@ pub(super) fn expand(
         }
         last -= trailing_blank.min(last - block.last);
         let size = last - first + 1;
-        if rank >= always_shown && used + size > LINE_BUDGET + 10 {
+        if rank >= always_shown && used + size > line_budget + 10 {
             continue;
         }
         used += size;

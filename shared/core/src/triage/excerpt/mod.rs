@@ -3,11 +3,15 @@
 //! (see [`blocks`]), and a few lines of runner-up blocks; ranges close together are joined.
 
 mod blocks;
+mod new_lines;
 mod tail;
 
-use super::LineRange;
-use super::scan::Scan;
-use blocks::{RUNNER_UP_SHARE, choose_blocks, expand};
+use super::last_success::Comparison;
+use super::scan::{Candidate, Scan};
+use super::{LineRange, Tuning};
+use blocks::{Expansion, RUNNER_UP_SHARE, choose_blocks, expand};
+use new_lines::{new_lines_tail, reach_up_through_new_evidence};
+use std::borrow::Cow;
 use tail::{failing_step_tail, reach_up_through_evidence};
 
 /// A range being chosen, with the byte offset where its first line starts (known wherever a
@@ -23,11 +27,19 @@ const FAILING_STEPS_SHOWN: usize = 1;
 /// Ranges closer than this are shown as one (the lines between belong to the report).
 const MERGE_GAP: usize = 8;
 
-/// The excerpt of a scanned log, in log order. `names_failed_tests`: the log names failed
-/// tests, whose first report is then always shown.
-pub(super) fn build(log: &[u8], scan: &Scan<'_>, names_failed_tests: bool) -> Vec<Span> {
+/// The excerpt of a scanned log, in log order, from its evidence lines (see [`evidence`]).
+/// `names_failed_tests`: the log names failed tests, whose first report is then always shown.
+/// With the last green run's `comparison`, the failing step's tail is the new lines above the
+/// failure.
+pub(super) fn build(
+    log: &[u8],
+    scan: &Scan<'_>,
+    candidates: &[Candidate],
+    names_failed_tests: bool,
+    comparison: Option<&Comparison>,
+    tuning: &Tuning,
+) -> Vec<Span> {
     let total_lines = scan.total_lines();
-    let candidates = &scan.candidates;
     let failure_ends: Vec<usize> = scan.failure_ends.iter().map(|end| end.line).collect();
     // Output before the first step (machine and tool banners) rarely says why a job failed.
     let mut excerpt_blocks = choose_blocks(
@@ -62,22 +74,53 @@ pub(super) fn build(log: &[u8], scan: &Scan<'_>, names_failed_tests: bool) -> Ve
         place <= always_shown || block.rank >= bar
     });
     let mut excerpt = expand(
-        log,
-        candidates,
         &excerpt_blocks,
-        always_shown,
-        &failure_ends,
-        total_lines,
+        &Expansion {
+            log,
+            candidates,
+            failure_ends: &failure_ends,
+            total: total_lines,
+            always_shown,
+            line_budget: if comparison.is_some() {
+                tuning.block_lines_with_last_success
+            } else {
+                tuning.block_lines
+            },
+        },
     );
     for (end_line, end_start) in failing_step_ends(log, scan) {
-        if let Some(mut tail) =
-            failing_step_tail(log, &scan.steps, end_line, end_start, total_lines)
+        let new_lines = comparison.and_then(|comparison| {
+            new_lines_tail(scan, comparison, end_line, tuning).map(|tail| (comparison, tail))
+        });
+        if let Some((comparison, tail)) = new_lines {
+            excerpt.extend(reach_up_through_new_evidence(
+                scan, comparison, &tail, candidates, tuning,
+            ));
+            excerpt.push(tail);
+        } else if let Some(mut tail) =
+            failing_step_tail(log, &scan.steps, end_line, end_start, total_lines, tuning)
         {
-            reach_up_through_evidence(log, &mut tail, candidates);
+            reach_up_through_evidence(log, &mut tail, candidates, tuning);
             excerpt.push(tail);
         }
     }
     merge(excerpt)
+}
+
+/// The evidence lines: those the scan found, less those the green run printed too.
+pub(super) fn evidence<'a>(
+    scan: &'a Scan<'_>,
+    comparison: Option<&Comparison>,
+) -> Cow<'a, [Candidate]> {
+    match comparison {
+        None => Cow::Borrowed(&scan.candidates),
+        Some(comparison) => scan
+            .candidates
+            .iter()
+            .filter(|candidate| comparison.is_new(candidate.line))
+            .cloned()
+            .collect(),
+    }
 }
 
 /// Where the failing steps whose tails are shown end, as (line, start).

@@ -2,21 +2,11 @@
 //! print why, reaching up through the error lines of a report that runs far above them.
 
 use super::Span;
-use crate::triage::LineRange;
 use crate::triage::lines::previous_line_start;
 use crate::triage::scan::Candidate;
 use crate::triage::steps::{Step, is_boundary};
 use crate::triage::text::line_at;
-
-/// Lines shown from the end of the failing step's output.
-const STEP_TAIL_LINES: usize = 24;
-/// A failing step's output up to this long is shown whole.
-const SHORT_STEP_LINES: usize = 40;
-/// The failing step's tail reaches up through error lines fewer than this many lines apart.
-const TAIL_REACH_GAP: usize = 40;
-/// ... and at most this far above where it started (a bound for logs full of error words;
-/// the longest labelled LogChunks report reached this way runs about 3,000 lines).
-const TAIL_REACH_LINES: usize = 5_000;
+use crate::triage::{LineRange, Tuning};
 
 /// The end of the first failing step's output: the last lines before it failed, which is
 /// where most tools print why (even in words no keyword list knows, such as a linter's
@@ -27,13 +17,14 @@ pub(super) fn failing_step_tail(
     end_line: usize,
     end_start: usize,
     total: usize,
+    tuning: &Tuning,
 ) -> Option<Span> {
     let (step_line, step_start) = steps
         .iter()
         .rev()
         .find(|step| step.line < end_line)
         .map_or((0, 0), |step| (step.line, step.start));
-    let whole_step = end_line - step_line <= SHORT_STEP_LINES;
+    let whole_step = end_line - step_line <= tuning.short_step_lines;
     let mut at = end_start;
     let mut line = end_line;
     let mut last_content: Option<usize> = None;
@@ -49,7 +40,7 @@ pub(super) fn failing_step_tail(
         let blank = text.trim().is_empty();
         let boundary = !blank && is_boundary(&text);
         if blank || boundary {
-            if last_content.is_some() && boundary && content >= STEP_TAIL_LINES {
+            if last_content.is_some() && boundary && content >= tuning.step_tail_lines {
                 break;
             }
             continue;
@@ -59,7 +50,7 @@ pub(super) fn failing_step_tail(
         content += 1;
         // A short step is shown from its command: once it has shown any output, the rest of
         // the walk would change nothing.
-        if (!whole_step && content >= STEP_TAIL_LINES) || (whole_step && step_line > 0) {
+        if (!whole_step && content >= tuning.step_tail_lines) || (whole_step && step_line > 0) {
             break;
         }
     }
@@ -83,17 +74,22 @@ pub(super) fn failing_step_tail(
 }
 
 /// Widens a failing step's tail up through the error lines above it, as long as each is
-/// fewer than `TAIL_REACH_GAP` lines above the last: a tool's report of why it failed often
+/// fewer than `tail_reach_gap` lines above the last: a tool's report of why it failed often
 /// runs far above its last lines (each failed test's details, then the run's summary), and
 /// while error lines keep coming, the report goes on. A quiet stretch ends it. A report
 /// reached this way is shown with the line that heads it (the test case or suite above its
 /// first failure, up to three blank lines between included).
-pub(super) fn reach_up_through_evidence(log: &[u8], tail: &mut Span, candidates: &[Candidate]) {
+pub(super) fn reach_up_through_evidence(
+    log: &[u8],
+    tail: &mut Span,
+    candidates: &[Candidate],
+    tuning: &Tuning,
+) {
     let reached_from = tail.lines.start_line;
     let mut above = candidates.partition_point(|c| c.line < tail.lines.start_line);
     while let Some(candidate) = above.checked_sub(1).map(|at| &candidates[at]) {
-        if candidate.line + TAIL_REACH_GAP < tail.lines.start_line
-            || candidate.line + TAIL_REACH_LINES < reached_from
+        if candidate.line + tuning.tail_reach_gap < tail.lines.start_line
+            || candidate.line + tuning.tail_reach_lines < reached_from
         {
             break;
         }
