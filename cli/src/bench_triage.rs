@@ -155,6 +155,18 @@ pub fn run(megabytes: usize, rounds: usize) -> Result<(), BoxError> {
         }
         if !pair_corpus.is_empty() {
             let started = Instant::now();
+            let green_bytes: usize = pair_corpus.iter().map(|(_, green)| green.len()).sum();
+            let distinct: usize = pair_corpus
+                .iter()
+                .map(|(_, green)| LastSuccess::from_log(green).distinct_lines())
+                .sum();
+            let seconds = started.elapsed().as_secs_f64();
+            println!(
+                "  green logs read {:>7.2} s  {:>8.0} MB/s  ({distinct} distinct lines)",
+                seconds,
+                green_bytes as f64 / 1024.0 / 1024.0 / seconds
+            );
+            let started = Instant::now();
             let mut excerpt_lines = 0usize;
             for (failed, green) in &pair_corpus {
                 let result = triage_with_last_success(failed, &LastSuccess::from_log(green));

@@ -9,7 +9,7 @@ mod normalise;
 mod tests;
 
 use normalise::normalise_into;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// The last successful run's log, ready to compare against: the hashes of its lines.
@@ -23,7 +23,14 @@ impl LastSuccess {
     pub fn from_log(log: &[u8]) -> Self {
         let mut lines = HashSet::default();
         let mut buffer = Vec::with_capacity(256);
+        // Fast path: a line the log printed before, byte for byte (progress bars, rulers,
+        // the same message again), is not normalised again: over a third of a build log's
+        // bytes are such repeats, and hashing raw bytes costs a fraction of normalising them.
+        let mut raw_lines: HashSet<u64, BuildHasherDefault<AlreadyHashed>> = HashSet::default();
         for line in split_lines(log) {
+            if !raw_lines.insert(hash_bytes(line)) {
+                continue;
+            }
             if let Some(hash) = line_hash(line, &mut buffer) {
                 lines.insert(hash);
             }
@@ -61,18 +68,22 @@ impl Comparison {
         let mut news = vec![News::Blank];
         let (mut seen, mut new) = (0, 0);
         let mut buffer = Vec::with_capacity(256);
+        // Fast path: lines repeated byte for byte are looked up once (see `from_log`).
+        let mut repeated: HashMap<u64, News, BuildHasherDefault<AlreadyHashed>> =
+            HashMap::default();
         for line in split_lines(log) {
-            let line_news = match line_hash(line, &mut buffer) {
-                None => News::Blank,
-                Some(hash) if green.lines.contains(&hash) => {
-                    seen += 1;
-                    News::Seen
+            let line_news = *repeated.entry(hash_bytes(line)).or_insert_with(|| {
+                match line_hash(line, &mut buffer) {
+                    None => News::Blank,
+                    Some(hash) if green.lines.contains(&hash) => News::Seen,
+                    Some(_) => News::New,
                 }
-                Some(_) => {
-                    new += 1;
-                    News::New
-                }
-            };
+            });
+            match line_news {
+                News::Blank => {}
+                News::Seen => seen += 1,
+                News::New => new += 1,
+            }
             news.push(line_news);
         }
         Comparison { news, seen, new }

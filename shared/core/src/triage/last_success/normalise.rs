@@ -24,8 +24,6 @@ enum Class {
     Other,
     Space,
     Digit,
-    /// `a`-`f`, `A`-`F`.
-    HexLetter,
     Letter,
     /// Characters whose runs are shortened (rulers).
     Ruler,
@@ -42,8 +40,7 @@ const fn classes() -> [Class; 256] {
         table[byte] = match b {
             b' ' | b'\t' => Class::Space,
             b'0'..=b'9' => Class::Digit,
-            b'a'..=b'f' | b'A'..=b'F' => Class::HexLetter,
-            b'g'..=b'z' | b'G'..=b'Z' => Class::Letter,
+            b'a'..=b'z' | b'A'..=b'Z' => Class::Letter,
             b'-' | b'=' | b'*' | b'.' | b'#' | b'~' | b'_' | b'+' => Class::Ruler,
             0x1b => Class::Escape,
             b'/' | b'\\' => Class::Slash,
@@ -63,6 +60,7 @@ const RULER_KEPT: usize = 3;
 /// cleared first; an empty `out` means the line shows nothing.
 pub(super) fn normalise_into(line: &[u8], out: &mut Vec<u8>) {
     out.clear();
+    out.reserve(line.len());
     let line = strip_timestamp_prefix(line);
     let mut at = 0;
     // Whether a space is owed before the next byte written (runs of blanks become one, and
@@ -85,10 +83,19 @@ pub(super) fn normalise_into(line: &[u8], out: &mut Vec<u8>) {
             space = false;
         }
         at = match class {
-            Class::Digit | Class::HexLetter => {
-                masked_number_or_hash(line, at, out).unwrap_or_else(|| copy_word(line, at, out))
+            Class::Letter => word(line, at, out),
+            Class::Digit => match uuid_end(line, at) {
+                Some(end) => {
+                    out.push(b'#');
+                    end
+                }
+                None => number(line, at, out),
+            },
+            // A single punctuation character (`org.example`) is no ruler.
+            Class::Ruler if line.get(at + 1) != Some(&byte) => {
+                out.push(byte);
+                at + 1
             }
-            Class::Letter => copy_word(line, at, out),
             Class::Ruler => ruler(line, at, out),
             Class::Slash => temporary_path(line, at, out).unwrap_or_else(|| {
                 out.push(byte);
@@ -118,21 +125,43 @@ fn strip_timestamp_prefix(line: &[u8]) -> &[u8] {
     }
 }
 
-/// At a digit or a hex letter: a UUID, a number or a hash, masked, returning where it ends;
-/// `None` when the text there is a word.
-fn masked_number_or_hash(line: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
-    if let Some(end) = uuid_end(line, at) {
+/// A word from a letter on: its letters, copied (a digit after them starts a number of its
+/// own: `test12` is `test#`), unless the word is a hash (7 or more hex characters with a
+/// digit: `cafe01d`), a UUID, or a month or weekday name in a date.
+fn word(line: &[u8], at: usize, out: &mut Vec<u8>) -> usize {
+    // The letters are copied as they are read (most words are plain), and taken back when
+    // the word turns out to be masked.
+    let written = out.len();
+    let mut letters_end = at;
+    while let Some(&byte) = line.get(letters_end) {
+        if !byte.is_ascii_alphabetic() {
+            break;
+        }
+        out.push(byte);
+        letters_end += 1;
+    }
+    let starts_word = at == 0 || !line[at - 1].is_ascii_alphanumeric();
+    // Only letters that go on with a digit or a dash may be a hash or a UUID.
+    if starts_word && matches!(line.get(letters_end), Some(b'0'..=b'9' | b'-')) {
+        if let Some(end) = uuid_end(line, at).or_else(|| hash_end(line, at)) {
+            out.truncate(written);
+            out.push(b'#');
+            return end;
+        }
+    }
+    if letters_end - at == 3
+        && line[at].is_ascii_uppercase()
+        && is_date_name(&line[at..letters_end])
+        && in_a_date(line, at, letters_end, &out[..written])
+    {
+        out.truncate(written);
         out.push(b'#');
-        return Some(end);
     }
-    // Inside a word (`abc123`) a digit is masked too, but a hex letter is the word's.
-    let in_word = at > 0 && line[at - 1].is_ascii_alphanumeric();
-    if line[at].is_ascii_digit() {
-        return Some(number(line, at, out));
-    }
-    if in_word {
-        return None;
-    }
+    letters_end
+}
+
+/// Where a hash starting at `at` ends: a run of 7 or more hex characters with a digit.
+fn hash_end(line: &[u8], at: usize) -> Option<usize> {
     let end = at
         + line[at..]
             .iter()
@@ -142,10 +171,7 @@ fn masked_number_or_hash(line: &[u8], at: usize, out: &mut Vec<u8>) -> Option<us
     let hash = word.len() >= 7
         && word.iter().all(u8::is_ascii_hexdigit)
         && word.iter().any(u8::is_ascii_digit);
-    hash.then(|| {
-        out.push(b'#');
-        end
-    })
+    hash.then_some(end)
 }
 
 /// A number from a digit on: digits with the hex letters, points, colons and commas between
@@ -181,28 +207,81 @@ fn number(line: &[u8], at: usize, out: &mut Vec<u8>) -> usize {
 
 /// Where a unit of time or size right after a number (past one space) ends.
 fn unit_end(line: &[u8], at: usize) -> Option<usize> {
-    const UNITS: [&[u8]; 34] = [
-        b"ns", b"us", b"ms", b"s", b"sec", b"secs", b"second", b"seconds", b"m", b"min", b"mins",
-        b"minute", b"minutes", b"h", b"hr", b"hrs", b"hour", b"hours", b"d", b"days", b"B",
-        b"bytes", b"K", b"k", b"KB", b"kB", b"KiB", b"M", b"MB", b"MiB", b"G", b"GB", b"GiB",
-        b"TB",
-    ];
     let from = if line.get(at) == Some(&b' ') {
         at + 1
     } else {
         at
     };
+    // Fast path: after most numbers comes no letter that starts a unit.
+    if !matches!(
+        line.get(from),
+        Some(
+            b'n' | b'u'
+                | b'm'
+                | b's'
+                | b'h'
+                | b'd'
+                | b'B'
+                | b'b'
+                | b'K'
+                | b'k'
+                | b'M'
+                | b'G'
+                | b'T'
+        )
+    ) {
+        return None;
+    }
     let length = line[from..]
         .iter()
         .take_while(|b| b.is_ascii_alphabetic())
         .count();
-    UNITS
-        .contains(&&line[from..from + length])
-        .then_some(from + length)
+    let unit = matches!(
+        &line[from..from + length],
+        b"ns"
+            | b"us"
+            | b"ms"
+            | b"s"
+            | b"sec"
+            | b"secs"
+            | b"second"
+            | b"seconds"
+            | b"m"
+            | b"min"
+            | b"mins"
+            | b"minute"
+            | b"minutes"
+            | b"h"
+            | b"hr"
+            | b"hrs"
+            | b"hour"
+            | b"hours"
+            | b"d"
+            | b"days"
+            | b"B"
+            | b"bytes"
+            | b"K"
+            | b"k"
+            | b"KB"
+            | b"kB"
+            | b"KiB"
+            | b"M"
+            | b"MB"
+            | b"MiB"
+            | b"G"
+            | b"GB"
+            | b"GiB"
+            | b"TB"
+    );
+    unit.then_some(from + length)
 }
 
 /// `8-4-4-4-12` hex digits.
 fn uuid_end(line: &[u8], at: usize) -> Option<usize> {
+    // Fast path: most words are not eight characters and a dash.
+    if line.get(at + 8) != Some(&b'-') {
+        return None;
+    }
     let candidate = line.get(at..at + 36)?;
     let shaped = candidate.iter().enumerate().all(|(i, b)| match i {
         8 | 13 | 18 | 23 => *b == b'-',
@@ -210,23 +289,6 @@ fn uuid_end(line: &[u8], at: usize) -> Option<usize> {
     });
     let ends_there = line.get(at + 36).is_none_or(|b| !b.is_ascii_alphanumeric());
     (shaped && ends_there).then_some(at + 36)
-}
-
-/// A run of letters and digits, copied with its digits masked, and with a month or weekday
-/// name next to a number or to another such name (a date) masked whole.
-fn copy_word(line: &[u8], at: usize, out: &mut Vec<u8>) -> usize {
-    let letters_end = at
-        + line[at..]
-            .iter()
-            .take_while(|b| b.is_ascii_alphabetic())
-            .count();
-    let letters = &line[at..letters_end];
-    if is_date_name(letters) && in_a_date(line, at, letters_end, out) {
-        out.push(b'#');
-        return letters_end;
-    }
-    out.extend_from_slice(letters);
-    letters_end
 }
 
 fn is_date_name(word: &[u8]) -> bool {
@@ -270,6 +332,10 @@ fn temporary_path(line: &[u8], at: usize, out: &mut Vec<u8>) -> Option<usize> {
         b"\\Temp\\",
     ];
     let rest = &line[at..];
+    // Fast path: most path separators are not followed by the start of a temporary one.
+    if !matches!(rest.get(1), Some(b't' | b'v' | b'p' | b'_' | b'T')) {
+        return None;
+    }
     TEMPORARY.iter().find(|prefix| rest.starts_with(prefix))?;
     let length = rest
         .iter()
