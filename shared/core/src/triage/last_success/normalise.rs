@@ -142,12 +142,13 @@ fn word(line: &[u8], at: usize, out: &mut Vec<u8>) -> usize {
     }
     let starts_word = at == 0 || !line[at - 1].is_ascii_alphanumeric();
     // Only letters that go on with a digit or a dash may be a hash or a UUID.
-    if starts_word && matches!(line.get(letters_end), Some(b'0'..=b'9' | b'-')) {
-        if let Some(end) = uuid_end(line, at).or_else(|| hash_end(line, at)) {
-            out.truncate(written);
-            out.push(b'#');
-            return end;
-        }
+    if starts_word
+        && matches!(line.get(letters_end), Some(b'0'..=b'9' | b'-'))
+        && let Some(end) = uuid_end(line, at).or_else(|| hash_end(line, at))
+    {
+        out.truncate(written);
+        out.push(b'#');
+        return end;
     }
     if letters_end - at == 3
         && line[at].is_ascii_uppercase()
