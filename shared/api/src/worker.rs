@@ -152,13 +152,15 @@ async fn answer_queued_followup(
     }
 }
 
-/// How analyses are made here: the reuse window, and the system prompt an administrator
-/// stored (else the shipped one).
+/// How analyses are made here: the reuse window, the default branches whose last green run
+/// stands in for a branch's own (`TEST_DEFAULT_BRANCHES`), and the system prompt an
+/// administrator stored (else the shipped one).
 pub async fn analysis_settings(
     state: &AppState,
 ) -> Result<AnalysisSettings, buildlore_core::ports::StoreError> {
     let mut settings = AnalysisSettings {
         reuse_within: chrono::Duration::days(i64::from(state.config.analysis_reuse_days)),
+        default_branches: state.config.test_reports.flaky.default_branches.clone(),
         ..AnalysisSettings::default()
     };
     if let Some(stored) = state.store.system_prompt().await? {

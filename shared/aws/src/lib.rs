@@ -9,6 +9,7 @@ pub mod build_item;
 pub mod call_stats;
 pub mod clients;
 pub mod errors;
+pub mod green_run_store;
 pub mod markers;
 pub mod record_store;
 pub mod run_items;

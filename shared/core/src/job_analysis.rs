@@ -1,17 +1,19 @@
-//! Analysing one failed job: triage its log, reuse a recent analysis of the same failure
-//! (same fingerprint) without asking the LLM, else ask the LLM (or, without one, let the
-//! triage speak), and store the result. Idempotent: a job already analysed is not analysed
-//! again.
+//! Analysing one failed job: triage its log (next to the last green log of the same job when
+//! one is kept), reuse a recent analysis of the same failure (same fingerprint) without asking
+//! the LLM, else ask the LLM (or, without one, let the triage speak), and store the result.
+//! Idempotent: a job already analysed is not analysed again.
 
 use crate::explain::{
     ChatMessage, DEFAULT_PROMPT_LOG_CHARS, DEFAULT_SYSTEM_PROMPT, Explanation, JobFacts,
     build_followup, build_prompt, check_prompt_not_leaked, excerpt_for_prompt,
     explanation_from_triage, parse_explanation,
 };
+use crate::last_green::{GreenLog, GreenRunNote, GreenRunStore, JobOnBranch, green_log_for};
 use crate::ports::StoreError;
 use crate::redact::{Redacted, redact};
 use crate::repo::RepoPath;
-use crate::triage::{LineRange, Triage, triage};
+use crate::trace::{TraceKey, TraceStore};
+use crate::triage::{LastSuccess, LineRange, Triage, triage, triage_with_last_success};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::future::Future;
@@ -59,6 +61,9 @@ pub struct JobAnalysis {
     pub reused_from: Option<String>,
     /// The questions and answers after the first analysis.
     pub conversation: Vec<ChatMessage>,
+    /// Whether the last green run of the job was compared with, and which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<GreenRunNote>,
 }
 
 pub trait AnalysisStore: Send + Sync {
@@ -137,6 +142,11 @@ pub struct AnalysisSettings {
     pub reuse_within: chrono::Duration,
     pub system_prompt: String,
     pub prompt_log_chars: usize,
+    /// Where the last green log of a job is looked for when its own branch has none.
+    pub default_branches: Vec<String>,
+    /// The most of a green log read for one analysis (its first bytes: a longer green log
+    /// is compared by its start).
+    pub green_log_max_bytes: u64,
 }
 
 impl Default for AnalysisSettings {
@@ -145,6 +155,8 @@ impl Default for AnalysisSettings {
             reuse_within: chrono::Duration::days(14),
             system_prompt: DEFAULT_SYSTEM_PROMPT.to_string(),
             prompt_log_chars: DEFAULT_PROMPT_LOG_CHARS,
+            default_branches: vec!["main".into(), "master".into()],
+            green_log_max_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -180,6 +192,7 @@ impl JobAnalysis {
             analysed_at: now,
             reused_from: None,
             conversation: Vec::new(),
+            last_success: None,
         }
     }
 
@@ -249,8 +262,57 @@ pub async fn reuse_for_job<S: AnalysisStore>(
     reuse_earlier(store, &mut analysis, settings, llm_configured).await
 }
 
+/// The triage of a failed job's log next to the last green log of the same job (its name and
+/// branch from the request, else from the records), and what the analysis says about it.
+async fn triage_with_green_run<S: GreenRunStore + TraceStore>(
+    store: &S,
+    settings: &AnalysisSettings,
+    job: &JobToAnalyse<'_>,
+    log: &[u8],
+) -> Result<(Triage, GreenRunNote), StoreError> {
+    let trace = TraceKey {
+        provider: job.provider.to_string(),
+        repo: job.repo.clone(),
+        job_id: job.job_id.to_string(),
+    };
+    let recorded = match (job.job_name, job.branch) {
+        (Some(_), Some(_)) => None,
+        _ => store.recorded_job(&trace).await?,
+    };
+    let job_name = job
+        .job_name
+        .or(recorded.as_ref().map(|r| r.name.as_str()))
+        .unwrap_or_default();
+    let branch = job
+        .branch
+        .or(recorded.as_ref().and_then(|r| r.branch.as_deref()))
+        .unwrap_or_default();
+    let on_branch = JobOnBranch {
+        provider: job.provider,
+        repo: job.repo,
+        job_name,
+        branch,
+    };
+    let lookup = green_log_for(
+        store,
+        &on_branch,
+        job.job_id,
+        &settings.default_branches,
+        settings.green_log_max_bytes,
+    )
+    .await?;
+    let triaged = match &lookup {
+        GreenLog::Found { log: green, .. } => {
+            triage_with_last_success(log, &LastSuccess::from_log(green))
+        }
+        _ => triage(log),
+    };
+    let note = GreenRunNote::from_lookup(&lookup, triaged.last_success);
+    Ok((triaged, note))
+}
+
 /// Analyses the job's log and stores the result; returns what was stored (or what already was).
-pub async fn analyse_job<S: AnalysisStore, L: Llm>(
+pub async fn analyse_job<S: AnalysisStore + GreenRunStore + TraceStore, L: Llm>(
     store: &S,
     llm: Option<&L>,
     settings: &AnalysisSettings,
@@ -264,8 +326,9 @@ pub async fn analyse_job<S: AnalysisStore, L: Llm>(
     {
         return Ok(existing);
     }
-    let triaged = triage(log);
+    let (triaged, note) = triage_with_green_run(store, settings, job, log).await?;
     let mut analysis = from_triage(job, &triaged);
+    analysis.last_success = Some(note);
     if let Some(reused) = reuse_earlier(store, &mut analysis, settings, llm.is_some()).await? {
         return Ok(reused);
     }

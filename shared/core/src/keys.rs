@@ -45,6 +45,12 @@ pub fn job_sort_key(provider: &str, job_id: &str) -> String {
     format!("JOB#{provider}#{job_id}")
 }
 
+/// Sort key of the last green run of a job name on a branch (in the repo's partition). The
+/// name's length comes first, so a `#` in a job name or branch cannot make two keys one.
+pub fn green_run_sort_key(provider: &str, job_name: &str, branch: &str) -> String {
+    format!("GREEN#{provider}#{}:{job_name}#{branch}", job_name.len())
+}
+
 /// Index partition of a repo's pipelines by time (summaries' recent pipelines).
 pub fn pipelines_by_repo(repo: &RepoPath) -> String {
     format!("PIPELINES#{repo}")

@@ -16,6 +16,7 @@ pub mod job_analysis;
 pub mod job_id;
 pub mod junit;
 pub mod keys;
+pub mod last_green;
 pub mod list_builds;
 pub mod log_clean;
 pub mod log_push;

@@ -1,9 +1,11 @@
 //! A failure log pushed from a CI job (the Exlogare contract): the job is recorded, the log
-//! stored as its trace, and a failed job queues one analysis request.
+//! stored as its trace, a failed job queues one analysis request, and a successful job's log
+//! becomes the last green log of its job name and branch.
 
 use crate::analysis_request::{ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest};
 use crate::fields::{FieldError, Fields, type_name};
 use crate::keys;
+use crate::last_green::{GreenRunStore, RecordedJob, keep_if_green};
 use crate::log_source::{InvalidLog, LogSource};
 use crate::ports::{Markers, StoreError};
 use crate::record::{RecordError, RecordOutcome, RecordStore, record};
@@ -147,6 +149,8 @@ pub struct LogPushOutcome {
     pub trace_key: TraceKey,
     pub trace_length: u64,
     pub analysis: AnalysisDecision,
+    /// The log became the last green log of its job name and branch.
+    pub kept_as_green: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +233,7 @@ pub async fn push_log<S, Q>(
     log: &dyn LogSource,
 ) -> Result<LogPushOutcome, LogPushError>
 where
-    S: RecordStore<Job> + TraceStore + Markers,
+    S: RecordStore<Job> + TraceStore + Markers + GreenRunStore,
     Q: AnalysisQueue,
 {
     let trace_key = TraceKey {
@@ -250,6 +254,13 @@ where
         question: None,
     };
     let failed = job.status == crate::status::BuildStatus::Failure;
+    let as_recorded = RecordedJob {
+        name: job.name.clone(),
+        branch: job.git_ref.clone(),
+        status: job.status,
+        finished_at: job.finished_at,
+        updated_at: job.updated_at,
+    };
     // The log first: a recorded job then always has its log, and the analysis finds it.
     let trace_length = store_log(store, &trace_key, log).await?;
     let job_outcome = match record(store, job).await {
@@ -277,11 +288,13 @@ where
             }
         }
     };
+    let kept_as_green = keep_if_green(store, &trace_key, &as_recorded).await?;
     Ok(LogPushOutcome {
         job_outcome,
         trace_key,
         trace_length,
         analysis,
+        kept_as_green,
     })
 }
 

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use buildlore_core::BuildStatus;
 use buildlore_core::RepoPath;
+use buildlore_core::last_green::keep_if_recorded_green;
 use buildlore_core::log_push::{LogPushError, check_log_shape, parse_push_job, push_log};
 use buildlore_core::log_source::{InvalidLog, JsonLog, LogSource, PlainLog, scan_push_fields};
 use buildlore_core::runs::valid_provider;
@@ -172,6 +173,7 @@ async fn ingest_log(
         ),
         "analysis_queued": outcome.analysis.queued(),
         "analysis": outcome.analysis.as_str(),
+        "kept_as_last_green": outcome.kept_as_green,
     });
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }
@@ -237,8 +239,16 @@ async fn append_trace(
         .store
         .job_status(&key.provider, &key.repo, &key.job_id)
         .await
-        .map_err(store_failure)?
-        .map_or("unknown", status_word);
+        .map_err(store_failure)?;
+    if matches!(outcome, AppendOutcome::Appended { .. }) && job_status == Some(BuildStatus::Success)
+    {
+        // The job already succeeded: the trace is its green log. Not keeping it costs only
+        // the comparison of a later failure, so a storage hiccup here does not fail the part.
+        if let Err(error) = keep_if_recorded_green(&state.store, &key).await {
+            tracing::warn!(%error, "an appended trace was not kept as the last green log");
+        }
+    }
+    let job_status = job_status.map_or("unknown", status_word);
     let (status, length, body) = match outcome {
         AppendOutcome::Appended { length } => {
             (StatusCode::ACCEPTED, length, json!({"length": length}))

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use buildlore_core::last_green::keep_if_recorded_green;
 use buildlore_core::log_clean::clean_log;
 use buildlore_core::ports::StoreError;
 use buildlore_core::trace::{
@@ -288,7 +289,12 @@ async fn finish_cache_copy(state: &AppState, copy: CacheCopy, truncated: bool) {
     }
     .await;
     match result {
-        Ok(()) => {}
+        Ok(()) => {
+            // A successful job's fetched log is its green log (best effort, as the copy).
+            if let Err(error) = keep_if_recorded_green(&state.store, &key).await {
+                tracing::warn!(%error, "a fetched trace was not kept as the last green log");
+            }
+        }
         // Someone stored this trace meanwhile (a log push, another fetch): theirs stays.
         Err(StoreError::Conflict) => {}
         Err(error) => {

@@ -13,9 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use buildlore_aws::record_store::ItemCodec;
+use buildlore_core::BuildStatus;
 use buildlore_core::keys;
+use buildlore_core::last_green::{RecordedJob, keep_if_green};
 use buildlore_core::ports::Markers;
 use buildlore_core::record::{Record, RecordStore, record};
+use buildlore_core::runs::Job;
+use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_core::webhooks::secret::SecretMismatch;
 use buildlore_core::webhooks::{Normalised, WebhookEvent, github, gitlab};
 use futures_util::StreamExt;
@@ -159,6 +163,7 @@ async fn respond(
     }
     match apply(state, &records).await {
         Ok(results) => {
+            keep_green_logs(state, &records.jobs).await;
             super::test_reports::fetch_gitlab_reports(state, &records).await;
             Ok(Json(json!({"status": "processed", "results": results})).into_response())
         }
@@ -169,6 +174,35 @@ async fn respond(
                 tracing::error!(%release, "a failed delivery's marker could not be released");
             }
             Err(error)
+        }
+    }
+}
+
+/// A job reported successful whose log is stored already (uploaded part by part before its
+/// status arrived) keeps that log as the last green log of its job name and branch. Best
+/// effort: not keeping it costs only the comparison of a later failure, and the delivery was
+/// recorded.
+async fn keep_green_logs(state: &AppState, jobs: &[Job]) {
+    for job in jobs.iter().filter(|job| job.status == BuildStatus::Success) {
+        let key = TraceKey {
+            provider: job.provider.clone(),
+            repo: job.repo.clone(),
+            job_id: job.job_id.clone(),
+        };
+        let recorded = RecordedJob {
+            name: job.name.clone(),
+            branch: job.git_ref.clone(),
+            status: job.status,
+            finished_at: job.finished_at,
+            updated_at: job.updated_at,
+        };
+        let kept = match state.store.length(&key).await {
+            Ok(Some(_)) => keep_if_green(&state.store, &key, &recorded).await,
+            Ok(None) => Ok(false),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = kept {
+            tracing::warn!(%error, job_id = %job.job_id, "a stored trace was not kept as the last green log");
         }
     }
 }

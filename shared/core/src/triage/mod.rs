@@ -153,30 +153,48 @@ pub fn triage_with_last_success(log: &[u8], last_success: &LastSuccess) -> Triag
 /// The triage with its tuned constants given (see [`Tuning`]).
 pub fn triage_tuned(log: &[u8], last_success: Option<&LastSuccess>, tuning: &Tuning) -> Triage {
     let scan = scan::scan(log);
-    let (comparison, mut note) = match last_success {
-        Some(green) => compare(log, green, tuning),
-        None => (None, None),
-    };
-    let evidence = excerpt::evidence(&scan, comparison.as_ref());
-    if let Some(note) = note.as_mut() {
-        note.evidence_dropped = scan.candidates.len() - evidence.len();
-    }
     let report_lines: Vec<(usize, usize)> = scan
         .test_reports
         .iter()
         .map(|report| (report.start, report.end))
         .collect();
     let failed_tests = Redacted::lines(failed_tests::failed_tests(log, &report_lines));
+    let names_failed_tests = !failed_tests.is_empty();
+    let alone = |failed_tests| {
+        let excerpt = excerpt::build(
+            log,
+            &scan,
+            &scan.candidates,
+            names_failed_tests,
+            None,
+            tuning,
+        );
+        describe(log, &scan, &scan.candidates, &excerpt, failed_tests)
+    };
+    let Some(green) = last_success else {
+        return alone(failed_tests);
+    };
+    let (comparison, mut note) = compare(log, green, tuning);
+    let Some(comparison) = comparison else {
+        let mut triage = alone(failed_tests);
+        triage.last_success = Some(note);
+        return triage;
+    };
+    let evidence = excerpt::evidence(&scan, Some(&comparison));
+    note.evidence_dropped = scan.candidates.len() - evidence.len();
     let excerpt = excerpt::build(
         log,
         &scan,
         &evidence,
-        !failed_tests.is_empty(),
-        comparison.as_ref(),
+        names_failed_tests,
+        Some(&comparison),
         tuning,
     );
-    let mut triage = describe(log, &scan, &evidence, &excerpt, failed_tests);
-    triage.last_success = note;
+    let mut triage = describe(log, &scan, &evidence, &excerpt, failed_tests.clone());
+    // The fingerprint is the one the log has alone, so that a failure keeps its fingerprint
+    // whether or not a green run of its job is known (reuse and recurring failures go by it).
+    triage.fingerprint = alone(failed_tests).fingerprint;
+    triage.last_success = Some(note);
     triage
 }
 
@@ -185,7 +203,7 @@ fn compare(
     log: &[u8],
     green: &LastSuccess,
     tuning: &Tuning,
-) -> (Option<Comparison>, Option<LastSuccessUse>) {
+) -> (Option<Comparison>, LastSuccessUse) {
     let comparison = Comparison::new(log, green);
     let (seen, new) = comparison.seen_and_new();
     let used = seen > 0 && seen as f64 >= tuning.min_seen_share * (seen + new) as f64;
@@ -195,7 +213,7 @@ fn compare(
         lines_new: new,
         evidence_dropped: 0,
     };
-    (used.then_some(comparison), Some(note))
+    (used.then_some(comparison), note)
 }
 
 /// What the excerpt tells: its failing step, category, key lines and fingerprint.
