@@ -217,12 +217,15 @@ fn logchunks_grid() -> Vec<Tuning> {
     for step_tail_lines in [16, 24, 32] {
         for short_step_lines in [24, 40, 60] {
             for tail_reach_gap in [24, 40, 56] {
-                grid.push(Tuning {
-                    step_tail_lines,
-                    short_step_lines,
-                    tail_reach_gap,
-                    ..Tuning::default()
-                });
+                for reach_over_stack_traces in [false, true] {
+                    grid.push(Tuning {
+                        step_tail_lines,
+                        short_step_lines,
+                        tail_reach_gap,
+                        reach_over_stack_traces,
+                        ..Tuning::default()
+                    });
+                }
             }
         }
     }
@@ -385,10 +388,15 @@ fn cross_validate(
 
 fn describe_setting(tuning: &Tuning) -> String {
     format!(
-        "tail {} / short step {} / reach gap {} / seen gap {} / block lines {} with green {}",
+        "tail {} / short step {} / reach gap {}{} / seen gap {} / block lines {} with green {}",
         tuning.step_tail_lines,
         tuning.short_step_lines,
         tuning.tail_reach_gap,
+        if tuning.reach_over_stack_traces {
+            " over stack traces"
+        } else {
+            ""
+        },
         tuning.seen_gap,
         tuning.block_lines,
         tuning.block_lines_with_last_success

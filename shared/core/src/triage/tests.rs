@@ -274,3 +274,37 @@ fn an_empty_or_quiet_log_is_unknown() {
     let quiet = triage(b"all good\nnothing to see\n");
     assert!(quiet.excerpt.is_empty());
 }
+
+#[test]
+fn the_reach_up_climbs_a_stack_trace_to_its_exception() {
+    let mut log = String::from("$ mvn verify\n");
+    for line in 0..100 {
+        log.push_str(&format!("[INFO] compiled unit {line}\n"));
+    }
+    // Line 102: the exception, then 60 frames (no error word among them).
+    log.push_str("[WARNING] Error injecting: org.example.Plugin\n");
+    for frame in 0..60 {
+        log.push_str(&format!(
+            "    at org.example.Frame{frame}.call (Frame{frame}.java:{frame})\n"
+        ));
+    }
+    // Lines 163-168: the build tool's verdict, the strongest error lines, right at the end.
+    log.push_str("[INFO] BUILD FAILURE\n");
+    for line in [
+        "Failed to execute goal verify: plugin could not be loaded",
+        "-> [Help 1]",
+        "Re-run Maven using the -X switch to enable full debug logging.",
+        "For more information about the errors, read the following articles:",
+        "[Help 1] https://maven.example/PluginContainerException",
+    ] {
+        log.push_str(&format!("[ERROR] {line}\n"));
+    }
+    log.push_str("The command \"mvn verify\" exited with 1.\n");
+    let triage = triage(log.as_bytes());
+    assert!(
+        (102..=169).all(|line| triage.shows(line)),
+        "{:?}",
+        triage.excerpt
+    );
+    assert!(!triage.shows(90), "{:?}", triage.excerpt);
+}

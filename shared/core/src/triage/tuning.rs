@@ -15,6 +15,9 @@ pub struct Tuning {
     /// ... and at most this far above where it started (a bound for logs full of error
     /// words; the longest labelled LogChunks report reached this way runs about 3,000 lines).
     pub tail_reach_lines: usize,
+    /// Whether the reach up through error lines also climbs over a stack trace right above
+    /// what it reached (stack frames hold no error word).
+    pub reach_over_stack_traces: bool,
     /// Lines of error blocks shown beside the failing step's tail (the best block and the
     /// first failed test's report are shown whatever their size; runner-up blocks while
     /// fewer lines than this are shown) ...
@@ -36,6 +39,7 @@ impl Default for Tuning {
             short_step_lines: 40,
             tail_reach_gap: 40,
             tail_reach_lines: 5_000,
+            reach_over_stack_traces: true,
             block_lines: 5,
             block_lines_with_last_success: 30,
             seen_gap: 6,

@@ -87,15 +87,25 @@ pub(super) fn reach_up_through_evidence(
 ) {
     let reached_from = tail.lines.start_line;
     let mut above = candidates.partition_point(|c| c.line < tail.lines.start_line);
-    while let Some(candidate) = above.checked_sub(1).map(|at| &candidates[at]) {
-        if candidate.line + tuning.tail_reach_gap < tail.lines.start_line
-            || candidate.line + tuning.tail_reach_lines < reached_from
-        {
-            break;
+    loop {
+        let next = above.checked_sub(1).map(|at| &candidates[at]);
+        let within_reach = |line: usize| {
+            line + tuning.tail_reach_gap >= tail.lines.start_line
+                && line + tuning.tail_reach_lines >= reached_from
+        };
+        match next {
+            Some(candidate) if within_reach(candidate.line) => {
+                tail.lines.start_line = candidate.line;
+                tail.start = candidate.start;
+                above -= 1;
+            }
+            // A stack trace right above is part of the report, however long: the walk goes
+            // on from its top (its exception line is evidence).
+            _ if tuning.reach_over_stack_traces
+                && tail.lines.start_line + tuning.tail_reach_lines > reached_from
+                && climb_stack_trace(log, tail) => {}
+            _ => break,
         }
-        tail.lines.start_line = candidate.line;
-        tail.start = candidate.start;
-        above -= 1;
     }
     if tail.lines.start_line == reached_from {
         return;
@@ -117,4 +127,30 @@ pub(super) fn reach_up_through_evidence(
             break;
         }
     }
+}
+
+/// Moves the span's start up over the stack frames right above it; whether there were any.
+fn climb_stack_trace(log: &[u8], span: &mut Span) -> bool {
+    let mut climbed = false;
+    while let Some(previous) = previous_line_start(log, span.start) {
+        let (_, _, text) = line_at(log, previous);
+        if !is_stack_frame(&text) {
+            break;
+        }
+        span.start = previous;
+        span.lines.start_line -= 1;
+        climbed = true;
+    }
+    climbed
+}
+
+/// A line of a stack trace: Java's and JavaScript's `at …`, Python's `File "…", line …`,
+/// Ruby's `from …:in`, a chained cause, `... 12 more`.
+fn is_stack_frame(text: &str) -> bool {
+    let trimmed = text.trim_start();
+    trimmed.starts_with("at ")
+        || trimmed.starts_with("File \"")
+        || trimmed.starts_with("Caused by")
+        || (trimmed.starts_with("from ") && trimmed.contains(":in "))
+        || (trimmed.starts_with("... ") && trimmed.trim_end().ends_with("more"))
 }
