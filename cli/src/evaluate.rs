@@ -82,21 +82,20 @@ impl Labelled {
         }
     }
 
-    /// The fewest lines an excerpt holding every expected line can have (one range from the
-    /// first to the last expected line, less the gaps between ranges that are worth cutting).
+    /// The fewest lines an excerpt holding every expected line can have, as the triage joins
+    /// ranges (those less than 8 lines apart are one).
     fn smallest_excerpt(&self) -> usize {
+        const JOINED_BELOW: usize = 8;
         let mut ranges = self.expected.clone();
         ranges.sort_unstable();
-        let mut lines = 0;
-        let mut covered_to = 0;
-        for (a, b) in ranges {
-            let from = a.max(covered_to + 1);
-            if b >= from {
-                lines += b - from + 1;
-                covered_to = b;
+        let mut joined: Vec<(usize, usize)> = Vec::new();
+        for (first, last) in ranges {
+            match joined.last_mut() {
+                Some(range) if first <= range.1 + JOINED_BELOW => range.1 = range.1.max(last),
+                _ => joined.push((first, last)),
             }
         }
-        lines
+        joined.iter().map(|(first, last)| last - first + 1).sum()
     }
 }
 
@@ -290,7 +289,7 @@ fn evaluate_chunks((logs, unlocated): &(Vec<Labelled>, usize), options: Options)
         held_out.summary()
     );
     println!(
-        "  gap between the whole set and held-out repositories: {:+.1} points, {:+} lines of median",
+        "  overfit (whole set against held-out repositories): {:+.1} points of logs held, median {:+} lines",
         whole.share() - held_out.share(),
         whole.median() as i64 - held_out.median() as i64
     );
@@ -486,8 +485,14 @@ fn evaluate_pairs(pairs: &[Labelled], options: Options) {
             );
         }
     }
-    let mut smallest: Vec<usize> = pairs.iter().map(Labelled::smallest_excerpt).collect();
-    smallest.sort_unstable();
+    let smallest = Figures {
+        sizes: {
+            let mut sizes: Vec<usize> = pairs.iter().map(Labelled::smallest_excerpt).collect();
+            sizes.sort_unstable();
+            sizes
+        },
+        ..Figures::of(&without)
+    };
     let projects = repositories(pairs).len();
     println!(
         "Log pairs: {} failed logs with the last green log of the same job, from {projects} projects",
@@ -508,15 +513,12 @@ fn evaluate_pairs(pairs: &[Labelled], options: Options) {
         worse
     );
     println!(
-        "  (the smallest excerpt that holds every error line has a median of {} lines)",
-        smallest
-            .get(smallest.len().saturating_sub(1) / 2)
-            .copied()
-            .unwrap_or(0)
+        "  (the smallest excerpts that hold every error line have a median of {} lines)",
+        smallest.median()
     );
     let held_out = cross_validate(pairs, &pairs_grid(), PAIRS_TARGETS, options.settings);
     println!(
-        "  with the green log, cross-validated ({FOLDS} folds by project; the seen gap chosen on 4 folds from {} values, measured on the 5th): {}",
+        "  with the green log, cross-validated ({FOLDS} folds by project; the constants chosen on 4 folds from {} settings, measured on the 5th): {}",
         pairs_grid().len(),
         held_out.summary()
     );
@@ -579,9 +581,10 @@ mod tests {
             error_lines("DEFAULT\nE 18-61\nC 5\nE 70\n"),
             [(18, 61), (70, 70)]
         );
+        // 10-30 and 36-40 are less than 8 lines apart: one range of 31 lines; 60 alone.
         assert_eq!(
-            labelled("x", vec![(10, 20), (15, 30), (40, 40)]).smallest_excerpt(),
-            22
+            labelled("x", vec![(10, 20), (15, 30), (36, 40), (60, 60)]).smallest_excerpt(),
+            32
         );
     }
 
