@@ -31,6 +31,7 @@ pub fn function_app(routes: Router<AppState>, state: AppState) -> Router {
                 ),
             )
         })
+        .layer(middleware::from_fn(crate::session::origin_guard))
         .layer(middleware::from_fn(request_span))
         .with_state(state)
 }

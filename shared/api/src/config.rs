@@ -256,6 +256,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "GITLAB_TOKEN",
     "GITHUB_TOKEN",
     "LLM_API_KEY",
+    "SESSION_SECRET",
 ];
 
 /// Reads the secrets named by `<NAME>_SECRET_ARN` variables through `read_secret`, returning
@@ -352,7 +353,14 @@ impl Config {
             &lookup("INGEST_API_KEY_SHA256").unwrap_or_default(),
             &lookup("READ_API_KEY_SHA256").unwrap_or_default(),
             &lookup("ADMIN_API_KEY_SHA256").unwrap_or_default(),
-        )?;
+        )?
+        .with_session_secret(lookup("SESSION_SECRET").as_deref())
+        .map_err(|_| {
+            ConfigError::Invalid(
+                "SESSION_SECRET",
+                "at least 32 characters (it signs dashboard sessions)",
+            )
+        })?;
         let build_retention_days = match lookup("BUILD_RETENTION_DAYS") {
             None => Some(DEFAULT_RETENTION_DAYS),
             Some(text) => match text.trim().parse::<u32>() {

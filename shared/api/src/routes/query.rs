@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
         .merge(super::test_reports::read_routes())
+        // The dashboard's pages and assets, served by the function that serves the reads.
+        .merge(crate::dashboard::routes())
 }
 
 async fn list_builds(
