@@ -164,7 +164,10 @@ impl Browser {
                 return Ok(element);
             }
             if started.elapsed() > timeout {
-                let body = self.text_of("body").await.unwrap_or_default();
+                let body = match self.text_of("main").await {
+                    Ok(text) => text,
+                    Err(_) => self.text_of("body").await.unwrap_or_default(),
+                };
                 return Err(format!(
                     "no element {css:?} within {timeout:?}; the page says: {}",
                     body.chars().take(600).collect::<String>()
@@ -256,10 +259,10 @@ impl Browser {
             let Ok(event) = serde_json::from_str::<Value>(message) else {
                 continue;
             };
-            if event["message"]["method"] == "Network.requestWillBeSent" {
-                if let Some(url) = event["message"]["params"]["request"]["url"].as_str() {
-                    urls.push(url.to_string());
-                }
+            if event["message"]["method"] == "Network.requestWillBeSent"
+                && let Some(url) = event["message"]["params"]["request"]["url"].as_str()
+            {
+                urls.push(url.to_string());
             }
         }
         Ok(urls)

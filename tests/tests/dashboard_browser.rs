@@ -18,6 +18,7 @@ use buildlore_tests::fake_server::serve;
 use buildlore_tests::webdriver::Browser;
 use buildlore_tests::{TestStack, fixtures, keys};
 use chrono::{Duration as Days, Utc};
+use futures_util::StreamExt;
 use http::StatusCode;
 use serde_json::{Value, json};
 use std::path::PathBuf;
@@ -646,4 +647,93 @@ async fn scenario(
     let status = browser.execute("const x = new XMLHttpRequest(); x.open('GET', '/api/pipelines/summary', false); x.send(); return x.status", vec![]).await?;
     assert_eq!(status, json!(401));
     Ok(())
+}
+
+/// The render budget: the overview of 50 projects and 20,000 builds, from navigation to the
+/// table drawn, in a real browser against the service on the emulator. A benchmark that prints
+/// its figures (run with `--ignored --nocapture`); README quotes them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: seeds 20,000 builds (a few minutes on the emulator)"]
+async fn overview_render_time_with_50_projects_and_20000_builds() {
+    let stack = TestStack::new().await;
+    let now = Utc::now();
+    let started = std::time::Instant::now();
+    let batches: Vec<Value> = (0..200)
+        .map(|batch| {
+            let builds: Vec<Value> = (0..100)
+                .map(|i| {
+                    let n = batch * 100 + i;
+                    let project = n % 50;
+                    json!({
+                        "build_id": n.to_string(),
+                        "repo": format!("group{}/project-{project:02}", project % 5),
+                        "branch": if n % 4 == 0 { "feature/x" } else { "main" },
+                        "status": if n % 7 == 0 { "failed" } else { "success" },
+                        "duration_ms": 60_000 + (n % 17) * 10_000,
+                        "timestamp": (now - Days::minutes((n % 9000) as i64)).to_rfc3339(),
+                    })
+                })
+                .collect();
+            json!({ "builds": builds })
+        })
+        .collect();
+    let stack_ref = &stack;
+    futures_util::stream::iter(batches)
+        .for_each_concurrent(8, |batch| async move {
+            let (status, body) = stack_ref
+                .post_json("/api/v1/builds/batch", keys::INGEST, &batch)
+                .await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+        })
+        .await;
+    println!(
+        "seeded 20,000 builds in 50 projects in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    for _ in 0..1 {
+        let api_started = std::time::Instant::now();
+        let (status, body) = stack.get("/api/pipelines/summary?since=7d").await;
+        assert_eq!(status, StatusCode::OK);
+        println!(
+            "the summary API: {:.0} ms for {} projects",
+            api_started.elapsed().as_secs_f64() * 1000.0,
+            body["projects"].as_array().map_or(0, Vec::len)
+        );
+    }
+
+    let port = serve(stack.app.clone()).await;
+    let origin = format!("http://127.0.0.1:{port}");
+    let browser = Browser::start(1280, 900)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let measured = async {
+        browser.goto(&format!("{origin}/")).await?;
+        browser.type_into("#key", keys::READ).await?;
+        browser.click("form button[type=submit]").await?;
+        let long = Duration::from_secs(300);
+        browser.wait_for("body[data-first-render-ms]", long).await?;
+        let mut samples = Vec::new();
+        for _ in 0..3 {
+            browser.goto(&format!("{origin}/")).await?;
+            browser.wait_for("body[data-first-render-ms]", long).await?;
+            let rows = browser.execute("return document.querySelectorAll('#projects tbody tr').length", vec![]).await?;
+            assert_eq!(rows, json!(50));
+            let ms = browser.execute("return [Number(document.body.dataset.firstRenderMs), Number(document.body.dataset.summaryMs)]", vec![]).await?;
+            let (total, api) = (ms[0].as_f64().unwrap_or(f64::NAN), ms[1].as_f64().unwrap_or(f64::NAN));
+            println!("load: table drawn {total:.0} ms after navigation, of which the summary API {api:.0} ms");
+            samples.push(total - api);
+        }
+        Ok::<_, buildlore_tests::webdriver::Error>(samples)
+    }
+    .await;
+    browser.quit().await;
+    let mut samples = measured.unwrap_or_else(|e| panic!("{e}"));
+    samples.sort_by(f64::total_cmp);
+    println!(
+        "overview, navigation to table drawn less the summary API's answer: median {:.0} ms, min {:.0} ms, max {:.0} ms over {} loads",
+        samples[samples.len() / 2],
+        samples[0],
+        samples[samples.len() - 1],
+        samples.len(),
+    );
 }

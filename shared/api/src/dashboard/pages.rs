@@ -157,7 +157,7 @@ pub fn sign_in(error: Option<&str>, next: &str) -> String {
     <input type="hidden" name="next" value="{next}">
     {error}
     <button type="submit">Sign in</button>
-    <p class="hint">The key stays on this device's request only: the session cookie holds a signed, expiring session, never the key.</p>
+    <p class="hint">Signing in starts a session of 12 hours in this browser. The cookie holds a signed session, never the key.</p>
   </form>
 </main>
 </body>

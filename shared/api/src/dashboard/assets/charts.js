@@ -5,7 +5,7 @@ import { h } from './common.js';
 
 const WIDTH = 640;
 const HEIGHT = 240;
-const PAD = { left: 52, right: 16, top: 14, bottom: 34 };
+const PAD = { left: 64, right: 16, top: 14, bottom: 34 };
 
 function niceMax(value) {
   if (!(value > 0)) return 1;
@@ -18,9 +18,10 @@ function niceMax(value) {
  * `labels`: the x values (days); `series`: [{name, values (null for no data), colour,
  * dashed, shape}]; `format`: y value → text; `max`: fixed top of the y axis.
  */
-export function lineChart({ title, labels, series, format = String, max }) {
+export function lineChart({ title, labels, series, format = String, max, steps }) {
   const values = series.flatMap((s) => s.values).filter((v) => v !== null && v !== undefined);
-  const top = max ?? niceMax(Math.max(0, ...values));
+  const highest = Math.max(0, ...values);
+  const top = max ?? (steps ? (steps.find((step) => step >= highest) ?? niceMax(highest)) : niceMax(highest));
   const plotWidth = WIDTH - PAD.left - PAD.right;
   const plotHeight = HEIGHT - PAD.top - PAD.bottom;
   const x = (index) => PAD.left + (labels.length <= 1 ? plotWidth / 2 : (index * plotWidth) / (labels.length - 1));
@@ -32,12 +33,14 @@ export function lineChart({ title, labels, series, format = String, max }) {
     const value = (top * step) / 4;
     svg.append(
       h('svg:line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value), stroke: '#d5d9de', 'stroke-width': 1 }),
-      h('svg:text', { x: PAD.left - 6, y: y(value) + 4, 'text-anchor': 'end', 'font-size': 11, fill: '#4f5863' }, format(value)));
+      h('svg:text', { x: PAD.left - 6, y: y(value) + 4, 'text-anchor': 'end', 'font-size': 13, fill: '#4f5863' }, format(value)));
   }
   const every = Math.max(1, Math.ceil(labels.length / 8));
   labels.forEach((label, index) => {
-    if (index % every !== 0 && index !== labels.length - 1) return;
-    svg.append(h('svg:text', { x: x(index), y: HEIGHT - PAD.bottom + 18, 'text-anchor': 'middle', 'font-size': 11, fill: '#4f5863' }, label));
+    const last = index === labels.length - 1;
+    // Regular ticks, and the last day unless a tick sits right before it.
+    if (last ? index % every !== 0 && index % every < every / 2 : index % every !== 0) return;
+    svg.append(h('svg:text', { x: x(index), y: HEIGHT - PAD.bottom + 18, 'text-anchor': 'middle', 'font-size': 13, fill: '#4f5863' }, label));
   });
   for (const s of series) {
     let path = '';

@@ -126,8 +126,8 @@ export function duration(seconds) {
   const hours = Math.floor(s / 3600);
   const minutes = Math.floor((s % 3600) / 60);
   s %= 60;
-  if (hours) return `${hours}h ${String(minutes).padStart(2, '0')}m`;
-  return `${minutes}m ${String(s).padStart(2, '0')}s`;
+  if (hours) return minutes ? `${hours}h ${String(minutes).padStart(2, '0')}m` : `${hours}h`;
+  return s ? `${minutes}m ${String(s).padStart(2, '0')}s` : `${minutes}m`;
 }
 
 const dateTime = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });

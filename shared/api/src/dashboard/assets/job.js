@@ -20,6 +20,7 @@ const target = jobQuery(provider, project, jobId);
 
 let viewer = null;
 let excerpt = [];
+let evidence = [];
 let job = null;
 
 function aiBody(extra) {
@@ -86,13 +87,15 @@ async function loadLog() {
     return;
   }
   viewer = renderLog(logBox, text, excerpt);
+  // The lines the analysis cites stand out from the rest of the excerpt.
+  for (const n of evidence) viewer.rows[n - 1]?.classList.add('ev');
   const search = h('input', { type: 'search', placeholder: 'Search the log', 'aria-label': 'Search the log' });
   const counter = h('span', { class: 'count', role: 'status', 'aria-live': 'polite' });
   const previous = h('button', { type: 'button', 'aria-label': 'Previous match' }, '↑');
   const next = h('button', { type: 'button', 'aria-label': 'Next match' }, '↓');
   fill(tools,
     search, previous, next, counter,
-    excerpt.length ? h('button', { type: 'button', onclick: () => viewer.reveal(excerpt[0].start_line, { block: 'start' }) }, 'Excerpt') : null,
+    excerpt.length ? h('button', { type: 'button', onclick: () => viewer.reveal(excerpt[0].start_line, { mark: false, block: 'start' }) }, 'Excerpt') : null,
     viewer.hasSections ? h('button', { type: 'button', onclick: () => viewer.expandAll(true) }, 'Expand all') : null,
     viewer.hasSections ? h('button', { type: 'button', onclick: () => viewer.expandAll(false) }, 'Collapse all') : null,
     h('span', { class: 'hint' }, `${viewer.count.toLocaleString()} lines`),
@@ -115,6 +118,7 @@ function evidenceLink(n) {
 
 function renderAnalysis(answer) {
   const result = structured(answer);
+  evidence = (result?.evidence_lines ?? []).map(Number).filter((n) => n > 0);
   const markdown = typeof answer.analysis === 'string' ? answer.analysis : null;
   const failedTests = answer.failed_tests ?? [];
   const parts = [h('h2', {}, 'Analysis')];

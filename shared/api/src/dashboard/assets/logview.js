@@ -154,7 +154,8 @@ export function renderLog(container, text, highlight = []) {
       stack.push({ body: section.body, section });
       continue;
     }
-    row.append(h('span', { class: 'tx' }, renderRuns(ansiRuns(line, style))));
+    // A section's end marker is bookkeeping, not output: its line stays, empty.
+    row.append(h('span', { class: 'tx' }, end ? '' : renderRuns(ansiRuns(line, style))));
     parent.body.append(row);
     if (end && stack.length > 1) {
       const closed = stack.pop().section;
@@ -199,7 +200,10 @@ export function renderLog(container, text, highlight = []) {
         container.querySelectorAll('.ln.target').forEach((row) => row.classList.remove('target'));
         rows[index].classList.add('target');
       }
-      rows[index].scrollIntoView({ block });
+      // Scroll the log itself, not the page around it.
+      const row = rows[index];
+      const offset = block === 'center' ? (container.clientHeight - row.offsetHeight) / 2 : 8;
+      container.scrollTop = Math.max(0, row.offsetTop - offset);
     },
     open(index) { openAround(index); },
     expandAll(open) { for (const section of sections) setOpen(section, open); },

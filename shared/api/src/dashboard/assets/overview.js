@@ -160,11 +160,16 @@ function render(data) {
     h('tbody', {}, rows)));
   updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
   document.body.dataset.rendered = String(Number(document.body.dataset.rendered ?? 0) + 1);
+  // When the first full render finished, in ms since navigation started (the render budget).
+  document.body.dataset.firstRenderMs ??= String(Math.round(performance.now()));
 }
 
 async function load() {
   try {
+    const asked = performance.now();
     const { body } = await api(`/api/pipelines/summary?${query()}`);
+    // How long the service took to answer, beside the first render's time (the render budget).
+    document.body.dataset.summaryMs ??= String(Math.round(performance.now() - asked));
     render(body);
   } catch (error) {
     if (error.status !== 401) failure(totals, error, 'The summary could not be loaded');

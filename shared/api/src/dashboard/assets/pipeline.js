@@ -13,15 +13,23 @@ function providerName() {
   return provider === 'github' ? 'GitHub' : provider === 'gitlab' ? 'GitLab' : provider;
 }
 
+const USUAL_STAGES = ['.pre', 'build', 'test', 'deploy', '.post'];
+
+/** Jobs by stage, stages in the order they ran (the first start among their jobs; stages
+ *  that have not started yet last, in GitLab's usual order). */
 function stagesOf(jobs) {
   const stages = new Map();
-  const ordered = [...jobs].sort((a, b) => String(a.created_at ?? a.started_at ?? '').localeCompare(String(b.created_at ?? b.started_at ?? '')) || Number(a.id) - Number(b.id));
-  for (const job of ordered) {
+  for (const job of jobs) {
     const stage = job.stage || (provider === 'github' ? 'jobs' : 'other');
     if (!stages.has(stage)) stages.set(stage, []);
     stages.get(stage).push(job);
   }
-  return stages;
+  const started = (list) => Math.min(...list.map((job) => (job.started_at ? Date.parse(job.started_at) : Infinity)));
+  const usual = (stage) => { const at = USUAL_STAGES.indexOf(stage); return at < 0 ? 2.5 : at; };
+  const byName = (a, b) => String(a.name).localeCompare(String(b.name));
+  return new Map([...stages]
+    .map(([stage, list]) => [stage, list.sort(byName)])
+    .sort(([a, x], [b, y]) => (started(x) - started(y)) || (usual(a) - usual(b)) || a.localeCompare(b)));
 }
 
 function stageStatus(jobs) {

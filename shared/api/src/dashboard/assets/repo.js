@@ -41,6 +41,8 @@ function charts(daily) {
     lineChart({
       title: 'Duration per day',
       labels,
+      // Whole minutes and hours on the axis.
+      steps: [60, 120, 240, 600, 1200, 1800, 2400, 3600, 7200, 10800, 14400, 21600, 43200, 86400],
       format: (v) => duration(v),
       series: [
         { name: 'p50', values: daily.map((d) => d.duration_p50), colour: '#0b5cc4' },
