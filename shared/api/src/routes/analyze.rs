@@ -54,6 +54,7 @@ pub fn routes() -> Router<AppState> {
             get(get_system_prompt).put(put_system_prompt),
         )
         .route("/api/v1/failures", get(failures))
+        .merge(super::settings::routes())
 }
 
 /// The analysis as the API answers it (gitlab-summary's names where it has them).
