@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
+    /// The provider's numeric user id.
+    #[serde(default)]
+    pub id: Option<u64>,
     pub name: Option<String>,
     pub username: Option<String>,
     pub avatar_url: Option<String>,
@@ -22,6 +25,12 @@ pub struct CommitInfo {
     pub title: Option<String>,
     pub message: Option<String>,
     pub author_name: Option<String>,
+    /// As the provider's hook carries it (a commit's author, public in the repository).
+    #[serde(default)]
+    pub author_email: Option<String>,
+    /// When the commit was made.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     pub url: Option<String>,
 }
 

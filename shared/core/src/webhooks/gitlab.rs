@@ -33,6 +33,7 @@ pub const FIELDS: &[&str] = &[
     "created_at",
     "description",
     "duration",
+    "email",
     "failure_reason",
     "finished_at",
     "id",
@@ -53,6 +54,7 @@ pub const FIELDS: &[&str] = &[
     "started_at",
     "status",
     "tags",
+    "timestamp",
     "title",
     "url",
     "user",
@@ -119,6 +121,7 @@ fn person(body: &Value, path: &[&str]) -> Result<Option<Person>, InvalidPayload>
         return Ok(None);
     };
     Ok(Some(Person {
+        id: json::at(user, &["id"]).and_then(Value::as_u64),
         name: json::text(user, &["name"])?,
         username: json::text(user, &["username"])?,
         avatar_url: json::text(user, &["avatar_url"])?,
@@ -157,6 +160,8 @@ fn pipeline_hook(body: &Value, now: DateTime<Utc>) -> Result<(Pipeline, Vec<Job>
             title: json::text(commit, &["title"])?.or_else(|| first_line(&message)),
             message,
             author_name: json::text(commit, &["author", "name"])?,
+            author_email: json::text(commit, &["author", "email"])?,
+            created_at: json::time(commit, &["timestamp"])?,
             url: json::text(commit, &["url"])?,
         }),
     };
