@@ -57,7 +57,32 @@ pub fn valid_provider(raw: &str) -> Option<String> {
         && lowered
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    ok.then_some(lowered)
+    // Other tools' names for the same providers (Exlogare says `gitlab_ci`): one job is one
+    // job however its sender names its CI.
+    let canonical = match lowered.as_str() {
+        "gitlab_ci" | "gitlab-ci" | "gitlabci" => "gitlab".to_string(),
+        "github_actions" | "github-actions" | "githubactions" | "gha" => "github".to_string(),
+        _ => lowered,
+    };
+    ok.then_some(canonical)
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use super::valid_provider;
+
+    #[test]
+    fn other_tools_names_of_a_provider_are_the_provider() {
+        for (raw, provider) in [
+            ("gitlab_ci", "gitlab"),
+            ("GitLab-CI", "gitlab"),
+            ("github_actions", "github"),
+            ("jenkins", "jenkins"),
+        ] {
+            assert_eq!(valid_provider(raw).as_deref(), Some(provider), "{raw}");
+        }
+        assert_eq!(valid_provider("git lab"), None);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -2,6 +2,7 @@
 
 use super::json::{self, InvalidPayload};
 use super::{Normalised, WebhookEvent};
+use crate::repo::RepoPath;
 use crate::runs::{CommitInfo, Job, Person, Pipeline, Runner, latest};
 use crate::status::BuildStatus;
 use chrono::{DateTime, Utc};
@@ -36,6 +37,8 @@ pub const FIELDS: &[&str] = &[
     "email",
     "failure_reason",
     "finished_at",
+    "git_http_url",
+    "homepage",
     "id",
     "message",
     "name",
@@ -47,6 +50,7 @@ pub const FIELDS: &[&str] = &[
     "project_id",
     "queued_duration",
     "ref",
+    "repository",
     "runner",
     "sha",
     "source",
@@ -81,7 +85,25 @@ pub fn parse(
         return Err(InvalidPayload("the payload must be a JSON object".into()));
     }
     let kind = json::text(body, &["object_kind"])?;
-    match (event, kind.as_deref()) {
+    let parsed = parse_kind(event, kind.as_deref(), body, now);
+    match (&parsed, event, kind.as_deref()) {
+        // A GitLab event of a kind we read that we cannot use is acknowledged with the reason:
+        // GitLab disables a hook whose deliveries keep failing.
+        (Err(error), "Pipeline Hook", Some("pipeline"))
+        | (Err(error), "Job Hook" | "Build Hook", Some("build")) => Ok(WebhookEvent::Ignored(
+            format!("this {event} cannot be recorded: {error}"),
+        )),
+        _ => parsed,
+    }
+}
+
+fn parse_kind(
+    event: &str,
+    kind: Option<&str>,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<WebhookEvent, InvalidPayload> {
+    match (event, kind) {
         ("Pipeline Hook", Some("pipeline")) => {
             let (pipeline, jobs) = pipeline_hook(body, now)?;
             Ok(WebhookEvent::Records(Normalised {
@@ -281,8 +303,36 @@ fn pipeline_build(
     })
 }
 
+/// The project's path: `project.path_with_namespace`, or, in the job hooks of GitLab 15 and
+/// earlier (which carry no `project` object), the path of `repository.homepage` (else of
+/// `repository.git_http_url`).
+fn project_path(body: &Value) -> Result<RepoPath, InvalidPayload> {
+    if json::at(body, &["project", "path_with_namespace"]).is_some() {
+        return json::repo(body, &["project", "path_with_namespace"]);
+    }
+    for (path, suffix) in [
+        (&["repository", "homepage"][..], ""),
+        (&["repository", "git_http_url"][..], ".git"),
+    ] {
+        if let Some(url) = json::text(body, path)? {
+            let after_host = url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, rest)| rest)
+                .split_once('/')
+                .map_or("", |(_, path)| path);
+            let trimmed = after_host.trim_end_matches('/');
+            let trimmed = trimmed.strip_suffix(suffix).unwrap_or(trimmed);
+            return RepoPath::parse(trimmed)
+                .map_err(|e| InvalidPayload(format!("`{}` {e}", path.join("."))));
+        }
+    }
+    Err(InvalidPayload(
+        "the project's path is missing: neither `project.path_with_namespace` nor `repository.homepage` is given".into(),
+    ))
+}
+
 fn job_hook(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
-    let repo = json::repo(body, &["project", "path_with_namespace"])?;
+    let repo = project_path(body)?;
     let job_id = json::required_id(body, &["build_id"])?;
     let (status, provider_status) = status(body, &["build_status"])?;
     // Newer GitLab sends both forms; older only the first.
@@ -293,7 +343,8 @@ fn job_hook(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
     let created_at = time("build_created_at")?;
     let started_at = time("build_started_at")?;
     let finished_at = time("build_finished_at")?;
-    let web_url = json::text(body, &["project", "web_url"])?;
+    let web_url = json::text(body, &["project", "web_url"])?
+        .or(json::text(body, &["repository", "homepage"])?);
     Ok(Job {
         provider: PROVIDER.into(),
         repo,
