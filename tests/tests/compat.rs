@@ -67,3 +67,98 @@ async fn exlogare_s_provider_name_is_gitlab() {
     assert_eq!(status, StatusCode::OK, "{trace}");
     assert!(trace["trace"].as_str().unwrap().contains("error: boom"));
 }
+
+#[tokio::test]
+async fn leliel_s_client_may_put_the_repo_path_in_the_url_as_it_is() {
+    let stack = TestStack::new().await;
+    let (status, body) = stack
+        .post_build(&json!({"build_id": "b-1", "repo": "my-org/my-repo", "branch": "main", "status": "failed"}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    for path in [
+        "/api/v1/repos/my-org/my-repo/analysis",
+        "/api/v1/repos/my-org%2Fmy-repo/analysis",
+    ] {
+        let (status, analysis) = stack.get(path).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {analysis}");
+    }
+    let (status, build) = stack.get("/api/v1/repos/my-org/my-repo/builds/b-1").await;
+    assert_eq!(status, StatusCode::OK, "{build}");
+    assert_eq!(build["build_id"], "b-1");
+}
+
+#[tokio::test]
+async fn a_numeric_project_id_names_the_same_trace_as_the_path_and_a_push_keeps_the_ending() {
+    let stack = TestStack::new().await;
+    // A webhook names GitLab project 1 (gitlab-org/gitlab-test) and reports job 378 failed,
+    // job 376 succeeded.
+    let (status, _) = stack
+        .gitlab_hook(
+            "Pipeline Hook",
+            &fixtures::bytes("webhooks/gitlab/pipeline_hook.json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let part = |range: &str, body: &str| {
+        http::Request::builder()
+            .method(http::Method::PATCH)
+            .uri("/api/v1/jobs/gitlab/1/1/trace")
+            .header("authorization", format!("Bearer {}", keys::INGEST))
+            .header("content-range", range)
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, _, body) = stack.send(part("0-5", "hello\n")).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, trace) = stack
+        .get("/api/jobtrace?projectId=gitlab-org%2Fgitlab-test&jobId=1")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{trace}");
+    assert_eq!(trace["trace"], "hello\n");
+    let request = http::Request::builder()
+        .uri("/api/v1/jobs/gitlab/gitlab-org%2Fgitlab-test/1/trace")
+        .header("authorization", format!("Bearer {}", keys::READ))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(stack.app.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "the part sent by id is the path's trace"
+    );
+    // An id no webhook named is not a place to put a trace.
+    let unknown = http::Request::builder()
+        .method(http::Method::PATCH)
+        .uri("/api/v1/jobs/gitlab/987654/1/trace")
+        .header("authorization", format!("Bearer {}", keys::INGEST))
+        .header("content-range", "0-1")
+        .body(axum::body::Body::from("x"))
+        .unwrap();
+    let (status, _, body) = stack.send(unknown).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    // A push that says `failed` for a job GitLab reported as a success keeps the success.
+    let (status, body) = stack
+        .post_json(
+            "/api/ingest/log",
+            keys::INGEST,
+            &json!({"provider": "gitlab", "project": "gitlab-org/gitlab-test", "job_id": "376",
+                    "job_name": "build-image", "status": "failed", "log": "$ build\nerror\n"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(body["analysis_queued"], false, "{body}");
+    let job = stack
+        .record_json("gitlab-org/gitlab-test", "JOB#gitlab#376")
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "SUCCESS", "{job}");
+
+    // A page of nothing would loop a paging client forever.
+    let (status, body) = stack
+        .get("/api/jobtrace?projectId=gitlab-org%2Fgitlab-test&jobId=376&limit=0")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}

@@ -85,16 +85,7 @@ pub fn parse(
         return Err(InvalidPayload("the payload must be a JSON object".into()));
     }
     let kind = json::text(body, &["object_kind"])?;
-    let parsed = parse_kind(event, kind.as_deref(), body, now);
-    match (&parsed, event, kind.as_deref()) {
-        // A GitLab event of a kind we read that we cannot use is acknowledged with the reason:
-        // GitLab disables a hook whose deliveries keep failing.
-        (Err(error), "Pipeline Hook", Some("pipeline"))
-        | (Err(error), "Job Hook" | "Build Hook", Some("build")) => Ok(WebhookEvent::Ignored(
-            format!("this {event} cannot be recorded: {error}"),
-        )),
-        _ => parsed,
-    }
+    parse_kind(event, kind.as_deref(), body, now)
 }
 
 fn parse_kind(
@@ -112,10 +103,17 @@ fn parse_kind(
                 builds: Vec::new(),
             }))
         }
-        ("Job Hook" | "Build Hook", Some("build")) => Ok(WebhookEvent::Records(Normalised {
-            jobs: vec![job_hook(body, now)?],
-            ..Normalised::default()
-        })),
+        ("Job Hook" | "Build Hook", Some("build")) => match project_path(body)? {
+            Some(repo) => Ok(WebhookEvent::Records(Normalised {
+                jobs: vec![job_hook(body, repo, now)?],
+                ..Normalised::default()
+            })),
+            // A real GitLab event we cannot use is acknowledged with the reason: GitLab
+            // disables a hook whose deliveries keep failing.
+            None => Ok(WebhookEvent::Ignored(format!(
+                "this {event} names no project path (no `project.path_with_namespace` nor `repository.homepage`), so it cannot be recorded"
+            ))),
+        },
         ("Pipeline Hook" | "Job Hook" | "Build Hook", other) => Err(InvalidPayload(format!(
             "a {event} must have object_kind {:?}, got {:?}",
             if event == "Pipeline Hook" {
@@ -306,9 +304,9 @@ fn pipeline_build(
 /// The project's path: `project.path_with_namespace`, or, in the job hooks of GitLab 15 and
 /// earlier (which carry no `project` object), the path of `repository.homepage` (else of
 /// `repository.git_http_url`).
-fn project_path(body: &Value) -> Result<RepoPath, InvalidPayload> {
+fn project_path(body: &Value) -> Result<Option<RepoPath>, InvalidPayload> {
     if json::at(body, &["project", "path_with_namespace"]).is_some() {
-        return json::repo(body, &["project", "path_with_namespace"]);
+        return json::repo(body, &["project", "path_with_namespace"]).map(Some);
     }
     for (path, suffix) in [
         (&["repository", "homepage"][..], ""),
@@ -323,16 +321,14 @@ fn project_path(body: &Value) -> Result<RepoPath, InvalidPayload> {
             let trimmed = after_host.trim_end_matches('/');
             let trimmed = trimmed.strip_suffix(suffix).unwrap_or(trimmed);
             return RepoPath::parse(trimmed)
+                .map(Some)
                 .map_err(|e| InvalidPayload(format!("`{}` {e}", path.join("."))));
         }
     }
-    Err(InvalidPayload(
-        "the project's path is missing: neither `project.path_with_namespace` nor `repository.homepage` is given".into(),
-    ))
+    Ok(None)
 }
 
-fn job_hook(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
-    let repo = project_path(body)?;
+fn job_hook(body: &Value, repo: RepoPath, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
     let job_id = json::required_id(body, &["build_id"])?;
     let (status, provider_status) = status(body, &["build_status"])?;
     // Newer GitLab sends both forms; older only the first.
