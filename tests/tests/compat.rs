@@ -162,3 +162,75 @@ async fn a_numeric_project_id_names_the_same_trace_as_the_path_and_a_push_keeps_
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 }
+
+#[tokio::test]
+async fn an_analysis_request_for_a_recorded_job_uses_the_record() {
+    let stack = TestStack::with_analysis_queue().await;
+    let (status, _) = stack
+        .gitlab_hook(
+            "Pipeline Hook",
+            &fixtures::bytes("webhooks/gitlab/pipeline_hook.json"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let log = "$ make\nsrc/a.c:3: error: 'x' undeclared\nThe command \"make\" exited with 2.\n";
+    // Job 376 succeeded: nothing to analyse, nothing stored.
+    let (status, body) = stack
+        .post_json(
+            "/api/ai/analyse",
+            keys::ADMIN,
+            &json!({"projectId": 1, "jobId": 376, "jobName": "whatever", "log": log}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    // Job 378 failed: analysed under its recorded name, not the one the request gives.
+    let (status, body) = stack
+        .post_json(
+            "/api/ai/analyse",
+            keys::ADMIN,
+            &json!({"projectId": 1, "jobId": 378, "jobName": "whatever", "log": log}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["jobName"], "test-build", "{body}");
+    assert_eq!(body["pipelineId"], 31, "{body}");
+}
+
+#[tokio::test]
+async fn only_configured_origins_may_call_from_their_pages() {
+    let stack = TestStack::with_config(|config| {
+        config.cors_allowed_origins = vec!["https://dash.example.com".into()];
+    })
+    .await;
+    let preflight = |origin: &str| {
+        http::Request::builder()
+            .method(http::Method::OPTIONS)
+            .uri("/api/pipelines/summary")
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let allowed =
+        tower::ServiceExt::oneshot(stack.app.clone(), preflight("https://dash.example.com"))
+            .await
+            .unwrap();
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap()),
+        Some("https://dash.example.com")
+    );
+    let other = tower::ServiceExt::oneshot(stack.app.clone(), preflight("https://evil.example"))
+        .await
+        .unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    // And without configuration, no origin at all.
+    let plain = TestStack::new().await;
+    let none = tower::ServiceExt::oneshot(plain.app.clone(), preflight("https://dash.example.com"))
+        .await
+        .unwrap();
+    assert!(none.headers().get("access-control-allow-origin").is_none());
+}

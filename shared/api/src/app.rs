@@ -12,6 +12,7 @@ use std::time::Instant;
 use tracing::Instrument;
 
 pub fn function_app(routes: Router<AppState>, state: AppState) -> Router {
+    let cors = cors_layer(&state.config.cors_allowed_origins);
     let app = routes
         .merge(health::routes())
         .fallback(|request: Request| async move {
@@ -34,7 +35,51 @@ pub fn function_app(routes: Router<AppState>, state: AppState) -> Router {
         .layer(middleware::from_fn(request_span))
         .with_state(state);
     // Repo paths are rewritten before routing, which `Router::layer` middleware runs after.
-    Router::new().fallback_service(tower::util::MapRequest::new(app, encode_repo_paths))
+    let app = Router::new().fallback_service(tower::util::MapRequest::new(app, encode_repo_paths));
+    match cors {
+        Some(cors) => app.layer(cors),
+        None => app,
+    }
+}
+
+/// Cross-origin access for the configured origins only: bearer keys in headers (no
+/// cookies), the methods and headers the API takes, the headers clients read back.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use http::{HeaderName, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<http::HeaderValue> = origins
+        .iter()
+        .filter_map(|origin| origin.parse().ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::CONTENT_ENCODING,
+                header::CONTENT_RANGE,
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::RETRY_AFTER,
+                header::RANGE,
+                HeaderName::from_static("x-trace-length"),
+                HeaderName::from_static("x-trace-offset"),
+                HeaderName::from_static("x-trace-next-offset"),
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 /// The resources under `/api/v1/repos/{repo}/…`, by the segments that follow the repo.

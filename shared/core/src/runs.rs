@@ -222,6 +222,42 @@ impl Pipeline {
 }
 
 impl Job {
+    /// A job known only by its key, to look the stored one up with (`RecordStore::get` reads
+    /// the provider, repo and id alone).
+    pub fn key_of(provider: &str, repo: &RepoPath, job_id: &str) -> Job {
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        Job {
+            provider: provider.to_string(),
+            repo: repo.clone(),
+            project_id: None,
+            job_id: job_id.to_string(),
+            pipeline_id: None,
+            name: String::new(),
+            stage: None,
+            status: BuildStatus::Pending,
+            provider_status: String::new(),
+            git_ref: None,
+            sha: None,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            queued_duration_ms: None,
+            failure_reason: None,
+            allow_failure: None,
+            runner: None,
+            labels: Vec::new(),
+            steps: Vec::new(),
+            failing_step: None,
+            url: None,
+            user: None,
+            attempt: 1,
+            observed_at: epoch,
+            first_seen: epoch,
+            updated_at: epoch,
+        }
+    }
+
     fn merged_onto(&self, stored: &Job) -> Job {
         Job {
             project_id: or(&self.project_id, &stored.project_id),

@@ -26,6 +26,8 @@ use buildlore_core::job_analysis::{
     JobToAnalyse, analyse_job, answer_followup, followup_turns, reuse_for_job,
 };
 use buildlore_core::ports::StoreError;
+use buildlore_core::record::RecordStore;
+use buildlore_core::runs::Job;
 use buildlore_core::time::sortable;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::llm::ConfiguredLlm;
@@ -206,14 +208,43 @@ async fn analyse(
     } else {
         keys.authorize(&headers, Scope::Read)?;
     }
+    // What a webhook or push recorded about the job wins over what the request says.
+    let recorded = RecordStore::<Job>::get(
+        &state.store,
+        &Job::key_of(&target.provider, &repo, &target.job_id),
+    )
+    .await
+    .map_err(store_failure)?
+    .map(|stored| stored.record);
+    if let Some(recorded) = &recorded
+        && recorded.status == buildlore_core::BuildStatus::Success
+    {
+        return Err(ApiError::conflict(format!(
+            "job {} succeeded: there is no failure to analyse",
+            target.job_id
+        )));
+    }
     let job = JobToAnalyse {
         provider: &target.provider,
         repo: &repo,
         job_id: &target.job_id,
-        pipeline_id: field("pipelineId"),
-        job_name: field("jobName"),
-        stage: field("stage"),
-        branch: field("branch"),
+        pipeline_id: recorded
+            .as_ref()
+            .and_then(|job| job.pipeline_id.as_deref())
+            .or(field("pipelineId")),
+        job_name: recorded
+            .as_ref()
+            .map(|job| job.name.as_str())
+            .filter(|name| !name.is_empty())
+            .or(field("jobName")),
+        stage: recorded
+            .as_ref()
+            .and_then(|job| job.stage.as_deref())
+            .or(field("stage")),
+        branch: recorded
+            .as_ref()
+            .and_then(|job| job.git_ref.as_deref())
+            .or(field("branch")),
     };
 
     if let Some(existing) = state
