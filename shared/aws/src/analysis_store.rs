@@ -351,6 +351,13 @@ impl AnalysisStore for DynamoStore {
             set.push_str(", root_cause = :cause");
             update = update.expression_attribute_values(":cause", s(root_cause));
         }
+        if let Some(report) = &analysis.test_report {
+            set.push_str(", only_known_noise = :noise");
+            update = update.expression_attribute_values(
+                ":noise",
+                AttributeValue::Bool(report.only_known_noise),
+            );
+        }
         let mut add = "#count :one".to_string();
         if let Some(branch) = &analysis.branch {
             add.push_str(", branches :branch");
@@ -652,6 +659,10 @@ impl DynamoStore {
                         .unwrap_or_default(),
                     latest_job_id: text(&item, "latest_job").unwrap_or_default(),
                     root_cause: text(&item, "root_cause"),
+                    only_known_noise: item
+                        .get("only_known_noise")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied(),
                 });
             }
             start = output.last_evaluated_key;

@@ -64,9 +64,15 @@ pub fn routes() -> Router<AppState> {
 /// The analysis as readable text (gitlab-summary's `analysis`): root cause, explanation and
 /// fix as Markdown, or why there is none.
 fn analysis_text(analysis: &JobAnalysis) -> String {
+    let note = analysis
+        .test_report
+        .as_ref()
+        .and_then(|report| report.note())
+        .map(|note| format!("\n\n**Test report:** {note}"))
+        .unwrap_or_default();
     match (&analysis.result, &analysis.error) {
         (Some(result), _) => format!(
-            "**Root cause:** {}\n\n**Explanation:** {}\n\n**Fix:** {}",
+            "**Root cause:** {}\n\n**Explanation:** {}\n\n**Fix:** {}{note}",
             result.root_cause, result.explanation, result.fix
         ),
         (None, Some(error)) => format!("The job could not be analysed: {error}"),
@@ -245,6 +251,15 @@ async fn analyse(
             .as_ref()
             .and_then(|job| job.git_ref.as_deref())
             .or(field("branch")),
+        report: None,
+    };
+    let report =
+        super::test_reports::job_report_evidence(&state, &target.provider, &repo, &target.job_id)
+            .await
+            .map_err(store_failure)?;
+    let job = JobToAnalyse {
+        report: report.as_ref(),
+        ..job
     };
 
     if let Some(existing) = state
