@@ -295,7 +295,7 @@ pub async fn analyse_job<S: AnalysisStore, L: Llm>(
         }
         Some(llm) => {
             let excerpt = excerpt_for_prompt(log, &triaged, settings.prompt_log_chars);
-            let note = job.report.and_then(ReportEvidence::note);
+            let note = job.report.and_then(ReportEvidence::for_prompt);
             let facts = JobFacts {
                 repo: job.repo.as_str(),
                 job_name: job.job_name,

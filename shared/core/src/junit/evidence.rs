@@ -28,6 +28,19 @@ pub struct ReportEvidence {
 }
 
 impl ReportEvidence {
+    /// What the LLM is told: the report's failure messages, and the note when there is one.
+    pub fn for_prompt(&self) -> Option<String> {
+        let mut lines: Vec<String> = self
+            .failure_messages
+            .iter()
+            .map(|message| format!("- {message}"))
+            .collect();
+        if let Some(note) = self.note() {
+            lines.push(note);
+        }
+        (!lines.is_empty()).then(|| format!("from the JUnit report:\n{}", lines.join("\n")))
+    }
+
     /// A sentence for people and the LLM; `None` when the report adds nothing to say.
     pub fn note(&self) -> Option<String> {
         if !self.only_known_noise {
@@ -103,4 +116,34 @@ pub async fn report_evidence<S: TestReportStore>(
             .collect(),
     );
     Ok(Some(evidence))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_prompt_gets_the_messages_and_the_note_only_when_all_are_known_noise() {
+        let mut evidence = ReportEvidence {
+            failed_tests: vec![Redacted::new("shop.CartTest.case_1")],
+            failure_messages: vec![Redacted::new(
+                "shop.CartTest.case_1: expected 2 got 3 with token=abcdef123456",
+            )],
+            flaky: Vec::new(),
+            quarantined: Vec::new(),
+            only_known_noise: false,
+        };
+        let prompt = evidence.for_prompt().unwrap();
+        assert!(prompt.contains("expected 2 got 3"), "{prompt}");
+        assert!(!prompt.contains("abcdef123456"), "{prompt}");
+        assert!(evidence.note().is_none());
+        evidence.quarantined = vec![Redacted::new("shop.CartTest.case_1")];
+        evidence.only_known_noise = true;
+        assert!(
+            evidence
+                .for_prompt()
+                .unwrap()
+                .contains("already known as flaky or quarantined (shop.CartTest.case_1)")
+        );
+    }
 }
