@@ -33,6 +33,9 @@ pub struct Config {
     pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// `CORS_ALLOWED_ORIGINS`: other origins whose pages may call the API (comma-separated,
+    /// such as `https://dash.example.com`); none by default (the dashboard is same-origin).
+    pub cors_allowed_origins: Vec<String>,
     /// `SECRETS_REFRESH_SECONDS`: how often secrets named by `<NAME>_SECRET_ARN` are read
     /// again, so a rotated API key or webhook secret takes effect without a redeploy
     /// (default 300).
@@ -286,6 +289,26 @@ where
     Ok(resolved)
 }
 
+fn cors_origins(lookup: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for origin in lookup("CORS_ALLOWED_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        let url = reqwest_url(origin).filter(|url| url.path() == "/" && !origin.ends_with('/'));
+        if url.is_none() {
+            return Err(ConfigError::Invalid(
+                "CORS_ALLOWED_ORIGINS",
+                "origins such as https://dash.example.com (scheme, host and port; no path), comma-separated",
+            ));
+        }
+        origins.push(origin.to_string());
+    }
+    Ok(origins)
+}
+
 /// Whether any secret is named by a `<NAME>_SECRET_ARN` variable.
 pub fn uses_secret_arns(lookup: &impl Fn(&str) -> Option<String>) -> bool {
     SECRET_VARIABLES
@@ -442,6 +465,7 @@ impl Config {
             },
             providers: provider_config(&lookup)?,
             secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
+            cors_allowed_origins: cors_origins(&lookup)?,
             test_reports: crate::test_report_config::from_lookup(&lookup)?,
         })
     }

@@ -192,6 +192,18 @@ pub const OPERATIONS: &[Operation] = &[
         "Recurring failures of a repo (repo, since)",
     ),
     op(
+        "get",
+        "/api/settings",
+        Access::Read,
+        "The dashboard defaults: group, since (window) and gitlabUrl",
+    ),
+    op(
+        "post",
+        "/api/settings",
+        Access::Admin,
+        "Change the default group and window ({group?, since?}) used when a summary or stream request names none",
+    ),
+    op(
         "post",
         "/api/v1/jobs/{provider}/{project}/{job_id}/reports/junit",
         Access::Ingest,

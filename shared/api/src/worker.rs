@@ -81,6 +81,19 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         job_name: request.job_name.as_deref(),
         stage: None,
         branch: request.branch.as_deref(),
+        report: None,
+    };
+    let report = crate::routes::test_reports::job_report_evidence(
+        state,
+        &request.provider,
+        &request.repo,
+        &request.job_id,
+    )
+    .await
+    .map_err(|e| MessageError::Retryable(e.to_string()))?;
+    let job = JobToAnalyse {
+        report: report.as_ref(),
+        ..job
     };
     let log = match job_log(state, &request).await? {
         Ok(log) => log,

@@ -12,6 +12,7 @@ pub mod errors;
 pub mod markers;
 pub mod record_store;
 pub mod run_items;
+pub mod settings_store;
 pub mod stream_slots;
 pub mod summary_source;
 pub mod test_report_store;

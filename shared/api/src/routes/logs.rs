@@ -200,6 +200,27 @@ fn trace_key(path: JobPath) -> Result<TraceKey, ApiError> {
     })
 }
 
+/// The trace a path names, a GitLab project's numeric id resolved to the project's path (so
+/// a trace sent by id and read by path, or the other way round, is one trace).
+async fn resolved_trace_key(state: &AppState, path: JobPath) -> Result<TraceKey, ApiError> {
+    use buildlore_core::details::DetailsSource;
+    let mut key = trace_key(path)?;
+    let project = key.repo.as_str();
+    if key.provider == "gitlab" && project.bytes().all(|b| b.is_ascii_digit()) {
+        key.repo = state
+            .store
+            .resolve_project("gitlab", project)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "GitLab project {project} is not known here yet: use its path (URL-encoded, group%2Fproject), or let a webhook introduce it"
+                ))
+            })?;
+    }
+    Ok(key)
+}
+
 fn range_header(length: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("0-{length}")).unwrap_or(HeaderValue::from_static("0-0"))
 }
@@ -211,7 +232,7 @@ async fn append_trace(
     body: Body,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Ingest)?;
-    let key = trace_key(path)?;
+    let key = resolved_trace_key(&state, path).await?;
     let range = headers.get(header::CONTENT_RANGE).ok_or_else(|| {
         ApiError::bad_request("Content-Range is required: `start-end` of this part in bytes")
     })?;
@@ -270,7 +291,7 @@ async fn read_trace(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
-    let key = trace_key(path)?;
+    let key = resolved_trace_key(&state, path).await?;
     let params = query_params(query)?;
     let offset = whole_number(&params, "offset", u64::MAX)?.unwrap_or(0);
     let limit =

@@ -71,18 +71,81 @@ async fn pipeline_summary(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
-    let now = chrono::Utc::now();
-    let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
-    let since = summary::parse_since(params.get("since").map(String::as_str), now).map_err(bad)?;
-    let scope = summary::parse_scope(
-        params.get("project").map(String::as_str),
-        params.get("group").map(String::as_str),
-    )
-    .map_err(bad)?;
-    let summary = summary::pipeline_summary(&state.store, since, now, &scope)
-        .await
-        .map_err(store_failure)?;
+    let request = SummaryRequest::read(&state, &params).await?;
+    let summary = request.summary(&state, chrono::Utc::now()).await?;
     Ok(Json(json!(summary)))
+}
+
+/// A summary's window and projects, as a request gives them or, where it gives none, as the
+/// settings say (shared by the summary and the event stream).
+pub struct SummaryRequest {
+    since: Option<String>,
+    /// `None`: a numeric project id no webhook has introduced, so no project matches.
+    scope: Option<summary::ProjectScope>,
+}
+
+impl SummaryRequest {
+    pub async fn read(
+        state: &AppState,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, ApiError> {
+        use buildlore_core::details::DetailsSource;
+        let given = |name: &str| {
+            params
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        let settings = if given("since").is_none() || given("group").is_none() {
+            Some(super::settings::current_settings(state).await?)
+        } else {
+            None
+        };
+        let since = given("since")
+            .map(str::to_string)
+            .or_else(|| settings.as_ref().map(|s| s.since.clone()));
+        let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
+        // Validated once up front, so a bad window is a 400 (and not a broken stream).
+        summary::parse_since(since.as_deref(), chrono::Utc::now()).map_err(bad)?;
+        let project = match given("project") {
+            // gitlab-summary's clients pass GitLab's numeric project id.
+            Some(id) if id.bytes().all(|b| b.is_ascii_digit()) => {
+                match state
+                    .store
+                    .resolve_project("gitlab", id)
+                    .await
+                    .map_err(store_failure)?
+                {
+                    Some(repo) => Some(repo.to_string()),
+                    None => return Ok(SummaryRequest { since, scope: None }),
+                }
+            }
+            other => other.map(str::to_string),
+        };
+        let group = given("group")
+            .map(str::to_string)
+            .or_else(|| settings.and_then(|s| s.group));
+        let scope = summary::parse_scope(project.as_deref(), group.as_deref()).map_err(bad)?;
+        Ok(SummaryRequest {
+            since,
+            scope: Some(scope),
+        })
+    }
+
+    pub async fn summary(
+        &self,
+        state: &AppState,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<summary::Summary, ApiError> {
+        let since = summary::parse_since(self.since.as_deref(), now)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        match &self.scope {
+            Some(scope) => summary::pipeline_summary(&state.store, since, now, scope)
+                .await
+                .map_err(store_failure),
+            None => Ok(summary::summarise(since, &[])),
+        }
+    }
 }
 
 async fn pipeline_details(
