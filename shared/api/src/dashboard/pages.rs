@@ -98,7 +98,7 @@ pub fn signed_in(page: Page, admin: bool) -> String {
         }
     };
     format!(
-        r##"{head}<body data-page="{name}" data-settings="{settings}">
+        r##"{head}<body data-page="{name}" data-settings="{settings}" data-admin="{admin}">
 <a class="skip" href="#main">Skip to content</a>
 <header class="top">
   <a class="brand" href="/"><img src="{icon}" alt="" width="24" height="24"> buildlore</a>
@@ -124,6 +124,7 @@ pub fn signed_in(page: Page, admin: bool) -> String {
         scope = if admin { "admin" } else { "read-only" },
         skeleton = page.skeleton(),
         settings = service_keeps_settings(),
+        admin = admin,
     )
 }
 

@@ -35,13 +35,18 @@ export function lineChart({ title, labels, series, format = String, max, steps }
       h('svg:line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(value), y2: y(value), stroke: '#d5d9de', 'stroke-width': 1 }),
       h('svg:text', { x: PAD.left - 6, y: y(value) + 4, 'text-anchor': 'end', 'font-size': 13, fill: '#4f5863' }, format(value)));
   }
+  // About eight day labels; the last day always, in place of a tick too close before it.
   const every = Math.max(1, Math.ceil(labels.length / 8));
-  labels.forEach((label, index) => {
-    const last = index === labels.length - 1;
-    // Regular ticks, and the last day unless a tick sits right before it.
-    if (last ? index % every !== 0 && index % every < every / 2 : index % every !== 0) return;
-    svg.append(h('svg:text', { x: x(index), y: HEIGHT - PAD.bottom + 18, 'text-anchor': 'middle', 'font-size': 13, fill: '#4f5863' }, label));
-  });
+  const ticks = labels.map((_, index) => index).filter((index) => index % every === 0);
+  const last = labels.length - 1;
+  if (last > 0 && ticks[ticks.length - 1] !== last) {
+    if (last - ticks[ticks.length - 1] <= every / 2) ticks.pop();
+    ticks.push(last);
+  }
+  for (const index of ticks) {
+    const anchor = index === last && last > 0 ? 'end' : 'middle';
+    svg.append(h('svg:text', { x: x(index) + (anchor === 'end' ? 4 : 0), y: HEIGHT - PAD.bottom + 18, 'text-anchor': anchor, 'font-size': 13, fill: '#4f5863' }, labels[index]));
+  }
   for (const s of series) {
     let path = '';
     let pen = false;

@@ -156,8 +156,15 @@ function renderAnalysis(answer) {
   renderFollowup(answer);
 }
 
+/** Turns as `{role, content}`, or gitlab-summary's `{question, answer}` pairs. */
+function turnsOf(conversation) {
+  return (conversation ?? []).flatMap((turn) => (turn.question !== undefined
+    ? [{ role: 'user', content: turn.question }, turn.answer ? { role: 'assistant', content: turn.answer } : null].filter(Boolean)
+    : [turn]));
+}
+
 function renderConversation(conversation) {
-  return (conversation ?? []).filter((turn) => turn.role !== 'system').map((turn) =>
+  return turnsOf(conversation).filter((turn) => turn.role !== 'system').map((turn) =>
     h('div', { class: 'turn' }, h('p', { class: 'who' }, turn.role === 'user' ? 'Question' : 'Answer'), h('p', { class: 'prose' }, turn.content)));
 }
 
@@ -182,7 +189,7 @@ function renderFollowup(answer) {
         if (status === 202) {
           message.textContent = 'Queued; the answer appears here when the worker has it. Reload in a moment.';
         } else {
-          fill(list, renderConversation(body.conversation ?? [...(answer.conversation ?? []), { role: 'user', content: text }, { role: 'assistant', content: body.answer }]));
+          fill(list, renderConversation(body.conversation ?? [...turnsOf(answer.conversation), { role: 'user', content: text }, { role: 'assistant', content: body.answer }]));
           question.value = '';
           message.textContent = 'Answered.';
         }

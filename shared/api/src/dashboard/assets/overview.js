@@ -13,7 +13,7 @@ const filters = document.getElementById('filters');
 const updated = document.getElementById('updated');
 const WINDOWS = ['1d', '7d', '30d'];
 
-let settings = { since: remembered('since', '7d'), group: remembered('group', '') };
+let settings = { since: '7d', group: '' };
 let serviceKeepsSettings = false;
 let stream = null;
 let reconnectTimer = null;
@@ -30,27 +30,33 @@ function query() {
   return q;
 }
 
-/** The window and group: the service's settings when it keeps them, else this browser's. */
+/** The window and group: this browser's last choice, else the service's settings (the
+ *  deployment's defaults, `/api/settings`). */
 async function loadSettings() {
-  if (document.body.dataset.settings === 'true') try {
-    const { body } = await api('/api/settings');
-    serviceKeepsSettings = true;
-    if (body && WINDOWS.includes(body.since)) settings.since = body.since;
-    if (body && typeof body.group === 'string') settings.group = body.group;
-  } catch (error) {
-    if (error instanceof ApiFailure && error.status === 401) throw error;
-    serviceKeepsSettings = false;
+  let service = null;
+  if (document.body.dataset.settings === 'true') {
+    try {
+      ({ body: service } = await api('/api/settings'));
+      serviceKeepsSettings = true;
+    } catch (error) {
+      if (error instanceof ApiFailure && error.status === 401) throw error;
+    }
   }
-  if (!serviceKeepsSettings) settings = { since: remembered('since', '7d'), group: remembered('group', '') };
-  if (!WINDOWS.includes(settings.since)) settings.since = '7d';
+  const since = remembered('since', null) ?? service?.since;
+  settings = {
+    since: WINDOWS.includes(since) ? since : '7d',
+    group: remembered('group', null) ?? (typeof service?.group === 'string' ? service.group : ''),
+  };
+  if (service?.group) filters.group.placeholder = `default: ${service.group}`;
   filters.since.value = settings.since;
   filters.group.value = settings.group;
 }
 
+/** Kept in this browser; an admin's choice also becomes the deployment's default. */
 async function saveSettings() {
   remember('since', settings.since);
   remember('group', settings.group);
-  if (serviceKeepsSettings) {
+  if (serviceKeepsSettings && document.body.dataset.admin === 'true') {
     try {
       await api('/api/settings', { json: { since: settings.since, group: settings.group } });
     } catch { /* kept in this browser anyway */ }
