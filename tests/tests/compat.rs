@@ -234,3 +234,88 @@ async fn only_configured_origins_may_call_from_their_pages() {
         .unwrap();
     assert!(none.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn avatars_come_only_from_allowed_hosts_and_only_as_images() {
+    use axum::response::IntoResponse;
+    use axum::routing::get;
+    let png: &'static [u8] = b"\x89PNG\r\n\x1a\n fake image bytes";
+    let router = axum::Router::new()
+        .route(
+            "/a.png",
+            get(move || async move { ([("content-type", "image/png")], png).into_response() }),
+        )
+        .route(
+            "/x.svg",
+            get(|| async {
+                (
+                    [("content-type", "image/svg+xml")],
+                    "<svg onload=alert(1)/>",
+                )
+                    .into_response()
+            }),
+        )
+        .route(
+            "/big.png",
+            get(|| async { ([("content-type", "image/png")], vec![0u8; 2 << 20]).into_response() }),
+        )
+        .route(
+            "/moved",
+            get(|| async {
+                (
+                    StatusCode::FOUND,
+                    [("location", "https://evil.example/a.png")],
+                )
+                    .into_response()
+            }),
+        );
+    let port = buildlore_tests::fake_server::serve(router).await;
+    let stack = TestStack::with_config(move |config| {
+        config.providers.gitlab_base =
+            buildlore_providers::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    })
+    .await;
+    let avatar = |path: &str| {
+        http::Request::builder()
+            .uri(format!(
+                "/api/avatar?url={}",
+                buildlore_providers::percent_encode(&format!("http://127.0.0.1:{port}{path}"))
+            ))
+            .header("authorization", format!("Bearer {}", keys::READ))
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+    let response = tower::ServiceExt::oneshot(stack.app.clone(), avatar("/a.png"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "image/png");
+    assert!(
+        response.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age")
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert_eq!(&bytes[..], png);
+    for (path, expected) in [
+        ("/x.svg", StatusCode::BAD_GATEWAY),
+        ("/big.png", StatusCode::BAD_GATEWAY),
+        ("/moved", StatusCode::BAD_GATEWAY),
+    ] {
+        let response = tower::ServiceExt::oneshot(stack.app.clone(), avatar(path))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), expected, "{path}");
+    }
+    for (url, expected) in [
+        ("https%3A%2F%2Fevil.example%2Fa.png", StatusCode::FORBIDDEN),
+        ("file%3A%2F%2F%2Fetc%2Fpasswd", StatusCode::BAD_REQUEST),
+    ] {
+        let (status, body) = stack.get(&format!("/api/avatar?url={url}")).await;
+        assert_eq!(status, expected, "{url}: {body}");
+    }
+}

@@ -33,6 +33,9 @@ pub struct Config {
     pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// `AVATAR_HOSTS`: hosts `/api/avatar` fetches avatars from besides the GitLab host
+    /// (comma-separated; default Gravatar's and GitHub's).
+    pub avatar_hosts: Vec<String>,
     /// `CORS_ALLOWED_ORIGINS`: other origins whose pages may call the API (comma-separated,
     /// such as `https://dash.example.com`); none by default (the dashboard is same-origin).
     pub cors_allowed_origins: Vec<String>,
@@ -466,6 +469,17 @@ impl Config {
             providers: provider_config(&lookup)?,
             secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
             cors_allowed_origins: cors_origins(&lookup)?,
+            avatar_hosts: match lookup("AVATAR_HOSTS") {
+                Some(list) => list
+                    .split(',')
+                    .map(|host| host.trim().to_ascii_lowercase())
+                    .filter(|host| !host.is_empty())
+                    .collect(),
+                None => buildlore_providers::avatar::DEFAULT_AVATAR_HOSTS
+                    .iter()
+                    .map(|host| host.to_string())
+                    .collect(),
+            },
             test_reports: crate::test_report_config::from_lookup(&lookup)?,
         })
     }

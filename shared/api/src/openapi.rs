@@ -193,6 +193,12 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/avatar",
+        Access::Read,
+        "A user's avatar (url=) from the GitLab host or the allowed avatar hosts: images only, at most 1 MB, no redirects",
+    ),
+    op(
+        "get",
         "/api/settings",
         Access::Read,
         "The dashboard defaults: group, since (window) and gitlabUrl",

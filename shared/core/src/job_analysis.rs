@@ -407,7 +407,9 @@ pub async fn answer_followup<S: AnalysisStore, L: Llm>(
 pub struct RecurringFailure {
     pub fingerprint: String,
     pub count: u64,
+    #[serde(serialize_with = "crate::time::millis")]
     pub first_seen: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub last_seen: DateTime<Utc>,
     pub branches: Vec<String>,
     pub category: String,

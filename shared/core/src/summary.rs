@@ -42,6 +42,7 @@ pub struct RecentRun {
     pub git_ref: Option<String>,
     pub sha: Option<String>,
     pub status: BuildStatus,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
     pub duration_ms: Option<u64>,
     pub url: Option<String>,
@@ -104,6 +105,7 @@ pub struct ProjectSummary {
 pub struct Summary {
     pub summary: Overall,
     pub projects: Vec<ProjectSummary>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub since: DateTime<Utc>,
     /// The first UTC day counted: windows are counted in whole days.
     pub counted_from: NaiveDate,

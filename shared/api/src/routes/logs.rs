@@ -3,7 +3,7 @@
 //! semantics), with `GET` of the same path to read the stored bytes.
 
 use crate::auth::Scope;
-use crate::body::{read_bytes, require_json_content_type};
+use crate::body::{gzip_encoded, read_bytes, require_json_content_type};
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params, whole_number};
 use crate::routes::ingest::record_error;
@@ -48,24 +48,6 @@ fn status_word(status: BuildStatus) -> &'static str {
         BuildStatus::Failure => "failed",
         BuildStatus::Canceled => "canceled",
         BuildStatus::Skipped => "skipped",
-    }
-}
-
-/// Whether the body is gzip-encoded (`Content-Encoding`); other encodings are refused.
-fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("") | Some("identity") => Ok(false),
-        Some("gzip") | Some("x-gzip") => Ok(true),
-        Some(other) => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Encoding {:?} is not supported; send gzip or no encoding",
-                other.chars().take(32).collect::<String>()
-            ),
-        )),
     }
 }
 

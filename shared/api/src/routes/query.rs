@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
             get(pipeline_details),
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
+        .route("/api/avatar", get(avatar))
         .merge(super::test_reports::read_routes())
         // The dashboard's pages and assets, served by the function that serves the reads.
         .merge(crate::dashboard::routes())
@@ -258,4 +259,58 @@ async fn get_build_by_path(
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path((repo, build_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     get_build(&state, &repo, &build_id).await
+}
+
+/// `GET /api/avatar?url=`: a user's avatar from the GitLab host or the avatar hosts allowed,
+/// so the dashboard loads nothing from another origin.
+async fn avatar(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use buildlore_providers::avatar::{AvatarClient, AvatarError};
+    use http::{StatusCode, header};
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let params = query_params(query)?;
+    let url = params
+        .get("url")
+        .filter(|url| !url.is_empty())
+        .ok_or_else(|| ApiError::bad_request("`url` is required: the avatar's address"))?;
+    let gitlab = &state.config.providers.gitlab_base;
+    let mut hosts = state.config.avatar_hosts.clone();
+    let mut plain_http = Vec::new();
+    if let Some(host) = gitlab.host_str() {
+        let host = match gitlab.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        if gitlab.scheme() == "http" {
+            // A GitLab configured over plain http (on a closed network) is fetched as it is.
+            plain_http.push(host.clone());
+        }
+        hosts.push(host);
+    }
+    let client =
+        AvatarClient::new(hosts, plain_http).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let avatar = client.fetch(url).await.map_err(|error| match error {
+        AvatarError::NotAUrl => ApiError::bad_request(error.to_string()),
+        AvatarError::HostNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, error.to_string()),
+        AvatarError::NotAnImage | AvatarError::TooLarge | AvatarError::Upstream(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())
+        }
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, avatar.content_type),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'".to_string(),
+            ),
+        ],
+        avatar.bytes,
+    )
+        .into_response())
 }

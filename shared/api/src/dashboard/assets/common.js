@@ -194,11 +194,16 @@ export function remember(name, value) {
   try { localStorage.setItem(`buildlore.${name}`, value); } catch { /* private mode */ }
 }
 
-/** Initials of a person, shown instead of an avatar from another origin. */
+/** A person's avatar through the service (`/api/avatar`: nothing is loaded from another
+ *  origin), or their initials when there is none or it cannot be shown. */
 export function avatar(person) {
   const name = person?.name || person?.username || '?';
   const initials = name.split(/[\s._-]+/).filter(Boolean).slice(0, 2).map((part) => part[0].toUpperCase()).join('');
-  return h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials || '?');
+  const fallback = h('span', { class: 'avatar', 'aria-hidden': 'true' }, initials || '?');
+  if (!person?.avatar_url) return fallback;
+  const image = h('img', { class: 'avatar', alt: '', width: 24, height: 24, src: `/api/avatar?url=${encodeURIComponent(person.avatar_url)}` });
+  image.addEventListener('error', () => image.replaceWith(fallback));
+  return image;
 }
 
 /** The query string naming a job for the AI and trace routes. */
