@@ -200,6 +200,15 @@ async fn recent_runs_stay_inside_the_window_and_settings_give_the_defaults() {
     );
     let (_, month) = stack.get("/api/pipelines/summary").await;
     assert_eq!(month["summary"]["total_pipelines"], 2, "{month}");
+    // `group=` given empty is every group, whatever the default.
+    let (code, body) = stack
+        .post_build(&json!({"build_id": "elsewhere", "repo": "other/app", "branch": "main", "status": "success"}))
+        .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (_, grouped) = stack.get("/api/pipelines/summary").await;
+    assert_eq!(grouped["summary"]["total_pipelines"], 2, "{grouped}");
+    let (_, everything) = stack.get("/api/pipelines/summary?group=").await;
+    assert_eq!(everything["summary"]["total_pipelines"], 3, "{everything}");
     let (status, _, _) = stack
         .call(
             http::Method::POST,

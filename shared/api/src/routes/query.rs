@@ -97,7 +97,8 @@ impl SummaryRequest {
                 .map(String::as_str)
                 .filter(|v| !v.is_empty())
         };
-        let settings = if given("since").is_none() || given("group").is_none() {
+        // `group=` given empty asks for every group; left out, the settings' group applies.
+        let settings = if given("since").is_none() || !params.contains_key("group") {
             Some(super::settings::current_settings(state).await?)
         } else {
             None
@@ -123,9 +124,10 @@ impl SummaryRequest {
             }
             other => other.map(str::to_string),
         };
-        let group = given("group")
-            .map(str::to_string)
-            .or_else(|| settings.and_then(|s| s.group));
+        let group = match params.get("group") {
+            Some(group) => Some(group.clone()).filter(|group| !group.is_empty()),
+            None => settings.and_then(|s| s.group),
+        };
         let scope = summary::parse_scope(project.as_deref(), group.as_deref()).map_err(bad)?;
         Ok(SummaryRequest {
             since,
