@@ -37,6 +37,22 @@ ensure_sam_venv() { pinned_venv .venv-sam requirements-sam.txt sam "the SAM CLI"
 # .venv-lambda: cargo-lambda and the zig it links with, for infra/package.
 ensure_lambda_venv() { pinned_venv .venv-lambda requirements-lambda.txt cargo-lambda "cargo-lambda and zig"; }
 
+# ensure_chromium: the headless browser and its WebDriver for the dashboard's browser tests
+# (Debian's chromium and chromium-driver), installed with apt-get when missing.
+ensure_chromium() {
+  if command -v chromedriver >/dev/null && command -v chromium >/dev/null; then
+    return
+  fi
+  command -v apt-get >/dev/null \
+    || die "the browser tests need chromium and chromedriver; install them (Debian: apt-get install chromium chromium-driver)"
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  log "installing chromium and chromium-driver (once)"
+  $sudo apt-get install -y -q chromium chromium-driver >/dev/null \
+    || { $sudo apt-get update -q >/dev/null && $sudo apt-get install -y -q chromium chromium-driver >/dev/null; } \
+    || die "apt-get could not install chromium and chromium-driver"
+}
+
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }

@@ -334,9 +334,9 @@ async fn measure_summary(
     println!(
         "  {builds:>6} builds stored: summary read {items} counter items in {calls} DynamoDB calls \
          (counters: one query per day; recent runs: two per project); it counts {} runs",
-        summary.total_pipelines
+        summary.summary.total_pipelines
     );
-    Ok((items, calls, summary.total_pipelines))
+    Ok((items, calls, summary.summary.total_pipelines))
 }
 
 async fn summary(small: usize, large: usize, projects: usize) -> Result<(), BoxError> {

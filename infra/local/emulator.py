@@ -34,6 +34,32 @@ from moto.moto_server.werkzeug_app import (
 )
 
 
+def _check_patched_internals() -> None:
+    """Fails loudly when moto's internals no longer look like what the patches below assume
+    (an upgrade could otherwise leave a patch silently without effect)."""
+    import inspect
+    from importlib.metadata import version
+
+    problems = []
+    source = inspect.getsource(DynamoDBBackend.transact_write_items)
+    if "copy.deepcopy" not in source:
+        problems.append("DynamoDBBackend.transact_write_items no longer backs tables up with copy.deepcopy")
+    if not hasattr(dynamodb_models, "copy"):
+        problems.append("moto.dynamodb.models no longer imports copy")
+    for name in ("get_table", "get_item", "put_item", "delete_item"):
+        if not callable(getattr(DynamoDBBackend, name, None)):
+            problems.append(f"DynamoDBBackend.{name} is gone")
+    if problems:
+        raise SystemExit(
+            f"emulator.py: moto {version('moto')} changed what its patches rely on: "
+            + "; ".join(problems)
+            + " (pinned in infra/requirements.txt; update the patches before the pin)"
+        )
+
+
+_check_patched_internals()
+
+
 def _deepcopy_except_tables(value, memo=None):
     # Tables are no longer copied whole; transactions save their items instead (below).
     if isinstance(value, Table):

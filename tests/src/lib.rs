@@ -5,5 +5,6 @@ pub mod emulator;
 pub mod fake_server;
 pub mod fixtures;
 pub mod stack;
+pub mod webdriver;
 
 pub use stack::{TestStack, keys};

@@ -67,6 +67,8 @@ pub fn test_config(table: &str) -> Config {
         analysis_reuse_days: 14,
         analysis_budget: buildlore_core::budget::BudgetLimits::default(),
         secrets_refresh: Duration::from_secs(300),
+        cors_allowed_origins: Vec::new(),
+        avatar_hosts: Vec::new(),
         gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
             "{},{}",
             secrets::GITLAB,

@@ -1,5 +1,8 @@
 //! The analysis worker: an SQS event source delivers batches; failures are reported per
 //! message (`ReportBatchItemFailures`) so only those are retried.
+// The analysis future (an instrumented message inside the runtime's service) nests deeper
+// than the compiler's default layout limit.
+#![recursion_limit = "256"]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use buildlore_api::AppState;

@@ -2,6 +2,7 @@
 //! each scope may have several keys at once, so keys can be rotated without downtime.
 
 use crate::error::ApiError;
+use crate::session::{SessionKey, SessionRefused, SessionScope, WeakSessionSecret, session_cookie};
 use http::{HeaderMap, StatusCode, header};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -53,6 +54,8 @@ fn digest(key: &str) -> Digest32 {
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     lists: Arc<RwLock<KeyLists>>,
+    /// Signs dashboard sessions (see `session`).
+    session_key: Arc<RwLock<SessionKey>>,
 }
 
 #[derive(Clone, Default)]
@@ -107,6 +110,7 @@ impl ApiKeys {
         };
         Ok(ApiKeys {
             lists: Arc::new(RwLock::new(lists)),
+            session_key: Arc::default(),
         })
     }
 
@@ -119,6 +123,14 @@ impl ApiKeys {
     pub fn replace_with(&self, fresh: &ApiKeys) {
         let lists = fresh.lists().clone();
         *self.lists.write().unwrap_or_else(PoisonError::into_inner) = lists;
+        let session_key = fresh.session_key();
+        // A key made up at start-up is never news: replacing one would end every session.
+        if session_key.configured {
+            *self
+                .session_key
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = session_key;
+        }
     }
 
     /// Adds keys given as SHA-256 digests (hex, comma-separated), for deployments that keep
@@ -171,11 +183,110 @@ impl ApiKeys {
         scopes
     }
 
-    /// Checks the request's bearer key for `scope`: 401 without a known key, 403 with a key
-    /// of another scope.
+    /// Signs dashboard sessions with `secret` (`SESSION_SECRET`) instead of a key made up
+    /// at start-up, so every function accepts the sessions any of them started.
+    pub fn with_session_secret(self, secret: Option<&str>) -> Result<Self, WeakSessionSecret> {
+        if let Some(secret) = secret.filter(|secret| !secret.trim().is_empty()) {
+            *self
+                .session_key
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = SessionKey::from_secret(secret)?;
+        }
+        Ok(self)
+    }
+
+    fn session_key(&self) -> SessionKey {
+        self.session_key
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Whether sessions are signed with a configured secret (else only this process knows
+    /// the key).
+    pub fn session_secret_configured(&self) -> bool {
+        self.session_key().configured
+    }
+
+    /// Starts a dashboard session for a presented read or admin key: the cookie value. The
+    /// key itself is not in it.
+    pub fn start_session(&self, key: &str, now: i64) -> Result<String, ApiError> {
+        let presented = digest(key.trim());
+        let scopes = self.scopes_of(&presented);
+        let scope = if scopes.contains(&Scope::Admin) {
+            SessionScope::Admin
+        } else if scopes.contains(&Scope::Read) {
+            SessionScope::Read
+        } else if scopes.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "API key not recognised",
+            ));
+        } else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "this key has only the ingest scope; sign in with a read or admin key",
+            ));
+        };
+        self.session_key()
+            .issue(scope, &Caller::of(&presented).key_id, now)
+            .ok_or_else(|| ApiError::unavailable("sessions cannot be signed right now"))
+    }
+
+    /// The caller of a request that carries a session cookie instead of a key.
+    fn authorize_session(&self, token: &str, scope: Scope) -> Result<Caller, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = self.session_key().verify(token, now).map_err(|refused| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                match refused {
+                    SessionRefused::Expired => "your session has expired; sign in again",
+                    SessionRefused::Invalid => "the session cookie is not valid; sign in again",
+                },
+            )
+        })?;
+        // A session lasts only as long as the key that started it.
+        let still_valid = {
+            let lists = self.lists();
+            let keys = match claims.scope {
+                SessionScope::Admin => &lists.admin,
+                SessionScope::Read => &lists.read,
+            };
+            keys.iter()
+                .any(|digest| Caller::of(digest).key_id == claims.key_id)
+        };
+        if !still_valid {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "the key this session was started with is no longer valid; sign in again",
+            ));
+        }
+        let allowed = match claims.scope {
+            SessionScope::Admin => true,
+            SessionScope::Read => scope == Scope::Read,
+        };
+        if !allowed {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "this session does not have the {} scope; sign in with a key that does",
+                    scope.name()
+                ),
+            ));
+        }
+        Ok(Caller {
+            key_id: claims.key_id,
+        })
+    }
+
+    /// Checks the request's bearer key (or, without one, its dashboard session cookie) for
+    /// `scope`: 401 without a known key, 403 with a key of another scope.
     pub fn authorize(&self, headers: &HeaderMap, scope: Scope) -> Result<Caller, ApiError> {
         let unauthorized = |message: &str| ApiError::new(StatusCode::UNAUTHORIZED, message);
         let Some(value) = headers.get(header::AUTHORIZATION) else {
+            if let Some(token) = session_cookie(headers) {
+                return self.authorize_session(token, scope);
+            }
             return Err(unauthorized(
                 "missing API key: send the header `Authorization: Bearer <key>`",
             ));

@@ -56,3 +56,27 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     let bytes = read_bytes(body, limit).await?;
     parse_json(&bytes)
 }
+
+/// Whether the body is gzip-encoded: `Content-Encoding: gzip`, or a gzip content type
+/// (`application/gzip`, as some uploaders label compressed files); other encodings are
+/// refused.
+pub fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
+    let gzip_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
+    let encoding = headers
+        .get(header::CONTENT_ENCODING)
+        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
+    match encoding.as_deref() {
+        None | Some("") | Some("identity") => Ok(gzip_type),
+        Some("gzip") | Some("x-gzip") => Ok(true),
+        Some(other) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!(
+                "Content-Encoding {:?} is not supported; send gzip or no encoding",
+                other.chars().take(32).collect::<String>()
+            ),
+        )),
+    }
+}

@@ -33,6 +33,12 @@ pub struct Config {
     pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// `AVATAR_HOSTS`: hosts `/api/avatar` fetches avatars from besides the GitLab host
+    /// (comma-separated; default Gravatar's and GitHub's).
+    pub avatar_hosts: Vec<String>,
+    /// `CORS_ALLOWED_ORIGINS`: other origins whose pages may call the API (comma-separated,
+    /// such as `https://dash.example.com`); none by default (the dashboard is same-origin).
+    pub cors_allowed_origins: Vec<String>,
     /// `SECRETS_REFRESH_SECONDS`: how often secrets named by `<NAME>_SECRET_ARN` are read
     /// again, so a rotated API key or webhook secret takes effect without a redeploy
     /// (default 300).
@@ -256,6 +262,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
     "GITLAB_TOKEN",
     "GITHUB_TOKEN",
     "LLM_API_KEY",
+    "SESSION_SECRET",
 ];
 
 /// Reads the secrets named by `<NAME>_SECRET_ARN` variables through `read_secret`, returning
@@ -283,6 +290,26 @@ where
         resolved.insert(name.to_string(), value);
     }
     Ok(resolved)
+}
+
+fn cors_origins(lookup: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let mut origins = Vec::new();
+    for origin in lookup("CORS_ALLOWED_ORIGINS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+    {
+        let url = reqwest_url(origin).filter(|url| url.path() == "/" && !origin.ends_with('/'));
+        if url.is_none() {
+            return Err(ConfigError::Invalid(
+                "CORS_ALLOWED_ORIGINS",
+                "origins such as https://dash.example.com (scheme, host and port; no path), comma-separated",
+            ));
+        }
+        origins.push(origin.to_string());
+    }
+    Ok(origins)
 }
 
 /// Whether any secret is named by a `<NAME>_SECRET_ARN` variable.
@@ -352,7 +379,14 @@ impl Config {
             &lookup("INGEST_API_KEY_SHA256").unwrap_or_default(),
             &lookup("READ_API_KEY_SHA256").unwrap_or_default(),
             &lookup("ADMIN_API_KEY_SHA256").unwrap_or_default(),
-        )?;
+        )?
+        .with_session_secret(lookup("SESSION_SECRET").as_deref())
+        .map_err(|_| {
+            ConfigError::Invalid(
+                "SESSION_SECRET",
+                "at least 32 characters (it signs dashboard sessions)",
+            )
+        })?;
         let build_retention_days = match lookup("BUILD_RETENTION_DAYS") {
             None => Some(DEFAULT_RETENTION_DAYS),
             Some(text) => match text.trim().parse::<u32>() {
@@ -434,6 +468,18 @@ impl Config {
             },
             providers: provider_config(&lookup)?,
             secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
+            cors_allowed_origins: cors_origins(&lookup)?,
+            avatar_hosts: match lookup("AVATAR_HOSTS") {
+                Some(list) => list
+                    .split(',')
+                    .map(|host| host.trim().to_ascii_lowercase())
+                    .filter(|host| !host.is_empty())
+                    .collect(),
+                None => buildlore_providers::avatar::DEFAULT_AVATAR_HOSTS
+                    .iter()
+                    .map(|host| host.to_string())
+                    .collect(),
+            },
             test_reports: crate::test_report_config::from_lookup(&lookup)?,
         })
     }

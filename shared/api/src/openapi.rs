@@ -192,6 +192,24 @@ pub const OPERATIONS: &[Operation] = &[
         "Recurring failures of a repo (repo, since)",
     ),
     op(
+        "get",
+        "/api/avatar",
+        Access::Read,
+        "A user's avatar (url=) from the GitLab host or the allowed avatar hosts: images only, at most 1 MB, no redirects",
+    ),
+    op(
+        "get",
+        "/api/settings",
+        Access::Read,
+        "The dashboard defaults: group, since (window) and gitlabUrl",
+    ),
+    op(
+        "post",
+        "/api/settings",
+        Access::Admin,
+        "Change the default group and window ({group?, since?}) used when a summary or stream request names none",
+    ),
+    op(
         "post",
         "/api/v1/jobs/{provider}/{project}/{job_id}/reports/junit",
         Access::Ingest,

@@ -2,11 +2,14 @@
 
 use serde::Serialize;
 
+/// gitlab-summary's names (`gitCommit`, `buildDate`), and ours beside them.
 #[derive(Debug, Clone, Serialize)]
 pub struct VersionInfo {
     pub name: &'static str,
     pub version: &'static str,
+    #[serde(rename = "gitCommit")]
     pub commit: &'static str,
+    #[serde(rename = "buildDate")]
     pub build_date: &'static str,
 }
 

@@ -11,6 +11,7 @@ use buildlore_core::job_analysis::{
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::FetchError;
 use serde_json::Value;
+use tracing::Instrument;
 
 /// The message schema versions this worker understands (2 adds follow-up questions).
 pub const SUPPORTED_VERSIONS: &[u64] = &[1, 2];
@@ -33,9 +34,12 @@ pub async fn handle_batch(state: &AppState, messages: Vec<SqsMessage>) -> SqsBat
     let mut failures = Vec::new();
     for message in messages {
         let id = message.message_id.clone().unwrap_or_default();
+        // The span is attached to the future, not entered across its awaits (an entered
+        // guard held over an await would tag whatever else runs on the thread meanwhile).
         let span = tracing::info_span!("message", message_id = %id);
-        let _entered = span.enter();
-        match process(state, &message).await {
+        let outcome = process(state, &message).instrument(span.clone()).await;
+        let _in_span = span.enter();
+        match outcome {
             Ok(()) => tracing::info!("processed"),
             Err(MessageError::Permanent(reason)) => {
                 tracing::error!(%reason, "dropped: cannot be processed");
@@ -81,6 +85,19 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         job_name: request.job_name.as_deref(),
         stage: None,
         branch: request.branch.as_deref(),
+        report: None,
+    };
+    let report = crate::routes::test_reports::job_report_evidence(
+        state,
+        &request.provider,
+        &request.repo,
+        &request.job_id,
+    )
+    .await
+    .map_err(|e| MessageError::Retryable(e.to_string()))?;
+    let job = JobToAnalyse {
+        report: report.as_ref(),
+        ..job
     };
     let log = match job_log(state, &request).await? {
         Ok(log) => log,

@@ -351,6 +351,13 @@ impl AnalysisStore for DynamoStore {
             set.push_str(", root_cause = :cause");
             update = update.expression_attribute_values(":cause", s(root_cause));
         }
+        if let Some(report) = &analysis.test_report {
+            set.push_str(", only_known_noise = :noise");
+            update = update.expression_attribute_values(
+                ":noise",
+                AttributeValue::Bool(report.only_known_noise),
+            );
+        }
         let mut add = "#count :one".to_string();
         if let Some(branch) = &analysis.branch {
             add.push_str(", branches :branch");
@@ -530,7 +537,71 @@ impl DynamoStore {
                 .await
                 .map_err(store_error)?;
         }
+        if existing.status == AnalysisStatus::Done
+            && let Some(fingerprint) = &existing.fingerprint
+        {
+            self.uncount_failure(repo, fingerprint).await?;
+        }
         Ok(true)
+    }
+
+    /// Takes a forgotten job off its failure's count; a failure no job is counted for any
+    /// more is removed from the listing.
+    async fn uncount_failure(&self, repo: &RepoPath, fingerprint: &str) -> Result<(), StoreError> {
+        let key = |update: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder| {
+            update
+                .table_name(self.table())
+                .key(PARTITION_KEY, s(keys::failures_of_repo(repo)))
+                .key(SORT_KEY, s(keys::failure_sort_key(fingerprint)))
+        };
+        let decremented = key(self.client().update_item())
+            .update_expression("ADD #count :minus_one")
+            .condition_expression("attribute_exists(#pk) AND #count > :zero")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_values(":minus_one", AttributeValue::N("-1".into()))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        let left = match decremented {
+            Ok(output) => output
+                .attributes
+                .and_then(|a| a.get("count")?.as_n().ok()?.parse::<i64>().ok())
+                .unwrap_or(0),
+            // Never counted (or already at zero): nothing to take off.
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(());
+            }
+            Err(error) => return Err(store_error(error)),
+        };
+        if left <= 0 {
+            let removed = self
+                .client()
+                .delete_item()
+                .table_name(self.table())
+                .key(PARTITION_KEY, s(keys::failures_of_repo(repo)))
+                .key(SORT_KEY, s(keys::failure_sort_key(fingerprint)))
+                .condition_expression("#count <= :zero")
+                .expression_attribute_names("#count", "count")
+                .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                .send()
+                .await;
+            match removed {
+                Ok(_) => {}
+                // Counted again meanwhile: it stays.
+                Err(error)
+                    if error
+                        .as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(error) => return Err(store_error(error)),
+            }
+        }
+        Ok(())
     }
 
     /// A repo's failures seen since `since`, most frequent first.
@@ -588,6 +659,10 @@ impl DynamoStore {
                         .unwrap_or_default(),
                     latest_job_id: text(&item, "latest_job").unwrap_or_default(),
                     root_cause: text(&item, "root_cause"),
+                    only_known_noise: item
+                        .get("only_known_noise")
+                        .and_then(|v| v.as_bool().ok())
+                        .copied(),
                 });
             }
             start = output.last_evaluated_key;

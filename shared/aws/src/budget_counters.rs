@@ -1,7 +1,7 @@
 //! Hourly budget counters: one item per budget and window, `ADD` under a condition, so
 //! concurrent requests never spend past the limit.
 
-use crate::errors::store_error;
+use crate::errors::written;
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::budget::BudgetCounters;
@@ -37,16 +37,6 @@ impl BudgetCounters for DynamoStore {
             .expression_attribute_values(":ttl", AttributeValue::N(expires.timestamp().to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        written(result)
     }
 }

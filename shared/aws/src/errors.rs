@@ -51,3 +51,22 @@ where
         StoreError::Failed(detail)
     }
 }
+
+/// A conditional write's outcome: `Ok(true)` when it was written, `Ok(false)` when its
+/// condition did not hold (`ConditionalCheckFailed`), any other failure translated.
+pub fn written<O, E, R>(result: Result<O, SdkError<E, R>>) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + StdError + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(error)
+            if error.as_service_error().and_then(|e| e.code())
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(store_error(error)),
+    }
+}

@@ -13,6 +13,7 @@ pub mod green_run_store;
 pub mod markers;
 pub mod record_store;
 pub mod run_items;
+pub mod settings_store;
 pub mod stream_slots;
 pub mod summary_source;
 pub mod test_report_store;

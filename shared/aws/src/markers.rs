@@ -1,7 +1,7 @@
 //! Small items that make deliveries and requests idempotent: processed webhook deliveries,
 //! requested analyses, and a provider's numeric project id resolved to its path.
 
-use crate::errors::store_error;
+use crate::errors::{store_error, written};
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::RepoPath;
@@ -26,17 +26,7 @@ impl Markers for DynamoStore {
             .expression_attribute_names("#pk", PARTITION_KEY)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        written(result)
     }
 
     async fn clear_marker(&self, partition: &str) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 //! Leased slots of live event streams: one item per key and slot, taken with a conditional
 //! put that succeeds only when the slot is free or its lease has run out.
 
-use crate::errors::store_error;
+use crate::errors::{store_error, written};
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::ports::StoreError;
@@ -43,17 +43,7 @@ impl SlotLeases for DynamoStore {
             .expression_attribute_values(":now", AttributeValue::N(now.timestamp().to_string()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(error) => Err(store_error(error)),
-        }
+        written(result)
     }
 
     async fn release_slot(&self, holder: &str, slot: u32) -> Result<(), StoreError> {

@@ -82,6 +82,40 @@ pub struct RepoAnalysis {
     pub flaky_candidates: Vec<FlakyCandidate>,
     /// The most frequent failures (fingerprints) of analysed jobs in the window.
     pub top_failures: Vec<serde_json::Value>,
+    /// The same figures day by day (UTC), oldest first, for charts.
+    pub daily: Vec<DayFigures>,
+}
+
+/// One UTC day of a repo: runs, success rate and duration percentiles.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DayFigures {
+    pub day: chrono::NaiveDate,
+    pub runs: i64,
+    pub success_rate: Option<f64>,
+    pub duration_p50: Option<f64>,
+    pub duration_p90: Option<f64>,
+}
+
+/// Every day of the window, with or without runs (a gap in a chart is a day without runs).
+fn daily_figures(days: &[chrono::NaiveDate], counters: &[DayCounters]) -> Vec<DayFigures> {
+    days.iter()
+        .map(|day| {
+            let of_day = sums(
+                &counters
+                    .iter()
+                    .filter(|c| c.day == *day)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            );
+            DayFigures {
+                day: *day,
+                runs: of_day.get(crate::counters::TOTAL).copied().unwrap_or(0),
+                success_rate: success_rate(&of_day),
+                duration_p50: percentile(&of_day, 0.5),
+                duration_p90: percentile(&of_day, 0.9),
+            }
+        })
+        .collect()
 }
 
 fn sums(counters: &[DayCounters]) -> BTreeMap<String, i64> {
@@ -218,11 +252,9 @@ pub async fn analyse<S: AnalysisSource>(
 ) -> Result<RepoAnalysis, StoreError> {
     let scope = ProjectScope::Project(repo.clone());
     let window = now - since;
-    let current = sums(
-        &source
-            .day_counters(&days_between(since, now), &scope)
-            .await?,
-    );
+    let current_days = days_between(since, now);
+    let current_counters = source.day_counters(&current_days, &scope).await?;
+    let current = sums(&current_counters);
     let previous_days = days_between(since - window, since - chrono::Duration::days(1));
     let previous = sums(&source.day_counters(&previous_days, &scope).await?);
     let runs = source.runs_since(repo, since).await?;
@@ -248,6 +280,7 @@ pub async fn analyse<S: AnalysisSource>(
         red_branches: red_branches(&runs),
         flaky_candidates: flaky_candidates(&jobs),
         top_failures: Vec::new(),
+        daily: daily_figures(&current_days, &current_counters),
     })
 }
 

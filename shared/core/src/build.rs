@@ -71,7 +71,14 @@ impl BuildSubmission {
         let repo_raw = fields.required_string("repo", crate::repo::MAX_REPO_LEN + 1)?;
         let repo =
             RepoPath::parse(&repo_raw).map_err(|e| FieldError::new("repo", e.to_string()))?;
-        let branch = fields.required_string("branch", MAX_BRANCH_LEN)?;
+        let branch = fields
+            .optional_string("branch", MAX_BRANCH_LEN)?
+            .ok_or_else(|| {
+                FieldError::new(
+                    "branch",
+                    "is required and may not be empty (GitLab leaves CI_COMMIT_BRANCH empty in merge-request and tag pipelines: send $CI_COMMIT_REF_NAME; GitHub Actions: $GITHUB_REF_NAME)",
+                )
+            })?;
         let status_raw = fields.required_string("status", MAX_LABEL_LEN)?;
         let status = BuildStatus::parse(&status_raw)
             .map_err(|e| FieldError::new("status", e.to_string()))?;

@@ -3,6 +3,8 @@
 use crate::ports::StoreError;
 use crate::repo::RepoPath;
 use crate::runs::{Job, Pipeline};
+use crate::status::BuildStatus;
+use crate::time::sortable;
 use serde_json::{Value, json};
 use std::future::Future;
 
@@ -71,16 +73,58 @@ pub fn parse_pipeline_id(raw: &str) -> Result<String, DetailsError> {
     }
 }
 
-fn job_view(job: &Job) -> Value {
-    let mut view = json!(job);
-    if let Some(object) = view.as_object_mut() {
-        object.insert("id".into(), json!(job.job_id));
-        object.insert(
-            "duration".into(),
-            json!(job.duration_ms.map(|ms| ms as f64 / 1000.0)),
-        );
+/// An id as gitlab-summary shows it: a number where the provider's ids are numbers.
+pub fn id_value(id: &str) -> Value {
+    match id.parse::<u64>() {
+        Ok(number) if !id.starts_with('0') || id == "0" => json!(number),
+        _ => json!(id),
     }
-    view
+}
+
+/// A status in GitLab's lower-case words (`success`, `failed`, …): the provider's own word for
+/// a GitLab run, ours mapped for the others.
+pub fn gitlab_status(provider: &str, provider_status: &str, status: BuildStatus) -> String {
+    if provider == "gitlab" && !provider_status.is_empty() {
+        return provider_status.to_ascii_lowercase();
+    }
+    match status {
+        BuildStatus::Pending => "pending",
+        BuildStatus::Running => "running",
+        BuildStatus::Success => "success",
+        BuildStatus::Failure => "failed",
+        BuildStatus::Canceled => "canceled",
+        BuildStatus::Skipped => "skipped",
+    }
+    .to_string()
+}
+
+fn time(at: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+    at.map_or(Value::Null, |at| json!(sortable(at)))
+}
+
+fn seconds(duration_ms: Option<u64>) -> Value {
+    json!(duration_ms.map(|ms| ms as f64 / 1000.0))
+}
+
+fn job_view(job: &Job) -> Value {
+    json!({
+        "id": id_value(&job.job_id),
+        "name": job.name,
+        "stage": job.stage,
+        "status": gitlab_status(&job.provider, &job.provider_status, job.status),
+        "created_at": time(job.created_at),
+        "started_at": time(job.started_at),
+        "finished_at": time(job.finished_at),
+        "duration": seconds(job.duration_ms),
+        // Ours beside gitlab-summary's.
+        "normalised_status": job.status,
+        "queued_duration": seconds(job.queued_duration_ms),
+        "failure_reason": job.failure_reason,
+        "allow_failure": job.allow_failure,
+        "ref": job.git_ref,
+        "runner": job.runner,
+        "url": job.url,
+    })
 }
 
 /// The details body: the pipeline, its user and commit, and its jobs.
@@ -109,20 +153,46 @@ pub async fn pipeline_details<S: DetailsSource>(
         }));
     };
     let jobs = source.jobs_of(&repo, provider, pipeline_id).await?;
-    let mut view = json!(pipeline);
-    if let Some(object) = view.as_object_mut() {
-        object.insert("id".into(), json!(pipeline.pipeline_id));
-        object.insert(
-            "duration".into(),
-            json!(pipeline.duration_ms.map(|ms| ms as f64 / 1000.0)),
-        );
-        object.remove("user");
-        object.remove("commit");
-    }
+    let user = pipeline.user.as_ref().map(|user| {
+        json!({
+            "id": user.id,
+            "username": user.username,
+            "name": user.name,
+            "avatar_url": user.avatar_url,
+        })
+    });
+    let commit = pipeline.commit.as_ref().map(|commit| {
+        json!({
+            "id": commit.id,
+            "short_id": commit.id.as_deref().map(|id| id.chars().take(8).collect::<String>()),
+            "title": commit.title,
+            "message": commit.message,
+            "author_name": commit.author_name,
+            "author_email": commit.author_email,
+            "created_at": time(commit.created_at),
+            "url": commit.url,
+        })
+    });
+    // gitlab-summary's flat shape, and ours beside it.
     Ok(Ok(json!({
-        "pipeline": view,
-        "user": pipeline.user,
-        "commit": pipeline.commit,
+        "pipeline_id": id_value(&pipeline.pipeline_id),
+        "project_id": pipeline.project_id.as_deref().map(id_value),
+        "status": gitlab_status(&pipeline.provider, &pipeline.provider_status, pipeline.status),
+        "ref": pipeline.git_ref,
+        "sha": pipeline.sha,
+        "source": pipeline.source,
+        "created_at": time(pipeline.created_at),
+        "started_at": time(pipeline.started_at),
+        "finished_at": time(pipeline.finished_at),
+        "duration": seconds(pipeline.duration_ms),
+        "user": user,
+        "commit": commit,
         "jobs": jobs.iter().map(job_view).collect::<Vec<_>>(),
+        "provider": pipeline.provider,
+        "project_path": pipeline.repo,
+        "name": pipeline.name,
+        "normalised_status": pipeline.status,
+        "web_url": pipeline.url,
+        "attempt": pipeline.attempt,
     })))
 }

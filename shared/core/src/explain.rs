@@ -78,6 +78,8 @@ pub struct JobFacts<'a> {
     pub repo: &'a str,
     pub job_name: Option<&'a str>,
     pub stage: Option<&'a str>,
+    /// What the job's test report adds (every failing test known flaky or quarantined).
+    pub test_report: Option<&'a str>,
 }
 
 /// The excerpt's ranges as a reader sees them, one text per range (empty for a range past the
@@ -185,6 +187,9 @@ pub fn build_prompt(
         user.push_str(&format!("Failing step: {step}\n"));
     }
     user.push_str(&format!("Triage category: {}\n", triage.category.as_str()));
+    if let Some(note) = facts.test_report {
+        user.push_str(&format!("Test report: {note}\n"));
+    }
     if !triage.failed_tests.is_empty() {
         user.push_str(&format!(
             "Failed tests: {}\n",

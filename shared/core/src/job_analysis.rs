@@ -8,6 +8,7 @@ use crate::explain::{
     build_followup, build_prompt, check_prompt_not_leaked, excerpt_for_prompt,
     explanation_from_triage, parse_explanation,
 };
+use crate::junit::evidence::ReportEvidence;
 use crate::last_green::{GreenLog, GreenRunNote, GreenRunStore, JobOnBranch, green_log_for};
 use crate::ports::StoreError;
 use crate::redact::{Redacted, redact};
@@ -61,6 +62,10 @@ pub struct JobAnalysis {
     pub reused_from: Option<String>,
     /// The questions and answers after the first analysis.
     pub conversation: Vec<ChatMessage>,
+    /// What the job's test reports said, when it had any (its failed tests are then the
+    /// report's, and `only_known_noise` says every one is flaky or quarantined).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_report: Option<ReportEvidence>,
     /// Whether the last green run of the job was compared with, and which.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success: Option<GreenRunNote>,
@@ -134,6 +139,8 @@ pub struct JobToAnalyse<'a> {
     pub job_name: Option<&'a str>,
     pub stage: Option<&'a str>,
     pub branch: Option<&'a str>,
+    /// What the job's test reports say, when it has any.
+    pub report: Option<&'a ReportEvidence>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,6 +199,7 @@ impl JobAnalysis {
             analysed_at: now,
             reused_from: None,
             conversation: Vec::new(),
+            test_report: job.report.cloned(),
             last_success: None,
         }
     }
@@ -326,7 +334,13 @@ pub async fn analyse_job<S: AnalysisStore + GreenRunStore + TraceStore, L: Llm>(
     {
         return Ok(existing);
     }
-    let (triaged, note) = triage_with_green_run(store, settings, job, log).await?;
+    let (mut triaged, note) = triage_with_green_run(store, settings, job, log).await?;
+    // A test report names the failed tests better than the log does.
+    if let Some(report) = job.report
+        && !report.failed_tests.is_empty()
+    {
+        triaged.failed_tests = report.failed_tests.clone();
+    }
     let mut analysis = from_triage(job, &triaged);
     analysis.last_success = Some(note);
     if let Some(reused) = reuse_earlier(store, &mut analysis, settings, llm.is_some()).await? {
@@ -334,15 +348,22 @@ pub async fn analyse_job<S: AnalysisStore + GreenRunStore + TraceStore, L: Llm>(
     }
     match llm {
         None => {
-            analysis.result = Some(explanation_from_triage(&triaged));
+            let mut explanation = explanation_from_triage(&triaged);
+            if let Some(note) = job.report.and_then(ReportEvidence::note) {
+                explanation.explanation =
+                    Redacted::new(&format!("{} {note}", explanation.explanation));
+            }
+            analysis.result = Some(explanation);
             analysis.source = AnalysisSource::Triage;
         }
         Some(llm) => {
             let excerpt = excerpt_for_prompt(log, &triaged, settings.prompt_log_chars);
+            let note = job.report.and_then(ReportEvidence::for_prompt);
             let facts = JobFacts {
                 repo: job.repo.as_str(),
                 job_name: job.job_name,
                 stage: job.stage,
+                test_report: note.as_deref(),
             };
             let messages = build_prompt(&settings.system_prompt, &facts, &triaged, &excerpt);
             analysis.model = Some(llm.model().to_string());
@@ -449,7 +470,9 @@ pub async fn answer_followup<S: AnalysisStore, L: Llm>(
 pub struct RecurringFailure {
     pub fingerprint: String,
     pub count: u64,
+    #[serde(serialize_with = "crate::time::millis")]
     pub first_seen: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub last_seen: DateTime<Utc>,
     pub branches: Vec<String>,
     pub category: String,
@@ -457,4 +480,7 @@ pub struct RecurringFailure {
     pub latest_job_id: String,
     /// The latest analysis's root cause, when there is one.
     pub root_cause: Option<String>,
+    /// The latest analysed job's failing tests were all known flaky or quarantined (from its
+    /// test report); `None` when it had no report.
+    pub only_known_noise: Option<bool>,
 }

@@ -26,6 +26,7 @@ pub mod record;
 pub mod redact;
 pub mod repo;
 pub mod runs;
+pub mod settings;
 pub mod status;
 pub mod stream_slots;
 pub mod summary;

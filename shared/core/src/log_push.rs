@@ -241,6 +241,16 @@ where
         repo: job.repo.clone(),
         job_id: job.job_id.clone(),
     };
+    // A push fills in a job's ending but never changes one the provider reported: the
+    // provider's webhook knows better than a script's guess.
+    let mut job = job;
+    if let Some(stored) = store.get(&job).await?
+        && stored.record.status.is_terminal()
+        && stored.record.status != job.status
+    {
+        job.status = stored.record.status;
+        job.provider_status = stored.record.provider_status.clone();
+    }
     let request = AnalysisRequest {
         version: ANALYSIS_REQUEST_VERSION,
         provider: job.provider.clone(),

@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
+    /// The provider's numeric user id.
+    #[serde(default)]
+    pub id: Option<u64>,
     pub name: Option<String>,
     pub username: Option<String>,
     pub avatar_url: Option<String>,
@@ -22,6 +25,12 @@ pub struct CommitInfo {
     pub title: Option<String>,
     pub message: Option<String>,
     pub author_name: Option<String>,
+    /// As the provider's hook carries it (a commit's author, public in the repository).
+    #[serde(default)]
+    pub author_email: Option<String>,
+    /// When the commit was made.
+    #[serde(default)]
+    pub created_at: Option<DateTime<Utc>>,
     pub url: Option<String>,
 }
 
@@ -48,7 +57,32 @@ pub fn valid_provider(raw: &str) -> Option<String> {
         && lowered
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    ok.then_some(lowered)
+    // Other tools' names for the same providers (Exlogare says `gitlab_ci`): one job is one
+    // job however its sender names its CI.
+    let canonical = match lowered.as_str() {
+        "gitlab_ci" | "gitlab-ci" | "gitlabci" => "gitlab".to_string(),
+        "github_actions" | "github-actions" | "githubactions" | "gha" => "github".to_string(),
+        _ => lowered,
+    };
+    ok.then_some(canonical)
+}
+
+#[cfg(test)]
+mod provider_tests {
+    use super::valid_provider;
+
+    #[test]
+    fn other_tools_names_of_a_provider_are_the_provider() {
+        for (raw, provider) in [
+            ("gitlab_ci", "gitlab"),
+            ("GitLab-CI", "gitlab"),
+            ("github_actions", "github"),
+            ("jenkins", "jenkins"),
+        ] {
+            assert_eq!(valid_provider(raw).as_deref(), Some(provider), "{raw}");
+        }
+        assert_eq!(valid_provider("git lab"), None);
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -188,6 +222,42 @@ impl Pipeline {
 }
 
 impl Job {
+    /// A job known only by its key, to look the stored one up with (`RecordStore::get` reads
+    /// the provider, repo and id alone).
+    pub fn key_of(provider: &str, repo: &RepoPath, job_id: &str) -> Job {
+        let epoch = DateTime::<Utc>::UNIX_EPOCH;
+        Job {
+            provider: provider.to_string(),
+            repo: repo.clone(),
+            project_id: None,
+            job_id: job_id.to_string(),
+            pipeline_id: None,
+            name: String::new(),
+            stage: None,
+            status: BuildStatus::Pending,
+            provider_status: String::new(),
+            git_ref: None,
+            sha: None,
+            created_at: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            queued_duration_ms: None,
+            failure_reason: None,
+            allow_failure: None,
+            runner: None,
+            labels: Vec::new(),
+            steps: Vec::new(),
+            failing_step: None,
+            url: None,
+            user: None,
+            attempt: 1,
+            observed_at: epoch,
+            first_seen: epoch,
+            updated_at: epoch,
+        }
+    }
+
     fn merged_onto(&self, stored: &Job) -> Job {
         Job {
             project_id: or(&self.project_id, &stored.project_id),

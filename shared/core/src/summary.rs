@@ -5,8 +5,8 @@
 use crate::counters::{DURATION_COUNT, DURATION_SUM_MS, TOTAL, status_counter};
 use crate::repo::RepoPath;
 use crate::status::BuildStatus;
-use crate::time::{InvalidTime, parse_window};
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use crate::time::InvalidTime;
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -42,6 +42,7 @@ pub struct RecentRun {
     pub git_ref: Option<String>,
     pub sha: Option<String>,
     pub status: BuildStatus,
+    #[serde(serialize_with = "crate::time::millis")]
     pub created_at: DateTime<Utc>,
     pub duration_ms: Option<u64>,
     pub url: Option<String>,
@@ -65,9 +66,27 @@ pub trait SummarySource: Send + Sync {
     ) -> impl Future<Output = Result<Vec<RecentRun>, crate::ports::StoreError>> + Send;
 }
 
+/// A project as gitlab-summary names it: GitLab's numeric id where a webhook told us, else
+/// the path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum ProjectId {
+    Number(u64),
+    Path(String),
+}
+
+impl ProjectId {
+    pub fn of(text: &str) -> Self {
+        match text.parse::<u64>() {
+            Ok(number) if !text.starts_with('0') || text == "0" => ProjectId::Number(number),
+            _ => ProjectId::Path(text.to_string()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ProjectSummary {
-    pub project_id: String,
+    pub project_id: ProjectId,
     pub project_name: String,
     pub total_pipelines: i64,
     pub successful: i64,
@@ -81,12 +100,19 @@ pub struct ProjectSummary {
     pub recent_pipelines: Vec<RecentRun>,
 }
 
+/// gitlab-summary's shape: the overall figures nested under `summary`, then `projects`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
+    pub summary: Overall,
+    pub projects: Vec<ProjectSummary>,
+    #[serde(serialize_with = "crate::time::millis")]
     pub since: DateTime<Utc>,
     /// The first UTC day counted: windows are counted in whole days.
     pub counted_from: NaiveDate,
-    pub projects: Vec<ProjectSummary>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Overall {
     pub total_pipelines: i64,
     pub successful: i64,
     pub failed: i64,
@@ -132,8 +158,8 @@ pub fn parse_since(
     now: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, InvalidSummaryQuery> {
     let raw = raw.filter(|s| !s.is_empty()).unwrap_or(DEFAULT_WINDOW);
-    let window: Duration = parse_window(raw).map_err(InvalidSummaryQuery::Since)?;
-    Ok(now - window)
+    // A window (`7d`) or an RFC 3339 time, as every endpoint that takes `since` accepts.
+    crate::time::parse_since(raw, now).map_err(InvalidSummaryQuery::Since)
 }
 
 fn rate(successful: i64, failed: i64) -> Option<f64> {
@@ -167,7 +193,7 @@ pub fn summarise(since: DateTime<Utc>, counters: &[DayCounters]) -> Summary {
         duration_sum += sum_ms;
         duration_count += sums.get(DURATION_COUNT).copied().unwrap_or(0);
         projects.push(ProjectSummary {
-            project_id: repo.to_string(),
+            project_id: ProjectId::Path(repo.to_string()),
             project_name: repo.to_string(),
             total_pipelines: total,
             successful,
@@ -183,13 +209,15 @@ pub fn summarise(since: DateTime<Utc>, counters: &[DayCounters]) -> Summary {
     Summary {
         since,
         counted_from: since.date_naive(),
-        total_pipelines: sum(|p| p.total_pipelines),
-        successful,
-        failed,
-        running: sum(|p| p.running),
-        average_duration: (duration_count > 0)
-            .then(|| (duration_sum as f64 / duration_count as f64 / 100.0).round() / 10.0),
-        overall_success_rate: rate(successful, failed),
+        summary: Overall {
+            total_pipelines: sum(|p| p.total_pipelines),
+            successful,
+            failed,
+            running: sum(|p| p.running),
+            average_duration: (duration_count > 0)
+                .then(|| (duration_sum as f64 / duration_count as f64 / 100.0).round() / 10.0),
+            overall_success_rate: rate(successful, failed),
+        },
         projects,
     }
 }
@@ -209,14 +237,13 @@ pub async fn pipeline_summary<S: SummarySource>(
     for project in &mut summary.projects {
         let repo = RepoPath::parse(&project.project_name)
             .map_err(|e| crate::ports::StoreError::Corrupt(e.to_string()))?;
-        project.recent_pipelines = source.recent_runs(&repo, RECENT_RUNS).await?;
-        if let Some(id) = project
-            .recent_pipelines
-            .iter()
-            .find_map(|run| run.project_id.clone())
-        {
-            project.project_id = id;
+        let mut recent = source.recent_runs(&repo, RECENT_RUNS).await?;
+        if let Some(id) = recent.iter().find_map(|run| run.project_id.clone()) {
+            project.project_id = ProjectId::of(&id);
         }
+        // Only runs inside the window, as the figures beside them.
+        recent.retain(|run| run.created_at >= since);
+        project.recent_pipelines = recent;
     }
     Ok(summary)
 }
@@ -276,13 +303,25 @@ mod tests {
         assert_eq!(a.total_duration, 120.0);
         assert_eq!(a.success_rate, Some(75.0));
         assert_eq!(summary.projects[1].success_rate, Some(0.0));
+        let overall = &summary.summary;
         assert_eq!(
-            (summary.total_pipelines, summary.successful, summary.failed),
+            (overall.total_pipelines, overall.successful, overall.failed),
             (6, 3, 2)
         );
-        assert_eq!(summary.average_duration, Some(30.0));
-        assert_eq!(summary.overall_success_rate, Some(60.0));
-        assert_eq!(summarise(since, &[]).overall_success_rate, None);
+        assert_eq!(overall.average_duration, Some(30.0));
+        assert_eq!(overall.overall_success_rate, Some(60.0));
+        assert_eq!(summarise(since, &[]).summary.overall_success_rate, None);
+        // gitlab-summary's nesting; a numeric project id is a number.
+        let shown = serde_json::to_value(&summary).unwrap();
+        assert_eq!(shown["summary"]["total_pipelines"], 6);
+        assert_eq!(
+            serde_json::json!(ProjectId::of("42")),
+            serde_json::json!(42)
+        );
+        assert_eq!(
+            serde_json::json!(ProjectId::of("g/app")),
+            serde_json::json!("g/app")
+        );
     }
 
     #[test]
@@ -298,6 +337,10 @@ mod tests {
             1
         );
         assert!(parse_since(Some("forever"), now).is_err());
+        assert_eq!(
+            parse_since(Some("2026-11-21T00:00:00Z"), now).unwrap(),
+            DateTime::parse_from_rfc3339("2026-11-21T00:00:00Z").unwrap()
+        );
         assert!(parse_since(Some("900d"), now).is_err());
         assert_eq!(
             parse_scope(None, Some("g")),

@@ -59,6 +59,12 @@ pub fn sortable(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Serialises a time the one way answers show times: RFC 3339 in UTC with milliseconds
+/// (`#[serde(serialize_with = "crate::time::millis")]`).
+pub fn millis<S: serde::Serializer>(at: &DateTime<Utc>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&sortable(*at))
+}
+
 /// A relative window (`30m`, `12h`, `7d`, `2w`) as a duration.
 pub fn parse_window(raw: &str) -> Result<Duration, InvalidTime> {
     let raw = raw.trim();

@@ -4,6 +4,7 @@
 //! jitter, honouring `Retry-After` and the providers' rate-limit reset headers; bodies arrive
 //! gzip-compressed when the provider offers it, are read piece by piece and capped.
 
+pub mod avatar;
 pub mod bedrock;
 mod gitlab_test_report;
 pub mod llm;

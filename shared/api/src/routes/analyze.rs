@@ -18,6 +18,7 @@ use buildlore_core::RepoPath;
 use buildlore_core::analysis_request::{
     ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest, FOLLOWUP_REQUEST_VERSION,
 };
+use buildlore_core::details::id_value;
 use buildlore_core::explain::DEFAULT_SYSTEM_PROMPT;
 use buildlore_core::job_analysis::LlmError;
 use buildlore_core::job_analysis::{
@@ -25,6 +26,9 @@ use buildlore_core::job_analysis::{
     JobToAnalyse, analyse_job, answer_followup, followup_turns, reuse_for_job,
 };
 use buildlore_core::ports::StoreError;
+use buildlore_core::record::RecordStore;
+use buildlore_core::runs::Job;
+use buildlore_core::time::sortable;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::llm::ConfiguredLlm;
 use http::{HeaderMap, StatusCode};
@@ -54,16 +58,75 @@ pub fn routes() -> Router<AppState> {
             get(get_system_prompt).put(put_system_prompt),
         )
         .route("/api/v1/failures", get(failures))
+        .merge(super::settings::routes())
 }
 
-/// The analysis as the API answers it (gitlab-summary's names where it has them).
+/// The analysis as readable text (gitlab-summary's `analysis`): root cause, explanation and
+/// fix as Markdown, or why there is none.
+fn analysis_text(analysis: &JobAnalysis) -> String {
+    let note = analysis
+        .test_report
+        .as_ref()
+        .and_then(|report| report.note())
+        .map(|note| format!("\n\n**Test report:** {note}"))
+        .unwrap_or_default();
+    match (&analysis.result, &analysis.error) {
+        (Some(result), _) => format!(
+            "**Root cause:** {}\n\n**Explanation:** {}\n\n**Fix:** {}{note}",
+            result.root_cause, result.explanation, result.fix
+        ),
+        (None, Some(error)) => format!("The job could not be analysed: {error}"),
+        (None, None) => "The job could not be analysed.".to_string(),
+    }
+}
+
+/// The question-and-answer turns after the first analysis, as gitlab-summary lists them.
+fn conversation_pairs(analysis: &JobAnalysis) -> Vec<Value> {
+    let turns = &analysis.conversation;
+    let mut pairs = Vec::new();
+    let mut at = 0;
+    while at < turns.len() {
+        if turns[at].role == "user" {
+            let answer = turns
+                .get(at + 1)
+                .filter(|next| next.role == "assistant")
+                .map(|next| next.content.clone());
+            pairs.push(json!({
+                "question": turns[at].content,
+                "answer": answer,
+                // Turns carry no time of their own: the analysis's.
+                "timestamp": sortable(analysis.analysed_at),
+            }));
+            at += if answer.is_some() { 2 } else { 1 };
+        } else {
+            at += 1;
+        }
+    }
+    pairs
+}
+
+/// The analysis as the API answers it: gitlab-summary's fields (`analysis` as text, integer
+/// ids, `conversation` as question-and-answer pairs, `timestamp`) and ours beside them.
 fn analysis_body(analysis: &JobAnalysis, project_id: &str, cached: bool) -> Value {
     let mut body = serde_json::to_value(analysis).unwrap_or_else(|_| json!({}));
     if let Some(object) = body.as_object_mut() {
         let result = object.remove("result").unwrap_or(Value::Null);
-        object.insert("analysis".into(), result);
-        object.insert("projectId".into(), json!(project_id));
-        object.insert("jobId".into(), json!(analysis.job_id));
+        object.insert("result".into(), result);
+        object.insert("analysis".into(), json!(analysis_text(analysis)));
+        object.insert("projectId".into(), id_value(project_id));
+        object.insert("projectName".into(), json!(analysis.repo));
+        object.insert(
+            "pipelineId".into(),
+            analysis
+                .pipeline_id
+                .as_deref()
+                .map_or(Value::Null, id_value),
+        );
+        object.insert("jobId".into(), id_value(&analysis.job_id));
+        object.insert("jobName".into(), json!(analysis.job_name));
+        object.insert("stage".into(), Value::Null);
+        object.insert("conversation".into(), json!(conversation_pairs(analysis)));
+        object.insert("timestamp".into(), json!(sortable(analysis.analysed_at)));
         object.insert("cached".into(), json!(cached));
     }
     body
@@ -151,14 +214,52 @@ async fn analyse(
     } else {
         keys.authorize(&headers, Scope::Read)?;
     }
+    // What a webhook or push recorded about the job wins over what the request says.
+    let recorded = RecordStore::<Job>::get(
+        &state.store,
+        &Job::key_of(&target.provider, &repo, &target.job_id),
+    )
+    .await
+    .map_err(store_failure)?
+    .map(|stored| stored.record);
+    if let Some(recorded) = &recorded
+        && recorded.status == buildlore_core::BuildStatus::Success
+    {
+        return Err(ApiError::conflict(format!(
+            "job {} succeeded: there is no failure to analyse",
+            target.job_id
+        )));
+    }
     let job = JobToAnalyse {
         provider: &target.provider,
         repo: &repo,
         job_id: &target.job_id,
-        pipeline_id: field("pipelineId"),
-        job_name: field("jobName"),
-        stage: field("stage"),
-        branch: field("branch"),
+        pipeline_id: recorded
+            .as_ref()
+            .and_then(|job| job.pipeline_id.as_deref())
+            .or(field("pipelineId")),
+        job_name: recorded
+            .as_ref()
+            .map(|job| job.name.as_str())
+            .filter(|name| !name.is_empty())
+            .or(field("jobName")),
+        stage: recorded
+            .as_ref()
+            .and_then(|job| job.stage.as_deref())
+            .or(field("stage")),
+        branch: recorded
+            .as_ref()
+            .and_then(|job| job.git_ref.as_deref())
+            .or(field("branch")),
+        report: None,
+    };
+    let report =
+        super::test_reports::job_report_evidence(&state, &target.provider, &repo, &target.job_id)
+            .await
+            .map_err(store_failure)?;
+    let job = JobToAnalyse {
+        report: report.as_ref(),
+        ..job
     };
 
     if let Some(existing) = state
@@ -380,9 +481,10 @@ async fn followup(
     })?
     .map_err(followup_failure)?;
     Ok(Json(json!({
-        "projectId": project_id,
-        "jobId": target.job_id,
         "answer": answered.answer,
+        "timestamp": sortable(chrono::Utc::now()),
+        "projectId": id_value(project_id),
+        "jobId": id_value(&target.job_id),
         "conversation": answered.conversation,
     }))
     .into_response())
@@ -471,9 +573,10 @@ async fn queue_followup(
             });
         if let Some(answer) = answer {
             return Ok(Json(json!({
-                "projectId": project_id,
-                "jobId": target.job_id,
                 "answer": answer,
+                "timestamp": sortable(chrono::Utc::now()),
+                "projectId": id_value(project_id),
+                "jobId": id_value(&target.job_id),
                 "conversation": now.conversation,
             }))
             .into_response());
@@ -511,7 +614,11 @@ async fn forget_analysis(
             target.job_id
         )));
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
+    Ok(Json(json!({
+        "success": true,
+        "message": format!("the analysis of job {} is forgotten", target.job_id),
+    }))
+    .into_response())
 }
 
 /// A line of a listing: enough to pick an analysis to open.
@@ -519,8 +626,8 @@ fn summary_line(analysis: &JobAnalysis) -> Value {
     json!({
         "provider": analysis.provider,
         "repo": analysis.repo,
-        "jobId": analysis.job_id,
-        "pipelineId": analysis.pipeline_id,
+        "jobId": id_value(&analysis.job_id),
+        "pipelineId": analysis.pipeline_id.as_deref().map_or(Value::Null, id_value),
         "jobName": analysis.job_name,
         "status": analysis.status,
         "source": analysis.source,
@@ -547,7 +654,8 @@ async fn analyzed(
         .await
         .map_err(store_failure)?;
     Ok(Json(json!({
-        "projectId": get("projectId").or(get("repo")),
+        "projectId": get("projectId").or(get("repo")).map_or(Value::Null, id_value),
+        "analyzedJobIds": analyses.iter().map(|a| id_value(&a.job_id)).collect::<Vec<_>>(),
         "analyses": analyses.iter().map(summary_line).collect::<Vec<_>>(),
     }))
     .into_response())
@@ -567,12 +675,39 @@ async fn history(
         .analysis_history(page, page_size)
         .await
         .map_err(store_failure)?;
+    let analyses: Vec<Value> = items
+        .iter()
+        .map(|analysis| {
+            let mut line = summary_line(analysis);
+            if let Some(object) = line.as_object_mut() {
+                // The analysis knows its project by path (the numeric id is not stored with it).
+                object.insert("projectId".into(), json!(analysis.repo));
+                object.insert("projectName".into(), json!(analysis.repo));
+                object.insert("analysis".into(), json!(analysis_text(analysis)));
+                object.insert(
+                    "conversationCount".into(),
+                    json!(conversation_pairs(analysis).len()),
+                );
+                object.insert("stage".into(), Value::Null);
+                object.insert("timestamp".into(), json!(sortable(analysis.analysed_at)));
+            }
+            line
+        })
+        .collect();
+    let total_pages = total.div_ceil(page_size as u64);
     Ok(Json(json!({
+        "analyses": analyses,
+        "pagination": {
+            "currentPage": page,
+            "pageSize": page_size,
+            "totalPages": total_pages,
+            "totalCount": total,
+        },
+        // The names of earlier versions.
         "items": items.iter().map(summary_line).collect::<Vec<_>>(),
         "page": page,
-        "pageSize": page_size,
         "total": total,
-        "totalPages": total.div_ceil(page_size as u64),
+        "totalPages": total_pages,
     }))
     .into_response())
 }
@@ -641,7 +776,10 @@ async fn put_system_prompt(
             }
             other => store_failure(other),
         })?;
-    Ok(Json(json!({"prompt": prompt, "version": version, "default": false})).into_response())
+    Ok(
+        Json(json!({"success": true, "prompt": prompt, "version": version, "default": false}))
+            .into_response(),
+    )
 }
 
 async fn failures(

@@ -7,13 +7,13 @@
 use crate::auth::Scope;
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params};
+use crate::routes::query::SummaryRequest;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
 use axum::routing::get;
 use buildlore_core::stream_slots::{StreamSlotError, close_stream, open_stream};
-use buildlore_core::summary;
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 use std::convert::Infallible;
@@ -30,15 +30,7 @@ async fn pipeline_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let caller = state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
-    let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
-    let window = params.get("since").cloned();
-    // Validated once up front, so a bad window is a 400 rather than a broken stream.
-    summary::parse_since(window.as_deref(), chrono::Utc::now()).map_err(bad)?;
-    let scope = summary::parse_scope(
-        params.get("project").map(String::as_str),
-        params.get("group").map(String::as_str),
-    )
-    .map_err(bad)?;
+    let request = SummaryRequest::read(&state, &params).await?;
     let timing = state.config.events;
     let lifetime = chrono::Duration::from_std(timing.max).unwrap_or(chrono::Duration::minutes(15));
     let slot = open_stream(
@@ -58,7 +50,7 @@ async fn pipeline_events(
     })?;
 
     let stream = async_stream(move |sender| async move {
-        stream_summaries(&state, &sender, window.as_deref(), &scope, timing).await;
+        stream_summaries(&state, &sender, &request, timing).await;
         if let Err(error) = close_stream(&state.store, &slot).await {
             tracing::warn!(%error, "an event stream's slot was not released; its lease expires");
         }
@@ -71,8 +63,7 @@ async fn pipeline_events(
 async fn stream_summaries(
     state: &AppState,
     sender: &tokio::sync::mpsc::Sender<Event>,
-    window: Option<&str>,
-    scope: &summary::ProjectScope,
+    request: &SummaryRequest,
     timing: crate::config::EventTiming,
 ) {
     {
@@ -80,9 +71,7 @@ async fn stream_summaries(
         let mut last_sent: Option<String> = None;
         let mut next_heartbeat = started + timing.heartbeat;
         while started.elapsed() < timing.max {
-            let now = chrono::Utc::now();
-            let since = summary::parse_since(window, now).unwrap_or(now);
-            match summary::pipeline_summary(&state.store, since, now, scope).await {
+            match request.summary(state, chrono::Utc::now()).await {
                 Ok(current) => {
                     // `since` moves with the clock; only a change in the figures is news.
                     let mut comparable = serde_json::json!(current);
@@ -102,7 +91,9 @@ async fn stream_summaries(
                         last_sent = Some(key);
                     }
                 }
-                Err(error) => tracing::warn!(%error, "summary for the event stream failed"),
+                Err(error) => {
+                    tracing::warn!(error = %error.message, "summary for the event stream failed")
+                }
             }
             let wake = (Instant::now() + timing.poll).min(next_heartbeat);
             tokio::time::sleep_until(wake).await;

@@ -3,7 +3,7 @@
 //! semantics), with `GET` of the same path to read the stored bytes.
 
 use crate::auth::Scope;
-use crate::body::{read_bytes, require_json_content_type};
+use crate::body::{gzip_encoded, read_bytes, require_json_content_type};
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params, whole_number};
 use crate::routes::ingest::record_error;
@@ -49,24 +49,6 @@ fn status_word(status: BuildStatus) -> &'static str {
         BuildStatus::Failure => "failed",
         BuildStatus::Canceled => "canceled",
         BuildStatus::Skipped => "skipped",
-    }
-}
-
-/// Whether the body is gzip-encoded (`Content-Encoding`); other encodings are refused.
-fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("") | Some("identity") => Ok(false),
-        Some("gzip") | Some("x-gzip") => Ok(true),
-        Some(other) => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Encoding {:?} is not supported; send gzip or no encoding",
-                other.chars().take(32).collect::<String>()
-            ),
-        )),
     }
 }
 
@@ -202,6 +184,27 @@ fn trace_key(path: JobPath) -> Result<TraceKey, ApiError> {
     })
 }
 
+/// The trace a path names, a GitLab project's numeric id resolved to the project's path (so
+/// a trace sent by id and read by path, or the other way round, is one trace).
+async fn resolved_trace_key(state: &AppState, path: JobPath) -> Result<TraceKey, ApiError> {
+    use buildlore_core::details::DetailsSource;
+    let mut key = trace_key(path)?;
+    let project = key.repo.as_str();
+    if key.provider == "gitlab" && project.bytes().all(|b| b.is_ascii_digit()) {
+        key.repo = state
+            .store
+            .resolve_project("gitlab", project)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "GitLab project {project} is not known here yet: use its path (URL-encoded, group%2Fproject), or let a webhook introduce it"
+                ))
+            })?;
+    }
+    Ok(key)
+}
+
 fn range_header(length: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("0-{length}")).unwrap_or(HeaderValue::from_static("0-0"))
 }
@@ -213,7 +216,7 @@ async fn append_trace(
     body: Body,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Ingest)?;
-    let key = trace_key(path)?;
+    let key = resolved_trace_key(&state, path).await?;
     let range = headers.get(header::CONTENT_RANGE).ok_or_else(|| {
         ApiError::bad_request("Content-Range is required: `start-end` of this part in bytes")
     })?;
@@ -280,7 +283,7 @@ async fn read_trace(
     query: QueryParams,
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
-    let key = trace_key(path)?;
+    let key = resolved_trace_key(&state, path).await?;
     let params = query_params(query)?;
     let offset = whole_number(&params, "offset", u64::MAX)?.unwrap_or(0);
     let limit =

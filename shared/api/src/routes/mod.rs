@@ -8,6 +8,7 @@ pub mod ingest;
 pub mod logs;
 pub(crate) mod project;
 pub mod query;
+pub mod settings;
 pub mod test_reports;
 pub mod trace;
 pub mod webhooks;

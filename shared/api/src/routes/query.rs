@@ -29,7 +29,10 @@ pub fn routes() -> Router<AppState> {
             get(pipeline_details),
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
+        .route("/api/avatar", get(avatar))
         .merge(super::test_reports::read_routes())
+        // The dashboard's pages and assets, served by the function that serves the reads.
+        .merge(crate::dashboard::routes())
 }
 
 async fn list_builds(
@@ -69,18 +72,83 @@ async fn pipeline_summary(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
-    let now = chrono::Utc::now();
-    let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
-    let since = summary::parse_since(params.get("since").map(String::as_str), now).map_err(bad)?;
-    let scope = summary::parse_scope(
-        params.get("project").map(String::as_str),
-        params.get("group").map(String::as_str),
-    )
-    .map_err(bad)?;
-    let summary = summary::pipeline_summary(&state.store, since, now, &scope)
-        .await
-        .map_err(store_failure)?;
+    let request = SummaryRequest::read(&state, &params).await?;
+    let summary = request.summary(&state, chrono::Utc::now()).await?;
     Ok(Json(json!(summary)))
+}
+
+/// A summary's window and projects, as a request gives them or, where it gives none, as the
+/// settings say (shared by the summary and the event stream).
+pub struct SummaryRequest {
+    since: Option<String>,
+    /// `None`: a numeric project id no webhook has introduced, so no project matches.
+    scope: Option<summary::ProjectScope>,
+}
+
+impl SummaryRequest {
+    pub async fn read(
+        state: &AppState,
+        params: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, ApiError> {
+        use buildlore_core::details::DetailsSource;
+        let given = |name: &str| {
+            params
+                .get(name)
+                .map(String::as_str)
+                .filter(|v| !v.is_empty())
+        };
+        // `group=` given empty asks for every group; left out, the settings' group applies.
+        let settings = if given("since").is_none() || !params.contains_key("group") {
+            Some(super::settings::current_settings(state).await?)
+        } else {
+            None
+        };
+        let since = given("since")
+            .map(str::to_string)
+            .or_else(|| settings.as_ref().map(|s| s.since.clone()));
+        let bad = |e: summary::InvalidSummaryQuery| ApiError::bad_request(e.to_string());
+        // Validated once up front, so a bad window is a 400 (and not a broken stream).
+        summary::parse_since(since.as_deref(), chrono::Utc::now()).map_err(bad)?;
+        let project = match given("project") {
+            // gitlab-summary's clients pass GitLab's numeric project id.
+            Some(id) if id.bytes().all(|b| b.is_ascii_digit()) => {
+                match state
+                    .store
+                    .resolve_project("gitlab", id)
+                    .await
+                    .map_err(store_failure)?
+                {
+                    Some(repo) => Some(repo.to_string()),
+                    None => return Ok(SummaryRequest { since, scope: None }),
+                }
+            }
+            other => other.map(str::to_string),
+        };
+        let group = match params.get("group") {
+            Some(group) => Some(group.clone()).filter(|group| !group.is_empty()),
+            None => settings.and_then(|s| s.group),
+        };
+        let scope = summary::parse_scope(project.as_deref(), group.as_deref()).map_err(bad)?;
+        Ok(SummaryRequest {
+            since,
+            scope: Some(scope),
+        })
+    }
+
+    pub async fn summary(
+        &self,
+        state: &AppState,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<summary::Summary, ApiError> {
+        let since = summary::parse_since(self.since.as_deref(), now)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        match &self.scope {
+            Some(scope) => summary::pipeline_summary(&state.store, since, now, scope)
+                .await
+                .map_err(store_failure),
+            None => Ok(summary::summarise(since, &[])),
+        }
+    }
 }
 
 async fn pipeline_details(
@@ -193,4 +261,58 @@ async fn get_build_by_path(
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path((repo, build_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
     get_build(&state, &repo, &build_id).await
+}
+
+/// `GET /api/avatar?url=`: a user's avatar from the GitLab host or the avatar hosts allowed,
+/// so the dashboard loads nothing from another origin.
+async fn avatar(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: QueryParams,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    use buildlore_providers::avatar::{AvatarClient, AvatarError};
+    use http::{StatusCode, header};
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let params = query_params(query)?;
+    let url = params
+        .get("url")
+        .filter(|url| !url.is_empty())
+        .ok_or_else(|| ApiError::bad_request("`url` is required: the avatar's address"))?;
+    let gitlab = &state.config.providers.gitlab_base;
+    let mut hosts = state.config.avatar_hosts.clone();
+    let mut plain_http = Vec::new();
+    if let Some(host) = gitlab.host_str() {
+        let host = match gitlab.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        if gitlab.scheme() == "http" {
+            // A GitLab configured over plain http (on a closed network) is fetched as it is.
+            plain_http.push(host.clone());
+        }
+        hosts.push(host);
+    }
+    let client =
+        AvatarClient::new(hosts, plain_http).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let avatar = client.fetch(url).await.map_err(|error| match error {
+        AvatarError::NotAUrl => ApiError::bad_request(error.to_string()),
+        AvatarError::HostNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, error.to_string()),
+        AvatarError::NotAnImage | AvatarError::TooLarge | AvatarError::Upstream(_) => {
+            ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())
+        }
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, avatar.content_type),
+            (header::CACHE_CONTROL, "private, max-age=86400".to_string()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_string()),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'".to_string(),
+            ),
+        ],
+        avatar.bytes,
+    )
+        .into_response())
 }

@@ -3,7 +3,7 @@
 //! (`PUT`/`DELETE` admin, `GET` read, as JSON or one test per line).
 
 use crate::auth::Scope;
-use crate::body::{parse_json, read_bytes};
+use crate::body::{gzip_encoded, parse_json, read_bytes};
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, non_empty, query_params};
 use crate::routes::ingest::percent_encode;
@@ -298,28 +298,6 @@ fn require_xml(headers: &HeaderMap) -> Result<(), ApiError> {
                 essence.chars().take(64).collect::<String>()
             ),
         ))
-    }
-}
-
-/// Whether the body is gzip: `Content-Encoding: gzip`, or a gzip content type.
-fn gzip_encoded(headers: &HeaderMap) -> Result<bool, ApiError> {
-    let gzip_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("gzip"));
-    let encoding = headers
-        .get(header::CONTENT_ENCODING)
-        .map(|value| value.to_str().unwrap_or("?").trim().to_ascii_lowercase());
-    match encoding.as_deref() {
-        None | Some("") | Some("identity") => Ok(gzip_type),
-        Some("gzip") | Some("x-gzip") => Ok(true),
-        Some(other) => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!(
-                "Content-Encoding {:?} is not supported; send gzip or no encoding",
-                other.chars().take(32).collect::<String>()
-            ),
-        )),
     }
 }
 
@@ -711,4 +689,28 @@ async fn quarantine_list(
     }
     let views: Vec<Value> = tests.iter().map(|t| test_view(t, now, settings)).collect();
     Ok(Json(json!({"repo": repo, "count": views.len(), "tests": views})).into_response())
+}
+
+/// What the job's uploaded test reports tell its analysis; `None` when it has none.
+pub async fn job_report_evidence(
+    state: &AppState,
+    provider: &str,
+    repo: &buildlore_core::RepoPath,
+    job_id: &str,
+) -> Result<
+    Option<buildlore_core::junit::evidence::ReportEvidence>,
+    buildlore_core::ports::StoreError,
+> {
+    let job = buildlore_core::junit::ingest::JobKey {
+        provider: provider.to_string(),
+        repo: repo.clone(),
+        job_id: job_id.to_string(),
+    };
+    buildlore_core::junit::evidence::report_evidence(
+        &state.store,
+        &job,
+        chrono::Utc::now(),
+        &state.config.test_reports.flaky,
+    )
+    .await
 }

@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use buildlore_core::RepoPath;
 use buildlore_core::last_green::keep_if_recorded_green;
 use buildlore_core::log_clean::clean_log;
 use buildlore_core::ports::StoreError;
@@ -66,9 +67,23 @@ async fn job_trace(
         job_id,
     } = job_target(&state, get).await?;
     let job_id = job_id.as_str();
+    // A GitLab project known only by its numeric id (no webhook named its path yet) still has
+    // its fetched logs cached, under the id.
+    let repo = repo.or_else(|| {
+        (provider == "gitlab" && provider_project.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| RepoPath::parse(&format!("_gitlab-project-id/{provider_project}")).ok())
+            .flatten()
+    });
     let requested_offset = number("offset", u64::MAX)?;
-    let limit =
-        Some(number("limit", u64::MAX)?.map_or(MAX_RESPONSE_BYTES, |l| l.min(MAX_RESPONSE_BYTES)));
+    let limit = match number("limit", u64::MAX)? {
+        // An empty page would send a paging client round in circles.
+        Some(0) => {
+            return Err(ApiError::bad_request(format!(
+                "`limit` must be 1 to {MAX_RESPONSE_BYTES} bytes"
+            )));
+        }
+        given => Some(given.map_or(MAX_RESPONSE_BYTES, |l| l.min(MAX_RESPONSE_BYTES))),
+    };
     let tail_lines = number("tail", MAX_TAIL_LINES as u64)?;
     let clean = matches!(get("clean"), Some("true" | "1" | "yes"));
     let mut offset = requested_offset.unwrap_or(0);

@@ -10,6 +10,7 @@
 //! `failure` failed on every rerun. `status="disabled"` (and googletest's `notrun`) count as
 //! skipped. A document with suites but no cases takes its totals from the suite attributes.
 
+pub mod evidence;
 pub mod gitlab;
 pub mod history;
 pub mod ingest;

@@ -26,6 +26,7 @@ pub const FIELDS: &[&str] = &[
     "description",
     "details_url",
     "display_title",
+    "email",
     "event",
     "full_name",
     "head_branch",
@@ -51,6 +52,7 @@ pub const FIELDS: &[&str] = &[
     "status",
     "steps",
     "target_url",
+    "timestamp",
     "triggering_actor",
     "updated_at",
     "workflow",
@@ -154,6 +156,7 @@ fn actor(body: &Value, path: &[&str]) -> Result<Option<Person>, InvalidPayload> 
         return Ok(None);
     };
     Ok(Some(Person {
+        id: json::at(user, &["id"]).and_then(Value::as_u64),
         name: json::text(user, &["name"])?,
         username: json::text(user, &["login"])?,
         avatar_url: json::text(user, &["avatar_url"])?,
@@ -192,6 +195,8 @@ fn workflow_run(body: &Value, now: DateTime<Utc>) -> Result<Pipeline, InvalidPay
             }),
             message,
             author_name: json::text(head, &["author", "name"])?,
+            author_email: json::text(head, &["author", "email"])?,
+            created_at: json::time(head, &["timestamp"])?,
             url: None,
         }),
     };

@@ -2,6 +2,7 @@
 
 use super::json::{self, InvalidPayload};
 use super::{Normalised, WebhookEvent};
+use crate::repo::RepoPath;
 use crate::runs::{CommitInfo, Job, Person, Pipeline, Runner, latest};
 use crate::status::BuildStatus;
 use chrono::{DateTime, Utc};
@@ -33,8 +34,11 @@ pub const FIELDS: &[&str] = &[
     "created_at",
     "description",
     "duration",
+    "email",
     "failure_reason",
     "finished_at",
+    "git_http_url",
+    "homepage",
     "id",
     "message",
     "name",
@@ -46,6 +50,7 @@ pub const FIELDS: &[&str] = &[
     "project_id",
     "queued_duration",
     "ref",
+    "repository",
     "runner",
     "sha",
     "source",
@@ -53,6 +58,7 @@ pub const FIELDS: &[&str] = &[
     "started_at",
     "status",
     "tags",
+    "timestamp",
     "title",
     "url",
     "user",
@@ -79,7 +85,16 @@ pub fn parse(
         return Err(InvalidPayload("the payload must be a JSON object".into()));
     }
     let kind = json::text(body, &["object_kind"])?;
-    match (event, kind.as_deref()) {
+    parse_kind(event, kind.as_deref(), body, now)
+}
+
+fn parse_kind(
+    event: &str,
+    kind: Option<&str>,
+    body: &Value,
+    now: DateTime<Utc>,
+) -> Result<WebhookEvent, InvalidPayload> {
+    match (event, kind) {
         ("Pipeline Hook", Some("pipeline")) => {
             let (pipeline, jobs) = pipeline_hook(body, now)?;
             Ok(WebhookEvent::Records(Normalised {
@@ -88,10 +103,17 @@ pub fn parse(
                 builds: Vec::new(),
             }))
         }
-        ("Job Hook" | "Build Hook", Some("build")) => Ok(WebhookEvent::Records(Normalised {
-            jobs: vec![job_hook(body, now)?],
-            ..Normalised::default()
-        })),
+        ("Job Hook" | "Build Hook", Some("build")) => match project_path(body)? {
+            Some(repo) => Ok(WebhookEvent::Records(Normalised {
+                jobs: vec![job_hook(body, repo, now)?],
+                ..Normalised::default()
+            })),
+            // A real GitLab event we cannot use is acknowledged with the reason: GitLab
+            // disables a hook whose deliveries keep failing.
+            None => Ok(WebhookEvent::Ignored(format!(
+                "this {event} names no project path (no `project.path_with_namespace` nor `repository.homepage`), so it cannot be recorded"
+            ))),
+        },
         ("Pipeline Hook" | "Job Hook" | "Build Hook", other) => Err(InvalidPayload(format!(
             "a {event} must have object_kind {:?}, got {:?}",
             if event == "Pipeline Hook" {
@@ -119,6 +141,7 @@ fn person(body: &Value, path: &[&str]) -> Result<Option<Person>, InvalidPayload>
         return Ok(None);
     };
     Ok(Some(Person {
+        id: json::at(user, &["id"]).and_then(Value::as_u64),
         name: json::text(user, &["name"])?,
         username: json::text(user, &["username"])?,
         avatar_url: json::text(user, &["avatar_url"])?,
@@ -157,6 +180,8 @@ fn pipeline_hook(body: &Value, now: DateTime<Utc>) -> Result<(Pipeline, Vec<Job>
             title: json::text(commit, &["title"])?.or_else(|| first_line(&message)),
             message,
             author_name: json::text(commit, &["author", "name"])?,
+            author_email: json::text(commit, &["author", "email"])?,
+            created_at: json::time(commit, &["timestamp"])?,
             url: json::text(commit, &["url"])?,
         }),
     };
@@ -276,8 +301,34 @@ fn pipeline_build(
     })
 }
 
-fn job_hook(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
-    let repo = json::repo(body, &["project", "path_with_namespace"])?;
+/// The project's path: `project.path_with_namespace`, or, in the job hooks of GitLab 15 and
+/// earlier (which carry no `project` object), the path of `repository.homepage` (else of
+/// `repository.git_http_url`).
+fn project_path(body: &Value) -> Result<Option<RepoPath>, InvalidPayload> {
+    if json::at(body, &["project", "path_with_namespace"]).is_some() {
+        return json::repo(body, &["project", "path_with_namespace"]).map(Some);
+    }
+    for (path, suffix) in [
+        (&["repository", "homepage"][..], ""),
+        (&["repository", "git_http_url"][..], ".git"),
+    ] {
+        if let Some(url) = json::text(body, path)? {
+            let after_host = url
+                .split_once("://")
+                .map_or(url.as_str(), |(_, rest)| rest)
+                .split_once('/')
+                .map_or("", |(_, path)| path);
+            let trimmed = after_host.trim_end_matches('/');
+            let trimmed = trimmed.strip_suffix(suffix).unwrap_or(trimmed);
+            return RepoPath::parse(trimmed)
+                .map(Some)
+                .map_err(|e| InvalidPayload(format!("`{}` {e}", path.join("."))));
+        }
+    }
+    Ok(None)
+}
+
+fn job_hook(body: &Value, repo: RepoPath, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
     let job_id = json::required_id(body, &["build_id"])?;
     let (status, provider_status) = status(body, &["build_status"])?;
     // Newer GitLab sends both forms; older only the first.
@@ -288,7 +339,8 @@ fn job_hook(body: &Value, now: DateTime<Utc>) -> Result<Job, InvalidPayload> {
     let created_at = time("build_created_at")?;
     let started_at = time("build_started_at")?;
     let finished_at = time("build_finished_at")?;
-    let web_url = json::text(body, &["project", "web_url"])?;
+    let web_url = json::text(body, &["project", "web_url"])?
+        .or(json::text(body, &["repository", "homepage"])?);
     Ok(Job {
         provider: PROVIDER.into(),
         repo,

@@ -311,10 +311,6 @@ async fn health_and_version_need_no_key() {
     let (status, _, version) = stack.call(Method::GET, "/api/version", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
-    assert!(version["commit"].as_str().is_some_and(|c| !c.is_empty()));
-    assert!(
-        version["build_date"]
-            .as_str()
-            .is_some_and(|d| d.len() == 10)
-    );
+    assert!(version["gitCommit"].as_str().is_some_and(|c| !c.is_empty()));
+    assert!(version["buildDate"].as_str().is_some_and(|d| d.len() == 10));
 }

@@ -175,10 +175,22 @@ async fn a_pushed_failure_is_analysed_once_and_the_same_failure_reuses_it() {
     assert_eq!(first["model"], "fake-model");
     assert_eq!(first["cached"], true);
     assert!(
-        first["analysis"]["root_cause"]
+        first["result"]["root_cause"]
             .as_str()
             .unwrap()
             .contains("test_UUID")
+    );
+    // gitlab-summary's shape: the analysis as text, integer ids, a timestamp.
+    let text = first["analysis"].as_str().expect("the analysis is text");
+    assert!(
+        text.starts_with("**Root cause:**") && text.contains("**Fix:**"),
+        "{text}"
+    );
+    assert_eq!(first["jobId"], 1);
+    assert!(
+        first["timestamp"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z'))
     );
     assert_eq!(
         first["failed_tests"],
@@ -287,7 +299,7 @@ async fn without_an_llm_the_triage_answers_at_once() {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["source"], "triage");
     assert!(
-        body["analysis"]["explanation"]
+        body["result"]["explanation"]
             .as_str()
             .unwrap()
             .starts_with("Triage without an LLM")
@@ -494,9 +506,19 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
     let sent = fake.prompts.lock().unwrap().last().unwrap().to_string();
     assert!(!sent.contains("abcdef123456"), "{sent}");
     assert!(sent.contains("ANALYSIS>>>"));
+    assert!(
+        answer["answer"].is_string() && answer["timestamp"].is_string(),
+        "{answer}"
+    );
     let (_, cached_one) = cached(&stack, 1).await;
-    assert_eq!(cached_one["conversation"].as_array().unwrap().len(), 2);
-    assert_eq!(cached_one["conversation"][1]["role"], "assistant");
+    assert_eq!(cached_one["conversation"].as_array().unwrap().len(), 1);
+    assert!(
+        cached_one["conversation"][0]["question"]
+            .as_str()
+            .unwrap()
+            .contains("[REDACTED")
+    );
+    assert!(cached_one["conversation"][0]["answer"].is_string());
 
     // Follow-ups asked at the same time each keep their turn.
     let questions: Vec<Value> = (0..6)
@@ -519,8 +541,7 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|turn| turn["role"] == "user")
-        .map(|turn| turn["content"].as_str().unwrap())
+        .map(|pair| pair["question"].as_str().unwrap())
         .collect();
     assert_eq!(asked.len(), 7, "{cached_one}");
     for n in 0..6 {
@@ -542,19 +563,27 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
     let (_, listed) = stack
         .get("/api/ai/analyzed?projectId=team%2Fsub%2Fservice")
         .await;
-    let jobs: Vec<&str> = listed["analyses"]
+    let mut jobs: Vec<u64> = listed["analyzedJobIds"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| a["jobId"].as_str().unwrap())
+        .map(|id| id.as_u64().expect("integer job ids"))
         .collect();
-    assert_eq!(jobs.len(), 3, "{listed}");
+    jobs.sort();
+    assert_eq!(jobs, [1, 2, 3], "{listed}");
     let (_, page) = stack.get("/api/ai/history?page=2&pageSize=2").await;
     assert_eq!(
-        (page["total"].as_u64(), page["totalPages"].as_u64()),
-        (Some(3), Some(2))
+        page["pagination"],
+        json!({"currentPage": 2, "pageSize": 2, "totalPages": 2, "totalCount": 3})
     );
-    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let line = &page["analyses"][0];
+    assert_eq!(page["analyses"].as_array().unwrap().len(), 1);
+    assert!(
+        line["analysis"].is_string() && line["timestamp"].is_string(),
+        "{line}"
+    );
+    assert!(line["conversationCount"].is_u64(), "{line}");
+    assert_eq!(line["projectName"], "team/sub/service");
     let (status, _) = stack.get("/api/ai/history?pageSize=500").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
@@ -584,10 +613,17 @@ async fn follow_ups_listings_prompt_versions_failures_and_forgetting() {
         .call(Method::DELETE, forget, Some(keys::READ), None)
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, _, _) = stack
+    let (status, _, forgotten) = stack
         .call(Method::DELETE, forget, Some(keys::ADMIN), None)
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(forgotten["success"], true, "{forgotten}");
+    assert!(forgotten["message"].is_string());
+    // ... and the failure no longer counts that job.
+    let (_, failures) = stack
+        .get("/api/v1/failures?repo=team/sub/service&since=30d")
+        .await;
+    assert_eq!(failures["failures"][0]["count"], 2, "{failures}");
     let (status, _) = cached(&stack, 1).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _, _) = stack

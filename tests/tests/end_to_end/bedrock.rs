@@ -136,7 +136,7 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
     assert_eq!(status, StatusCode::OK, "{analysis}");
     assert_eq!(analysis["source"], "llm", "{analysis}");
     assert_eq!(analysis["model"], MODEL);
-    assert_eq!(analysis["analysis"]["root_cause"], "A unit test failed");
+    assert_eq!(analysis["result"]["root_cause"], "A unit test failed");
     assert_eq!(
         fake.calls.load(Ordering::SeqCst),
         2,
@@ -168,12 +168,16 @@ async fn the_worker_asks_bedrock_with_a_signed_converse_request() {
         .get("/api/ai/cache?projectId=team%2Fapp&jobId=50")
         .await;
     assert_eq!(
-        analysis["conversation"],
-        json!([
-            {"role": "user", "content": "Which test?"},
-            {"role": "assistant", "content": "About \"Which test?\": the UUID parser rejects upper-case hex."},
-        ])
+        analysis["conversation"].as_array().map(Vec::len),
+        Some(1),
+        "{analysis}"
     );
+    assert_eq!(analysis["conversation"][0]["question"], "Which test?");
+    assert_eq!(
+        analysis["conversation"][0]["answer"],
+        "About \"Which test?\": the UUID parser rejects upper-case hex."
+    );
+    assert!(analysis["conversation"][0]["timestamp"].is_string());
 
     // A secret in a question is redacted before it is queued, and the answer still finds it.
     let (status, _) = stack

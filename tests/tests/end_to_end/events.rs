@@ -63,7 +63,7 @@ async fn updates_arrive_in_order_with_heartbeats() {
 
     let first = read_events(&mut body, &mut buffer, 1).await;
     assert_eq!(first[0].0, "pipeline-update");
-    assert_eq!(first[0].1["total_pipelines"], 0);
+    assert_eq!(first[0].1["summary"]["total_pipelines"], 0);
 
     // Nothing changes: only heartbeats.
     let quiet = read_events(&mut body, &mut buffer, 2).await;
@@ -92,8 +92,8 @@ async fn updates_arrive_in_order_with_heartbeats() {
         }
     }
     let update = update.expect("an update after the new build");
-    assert_eq!(update["total_pipelines"], 1);
-    assert_eq!(update["failed"], 1);
+    assert_eq!(update["summary"]["total_pipelines"], 1);
+    assert_eq!(update["summary"]["failed"], 1);
     assert_eq!(update["projects"][0]["project_name"], "live/app");
 }
 

@@ -39,7 +39,7 @@ async fn gitlab_pipeline_hook_stores_the_pipeline_and_its_jobs() {
     assert_eq!(pipeline["duration_ms"], 63_000);
     assert_eq!(
         pipeline["user"],
-        json!({"name": "Administrator", "username": "root",
+        json!({"id": 1, "name": "Administrator", "username": "root",
         "avatar_url": "http://www.gravatar.com/avatar/e32bd13e2add097461cb96824b7a829c?s=80&d=identicon"})
     );
     assert_eq!(

@@ -695,3 +695,63 @@ async fn a_finished_gitlab_pipeline_brings_its_test_report_once() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(quiet_hits.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn an_analysis_names_the_reports_failed_tests_and_says_when_all_are_known_noise() {
+    let stack = TestStack::with_analysis_queue().await;
+    let log = "$ mvn test\n[ERROR] Tests run: 5, Failures: 1\n[ERROR] BUILD FAILURE\nThe command \"mvn test\" exited with 1.\n";
+    let analyse = |job: &str| json!({"projectId": REPO, "jobId": job, "log": log});
+    // Job 1: case_1 fails and nothing is known about it yet.
+    upload(&stack, "1", "?commit=a1&branch=main", &report(5, &[1])).await;
+    let (status, first) = stack
+        .post_json("/api/ai/analyse", keys::ADMIN, &analyse("1"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    assert_eq!(
+        first["failed_tests"],
+        json!(["shop.CartTest.case_1"]),
+        "{first}"
+    );
+    assert_eq!(first["test_report"]["only_known_noise"], false);
+    assert!(
+        !first["analysis"]
+            .as_str()
+            .unwrap()
+            .contains("**Test report:**")
+    );
+
+    // case_1 is quarantined; job 2 fails on it alone: the analysis and the failure say so.
+    let path = format!("/api/v1/repos/{REPO_PATH}/quarantine/{}", id(1));
+    let (status, _, body) = stack
+        .call(
+            Method::PUT,
+            &path,
+            Some(keys::ADMIN),
+            Some(&json!({"reason": "races on the payment mock", "owner": "team-cart"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    upload(&stack, "2", "?commit=a2&branch=main", &report(5, &[1])).await;
+    let (status, second) = stack
+        .post_json("/api/ai/analyse", keys::ADMIN, &analyse("2"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    assert_eq!(second["test_report"]["only_known_noise"], true, "{second}");
+    assert_eq!(
+        second["test_report"]["quarantined"],
+        json!(["shop.CartTest.case_1"])
+    );
+    assert!(
+        second["analysis"]
+            .as_str()
+            .unwrap()
+            .contains("already known as flaky or quarantined")
+    );
+    let (_, failures) = stack
+        .get(&format!("/api/v1/failures?repo={REPO}&since=1d"))
+        .await;
+    assert_eq!(
+        failures["failures"][0]["only_known_noise"], true,
+        "{failures}"
+    );
+}
