@@ -1,5 +1,10 @@
 //! The real `buildlore` binary: bootstrap the emulator, serve with `buildlore dev`, and use it
 //! over HTTP the way a CI job would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed expectation is the test failing"
+)]
 
 use buildlore_tests::emulator;
 use buildlore_tests::stack::unique_name;

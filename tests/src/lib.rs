@@ -1,5 +1,10 @@
 //! Test support: the local AWS emulator, a fresh table per test, and helpers to call the
 //! routers the way API Gateway would.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "test support: a setup that fails is a failed test, said with its cause"
+)]
 
 pub mod emulator;
 pub mod fake_server;

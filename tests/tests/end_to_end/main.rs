@@ -1,5 +1,10 @@
 //! Every end-to-end test of the workspace in one test binary: one link instead of one per
 //! file, and one emulator for all of them when the tests start their own.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed expectation is the test failing"
+)]
 
 mod ai;
 mod analysis;

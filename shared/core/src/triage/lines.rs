@@ -1,6 +1,10 @@
 //! Lines of a raw job log, as the triage numbers them: 1-based, a line ends at `\r\n`, a lone
 //! `\r` or `\n`. Nothing here builds an index of every line: the triage asks for the line
 //! around a byte offset, and the line number of offsets in increasing order.
+#![allow(
+    clippy::expect_used,
+    reason = "slice-to-array conversions of lengths the loops around them guarantee"
+)]
 
 use wide::u8x16;
 

@@ -107,6 +107,10 @@ fn prefilter() -> &'static Prefilter {
     })
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "the literal lists are constants an automaton is always built from"
+)]
 fn automaton_prefilter() -> Prefilter {
     // Leftmost-first lets the automaton use a SIMD search where it can; the standard match
     // semantics do not, and run about 3.5 times slower here.

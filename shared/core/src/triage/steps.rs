@@ -27,6 +27,10 @@ pub(super) struct FailureEnd {
     pub retried: bool,
 }
 
+#[allow(
+    clippy::expect_used,
+    reason = "the literal lists are constants an automaton is always built from"
+)]
 fn failure_end_markers() -> &'static AhoCorasick {
     static MARKERS: OnceLock<AhoCorasick> = OnceLock::new();
     MARKERS.get_or_init(|| {

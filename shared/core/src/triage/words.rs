@@ -11,6 +11,10 @@
 //! four-lane walk (1.24x for the whole triage with the line index), and the matching states
 //! placed from a power of two so that one bit test covers all four lanes (+2%). The
 //! `aho-corasick` crate's plain automaton checks this one in a differential test below.
+#![allow(
+    clippy::expect_used,
+    reason = "the word sets are the triage's own constant lists, far inside every bound checked"
+)]
 
 use std::collections::VecDeque;
 
