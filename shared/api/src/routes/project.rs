@@ -75,3 +75,9 @@ pub(crate) async fn project_target<'a>(
     };
     Ok((provider, repo, provider_project))
 }
+
+/// A `{repo}` path parameter (URL-encoded, `group%2Fapp`).
+pub(crate) fn repo_path_param(raw: &str) -> Result<RepoPath, ApiError> {
+    RepoPath::parse(raw)
+        .map_err(|e| ApiError::bad_request(format!("repo (URL-encode its slashes as %2F) {e}")))
+}

@@ -191,8 +191,7 @@ async fn repo_analysis(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let repo = RepoPath::parse(&repo)
-        .map_err(|e| ApiError::bad_request(format!("repo (URL-encode its slashes as %2F) {e}")))?;
+    let repo = super::project::repo_path_param(&repo)?;
     let params = query_params(query)?;
     let now = chrono::Utc::now();
     let since = summary::parse_since(params.get("since").map(String::as_str), now)

@@ -234,11 +234,6 @@ async fn job_key(
     })
 }
 
-fn repo_of(raw: &str) -> Result<RepoPath, ApiError> {
-    RepoPath::parse(raw)
-        .map_err(|e| ApiError::bad_request(format!("repo (URL-encode its slashes as %2F) {e}")))
-}
-
 fn test_id_of(raw: &str) -> Result<String, ApiError> {
     if is_test_id(raw) {
         Ok(raw.to_string())
@@ -463,7 +458,7 @@ async fn list_tests(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let repo = repo_of(&repo)?;
+    let repo = super::project::repo_path_param(&repo)?;
     let params = query_params(query)?;
     let wanted = match non_empty(&params, "state") {
         None => None,
@@ -499,7 +494,7 @@ async fn one_test(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let repo = repo_of(&repo)?;
+    let repo = super::project::repo_path_param(&repo)?;
     let id = test_id_of(&id)?;
     let (test, _) = state
         .store
@@ -597,7 +592,7 @@ async fn quarantine(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Admin)?;
     let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let repo = repo_of(&repo)?;
+    let repo = super::project::repo_path_param(&repo)?;
     let id = test_id_of(&id)?;
     crate::body::require_json_content_type(&headers)?;
     let body = parse_json(&read_bytes(body, 16 * 1024).await?)?;
@@ -617,7 +612,7 @@ async fn lift(
 ) -> Result<Json<Value>, ApiError> {
     state.config.keys.authorize(&headers, Scope::Admin)?;
     let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let repo = repo_of(&repo)?;
+    let repo = super::project::repo_path_param(&repo)?;
     let id = test_id_of(&id)?;
     let settings = &state.config.test_reports.flaky;
     let test = lift_quarantine(&state.store, &repo, &id, settings)
@@ -648,7 +643,7 @@ async fn quarantine_list(
 ) -> Result<Response, ApiError> {
     state.config.keys.authorize(&headers, Scope::Read)?;
     let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    let repo = repo_of(&repo)?;
+    let repo = super::project::repo_path_param(&repo)?;
     let params = query_params(query)?;
     let now = Utc::now();
     let settings = &state.config.test_reports.flaky;
