@@ -193,6 +193,18 @@ pub const OPERATIONS: &[Operation] = &[
     ),
     op(
         "get",
+        "/api/groups/{group}",
+        Access::Read,
+        "A group (by path; ids are null) with the projects seen under it in 30 days; /subgroups after the path lists its subgroups",
+    ),
+    op(
+        "get",
+        "/api/groups/parent/{parent_id}",
+        Access::Read,
+        "Subgroups by numeric parent id: not known without GitLab's groups API (404 saying so)",
+    ),
+    op(
+        "get",
         "/api/avatar",
         Access::Read,
         "A user's avatar (url=) from the GitLab host or the allowed avatar hosts: images only, at most 1 MB, no redirects",

@@ -12,6 +12,7 @@ pub mod cursor;
 pub mod details;
 pub mod explain;
 pub mod fields;
+pub mod groups;
 pub mod job_analysis;
 pub mod job_id;
 pub mod junit;

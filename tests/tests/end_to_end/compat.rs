@@ -319,3 +319,35 @@ async fn avatars_come_only_from_allowed_hosts_and_only_as_images() {
         assert_eq!(status, expected, "{url}: {body}");
     }
 }
+
+#[tokio::test]
+async fn groups_are_derived_from_the_projects_seen() {
+    let stack = TestStack::new().await;
+    for repo in ["team/app", "team/infra/terraform", "other/x"] {
+        let (status, body) = stack
+            .post_build(
+                &json!({"build_id": "1", "repo": repo, "branch": "main", "status": "success"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, team) = stack.get("/api/groups/team").await;
+    assert_eq!(status, StatusCode::OK, "{team}");
+    assert_eq!(team["full_path"], "team");
+    assert_eq!(team["id"], Value::Null);
+    assert_eq!(team["projects"].as_array().map(Vec::len), Some(2), "{team}");
+    let (status, subgroups) = stack.get("/api/groups/team/subgroups").await;
+    assert_eq!(status, StatusCode::OK, "{subgroups}");
+    assert_eq!(subgroups[0]["full_path"], "team/infra", "{subgroups}");
+    let (status, nested) = stack.get("/api/groups/team%2Finfra").await;
+    assert_eq!(status, StatusCode::OK, "{nested}");
+    for path in [
+        "/api/groups/nobody",
+        "/api/groups/123",
+        "/api/groups/parent/7",
+    ] {
+        let (status, body) = stack.get(path).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(body["error"].is_string());
+    }
+}

@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/api/v1/repos/{repo}/analysis", get(repo_analysis))
         .route("/api/avatar", get(avatar))
+        .route("/api/groups/parent/{parent_id}", get(groups_of_parent))
+        .route("/api/groups/{*group}", get(group_or_subgroups))
         .merge(super::test_reports::read_routes())
         // The dashboard's pages and assets, served by the function that serves the reads.
         .merge(crate::dashboard::routes())
@@ -314,4 +316,75 @@ async fn avatar(
         avatar.bytes,
     )
         .into_response())
+}
+
+/// Days of project activity a group view looks back over.
+const GROUP_LOOKBACK_DAYS: i64 = 30;
+
+/// The paths of the projects under `group` with runs in the last 30 days.
+async fn projects_under(state: &AppState, group: &RepoPath) -> Result<Vec<RepoPath>, ApiError> {
+    use buildlore_core::summary::{ProjectScope, SummarySource, days_between};
+    let now = chrono::Utc::now();
+    let days = days_between(now - chrono::Duration::days(GROUP_LOOKBACK_DAYS), now);
+    let counters = state
+        .store
+        .day_counters(&days, &ProjectScope::Group(group.clone()))
+        .await
+        .map_err(store_failure)?;
+    let mut paths: Vec<RepoPath> = counters.into_iter().map(|day| day.repo).collect();
+    paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    paths.dedup();
+    Ok(paths)
+}
+
+/// `GET /api/groups/{path}` and `GET /api/groups/{path}/subgroups` (the path may hold
+/// slashes), from the projects seen.
+async fn group_or_subgroups(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    use buildlore_core::groups;
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let (group_path, want_subgroups) = match raw.strip_suffix("/subgroups") {
+        Some(group) => (group.to_string(), true),
+        None => (raw, false),
+    };
+    if group_path.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ApiError::not_found(format!(
+            "group {group_path}: numeric group ids are not known here; use the group's path"
+        )));
+    }
+    let group = RepoPath::parse(&group_path)
+        .map_err(|e| ApiError::bad_request(format!("group path {e}")))?;
+    let projects = projects_under(&state, &group).await?;
+    let gitlab = state.config.providers.gitlab_base.as_str();
+    if want_subgroups {
+        return Ok(Json(json!(groups::subgroups(
+            group.as_str(),
+            &projects,
+            gitlab
+        ))));
+    }
+    groups::group(group.as_str(), &projects, gitlab)
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no project under group {group} has run in the last {GROUP_LOOKBACK_DAYS} days"
+            ))
+        })
+}
+
+/// `GET /api/groups/parent/{id}`: groups by numeric parent id need GitLab's groups API.
+async fn groups_of_parent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    state.config.keys.authorize(&headers, Scope::Read)?;
+    let Path(parent) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Err(ApiError::not_found(format!(
+        "group {parent}: numeric group ids are not known here; ask for /api/groups/<path>/subgroups"
+    )))
 }
