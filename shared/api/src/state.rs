@@ -20,6 +20,30 @@ pub struct AppState {
     /// whole body) take one of these permits, so unauthenticated senders can hold at most
     /// `WEBHOOK_BODIES_IN_FLIGHT` bodies in memory at once.
     pub webhook_bodies: Arc<tokio::sync::Semaphore>,
+    /// `/api/avatar`'s client, built on its first use (only the query function serves it, so
+    /// no other function pays for it at start-up).
+    avatars: Arc<std::sync::OnceLock<Option<buildlore_providers::avatar::AvatarClient>>>,
+}
+
+/// The avatar client for the configured hosts and the GitLab host (fetched over plain http
+/// only when GitLab itself is configured so, on a closed network).
+fn avatar_client(config: &Config) -> Option<buildlore_providers::avatar::AvatarClient> {
+    let gitlab = &config.providers.gitlab_base;
+    let mut hosts = config.avatar_hosts.clone();
+    let mut plain_http = Vec::new();
+    if let Some(host) = gitlab.host_str() {
+        let host = match gitlab.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_string(),
+        };
+        if gitlab.scheme() == "http" {
+            plain_http.push(host.clone());
+        }
+        hosts.push(host);
+    }
+    buildlore_providers::avatar::AvatarClient::new(hosts, plain_http)
+        .map_err(|error| tracing::error!(%error, "avatars are off"))
+        .ok()
 }
 
 /// Webhook bodies being read at once (each at most 5 MB).
@@ -53,6 +77,7 @@ impl AppState {
             .ok()
         });
         AppState {
+            avatars: Arc::default(),
             webhook_bodies: Arc::new(tokio::sync::Semaphore::new(WEBHOOK_BODIES_IN_FLIGHT)),
             llm,
             providers,
@@ -61,6 +86,13 @@ impl AppState {
             store,
             clients,
         }
+    }
+
+    /// The avatar client for the configured hosts; `None` when it could not be built.
+    pub fn avatars(&self) -> Option<&buildlore_providers::avatar::AvatarClient> {
+        self.avatars
+            .get_or_init(|| avatar_client(&self.config))
+            .as_ref()
     }
 
     pub async fn from_env() -> Result<Self, crate::config::ConfigError> {

@@ -110,8 +110,6 @@ fn conversation_pairs(analysis: &JobAnalysis) -> Vec<Value> {
 fn analysis_body(analysis: &JobAnalysis, project_id: &str, cached: bool) -> Value {
     let mut body = serde_json::to_value(analysis).unwrap_or_else(|_| json!({}));
     if let Some(object) = body.as_object_mut() {
-        let result = object.remove("result").unwrap_or(Value::Null);
-        object.insert("result".into(), result);
         object.insert("analysis".into(), json!(analysis_text(analysis)));
         object.insert("projectId".into(), id_value(project_id));
         object.insert("projectName".into(), json!(analysis.repo));

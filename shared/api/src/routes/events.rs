@@ -66,48 +66,46 @@ async fn stream_summaries(
     request: &SummaryRequest,
     timing: crate::config::EventTiming,
 ) {
-    {
-        let started = Instant::now();
-        let mut last_sent: Option<String> = None;
-        let mut next_heartbeat = started + timing.heartbeat;
-        while started.elapsed() < timing.max {
-            match request.summary(state, chrono::Utc::now()).await {
-                Ok(current) => {
-                    // `since` moves with the clock; only a change in the figures is news.
-                    let mut comparable = serde_json::json!(current);
-                    if let Some(object) = comparable.as_object_mut() {
-                        object.remove("since");
-                    }
-                    let key = comparable.to_string();
-                    if last_sent.as_ref() != Some(&key) {
-                        let data = serde_json::to_string(&current).unwrap_or_default();
-                        if sender
-                            .send(Event::default().event("pipeline-update").data(data))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                        last_sent = Some(key);
-                    }
+    let started = Instant::now();
+    let mut last_sent: Option<String> = None;
+    let mut next_heartbeat = started + timing.heartbeat;
+    while started.elapsed() < timing.max {
+        match request.summary(state, chrono::Utc::now()).await {
+            Ok(current) => {
+                // `since` moves with the clock; only a change in the figures is news.
+                let mut comparable = serde_json::json!(current);
+                if let Some(object) = comparable.as_object_mut() {
+                    object.remove("since");
                 }
-                Err(error) => {
-                    tracing::warn!(error = %error.message, "summary for the event stream failed")
+                let key = comparable.to_string();
+                if last_sent.as_ref() != Some(&key) {
+                    let data = serde_json::to_string(&current).unwrap_or_default();
+                    if sender
+                        .send(Event::default().event("pipeline-update").data(data))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    last_sent = Some(key);
                 }
             }
-            let wake = (Instant::now() + timing.poll).min(next_heartbeat);
-            tokio::time::sleep_until(wake).await;
-            if Instant::now() >= next_heartbeat {
-                // JSON, like every other event's data (a bare string fails `JSON.parse`).
-                let beat = Event::default().event("heartbeat").data(
-                    serde_json::json!({"timestamp": buildlore_core::time::sortable(chrono::Utc::now())})
-                        .to_string(),
-                );
-                if sender.send(beat).await.is_err() {
-                    return;
-                }
-                next_heartbeat = Instant::now() + timing.heartbeat;
+            Err(error) => {
+                tracing::warn!(error = %error.message, "summary for the event stream failed")
             }
+        }
+        let wake = (Instant::now() + timing.poll).min(next_heartbeat);
+        tokio::time::sleep_until(wake).await;
+        if Instant::now() >= next_heartbeat {
+            // JSON, like every other event's data (a bare string fails `JSON.parse`).
+            let beat = Event::default().event("heartbeat").data(
+                serde_json::json!({"timestamp": buildlore_core::time::sortable(chrono::Utc::now())})
+                    .to_string(),
+            );
+            if sender.send(beat).await.is_err() {
+                return;
+            }
+            next_heartbeat = Instant::now() + timing.heartbeat;
         }
     }
 }

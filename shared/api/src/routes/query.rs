@@ -272,7 +272,7 @@ async fn avatar(
     query: QueryParams,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::response::IntoResponse;
-    use buildlore_providers::avatar::{AvatarClient, AvatarError};
+    use buildlore_providers::avatar::AvatarError;
     use http::{StatusCode, header};
     state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
@@ -280,22 +280,9 @@ async fn avatar(
         .get("url")
         .filter(|url| !url.is_empty())
         .ok_or_else(|| ApiError::bad_request("`url` is required: the avatar's address"))?;
-    let gitlab = &state.config.providers.gitlab_base;
-    let mut hosts = state.config.avatar_hosts.clone();
-    let mut plain_http = Vec::new();
-    if let Some(host) = gitlab.host_str() {
-        let host = match gitlab.port() {
-            Some(port) => format!("{host}:{port}"),
-            None => host.to_string(),
-        };
-        if gitlab.scheme() == "http" {
-            // A GitLab configured over plain http (on a closed network) is fetched as it is.
-            plain_http.push(host.clone());
-        }
-        hosts.push(host);
-    }
-    let client =
-        AvatarClient::new(hosts, plain_http).map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let client = state.avatars().ok_or_else(|| {
+        ApiError::unavailable("avatars are not available: the HTTP client could not be built")
+    })?;
     let avatar = client.fetch(url).await.map_err(|error| match error {
         AvatarError::NotAUrl => ApiError::bad_request(error.to_string()),
         AvatarError::HostNotAllowed(_) => ApiError::new(StatusCode::FORBIDDEN, error.to_string()),

@@ -69,7 +69,7 @@ async fn gitlab_webhook(
         .ok_or_else(|| ApiError::bad_request("missing or empty X-Gitlab-Event header"))?;
     let parsed = gitlab::parse_bytes(event, &bytes, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
-    let delivery = header(&headers, "x-gitlab-event-uuid").map(|id| delivery_key(id, &bytes));
+    let delivery = header(&headers, "x-gitlab-event-uuid").and_then(|id| delivery_key(id, &bytes));
     respond(&state, gitlab::PROVIDER, delivery, parsed).await
 }
 
@@ -110,21 +110,21 @@ async fn github_webhook(
         .ok_or_else(|| ApiError::bad_request("missing or empty X-GitHub-Event header"))?;
     let parsed = github::parse_bytes(event, &bytes, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(format!("{event}: {e}")))?;
-    let delivery = header(&headers, "x-github-delivery").map(|id| delivery_key(id, &bytes));
+    let delivery = header(&headers, "x-github-delivery").and_then(|id| delivery_key(id, &bytes));
     respond(&state, github::PROVIDER, delivery, parsed).await
 }
 
 /// A delivery is the same delivery only with the same id *and* the same body: a different,
 /// validly signed body under a reused id is processed, not dropped as a duplicate. Ids that
 /// are empty or longer than 128 bytes are not remembered.
-fn delivery_key(id: &str, body: &[u8]) -> String {
+fn delivery_key(id: &str, body: &[u8]) -> Option<String> {
     use sha2::{Digest, Sha256};
     if id.is_empty() || id.len() > 128 {
-        return String::new();
+        return None;
     }
     let digest = Sha256::digest(body);
     let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("{id}#{hex}")
+    Some(format!("{id}#{hex}"))
 }
 
 async fn respond(
@@ -146,9 +146,7 @@ async fn respond(
         }
         WebhookEvent::Records(records) => records,
     };
-    let marker = delivery
-        .filter(|key| !key.is_empty())
-        .map(|key| keys::delivery(provider, &key));
+    let marker = delivery.map(|key| keys::delivery(provider, &key));
     // The marker is taken before anything is written (a conditional put: of concurrent copies
     // of one delivery exactly one gets it) and released if the records fail, so the provider's
     // retry is processed.
