@@ -123,7 +123,7 @@ impl TestStack {
         }
         adjust(&mut config);
         let state = AppState::new(config, clients.clone());
-        let app = function_app(routes::all(), state.clone());
+        let app = function_app(routes::Function::ALL, state.clone());
         TestStack {
             state,
             app,

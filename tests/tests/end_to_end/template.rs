@@ -1,6 +1,7 @@
 //! template.yaml, the bootstrap and the code agree: one table definition, the queue
 //! settings, one function per folder, and every API route is one the routers serve.
 
+use buildlore_api::routes::table::{Function, ServedBy, table};
 use buildlore_aws::bootstrap::{MAX_RECEIVE_COUNT, VISIBILITY_TIMEOUT_SECONDS};
 use buildlore_core::table::{TABLE, TableSpec};
 use buildlore_tests::{TestStack, keys};
@@ -352,4 +353,118 @@ async fn every_api_route_in_the_template_is_served() {
         checked >= 15,
         "only {checked} routes found in template.yaml"
     );
+}
+
+/// Whether an HttpApi event's path (`{proxy+}` greedy) and method (`ANY`) take a route.
+fn event_takes(event_method: &str, event_path: &str, method: &str, path: &str) -> bool {
+    if event_method != "ANY" && !event_method.eq_ignore_ascii_case(method) {
+        return false;
+    }
+    let path = path.replace("{*", "{");
+    let event_segments: Vec<&str> = event_path.split('/').collect();
+    let segments: Vec<&str> = path.split('/').collect();
+    for (index, event_segment) in event_segments.iter().enumerate() {
+        if event_segment.ends_with("+}") {
+            return segments.len() > index;
+        }
+        let Some(segment) = segments.get(index) else {
+            return false;
+        };
+        let both_parameters = event_segment.starts_with('{') && segment.starts_with('{');
+        if !both_parameters && event_segment != segment {
+            return false;
+        }
+    }
+    event_segments.len() == segments.len()
+}
+
+#[test]
+fn api_gateway_sends_each_route_to_the_function_that_serves_it() {
+    let template = template();
+    let mut routed = 0;
+    for &function in Function::ALL {
+        // The events function is reached through its Function URL, not the HTTP API.
+        if function == Function::Events {
+            continue;
+        }
+        let resource = &template["Resources"][function.template_name()];
+        let events: Vec<(String, String)> = resource["Properties"]["Events"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .filter(|(_, event)| text(&event["Type"]) == "HttpApi")
+            .map(|(_, event)| {
+                (
+                    text(&event["Properties"]["Method"]),
+                    text(&event["Properties"]["Path"]),
+                )
+            })
+            .collect();
+        let served: Vec<_> = table()
+            .into_iter()
+            .filter(|route| route.served_by == ServedBy::Only(function))
+            .collect();
+        for route in &served {
+            assert!(
+                events.iter().any(|(method, path)| event_takes(
+                    method,
+                    path,
+                    route.verb.name(),
+                    route.path
+                )),
+                "{}: {} {} has no HttpApi event",
+                function.template_name(),
+                route.verb.name(),
+                route.path
+            );
+            routed += 1;
+        }
+        for (method, path) in &events {
+            let takes_one = served
+                .iter()
+                .any(|route| event_takes(method, path, route.verb.name(), route.path))
+                || table().iter().any(|route| {
+                    route.served_by == ServedBy::Every
+                        && event_takes(method, path, route.verb.name(), route.path)
+                });
+            assert!(
+                takes_one,
+                "{}: the event {method} {path} reaches no route it serves",
+                function.template_name()
+            );
+        }
+    }
+    assert!(routed >= 40, "{routed}");
+    // Health, version and the document are served by every function; the API sends them to one.
+    let all_events: Vec<(String, String)> = functions(&template)
+        .iter()
+        .flat_map(|(_, resource)| {
+            resource["Properties"]["Events"]
+                .as_mapping()
+                .into_iter()
+                .flatten()
+                .map(|(_, event)| {
+                    (
+                        text(&event["Properties"]["Method"]),
+                        text(&event["Properties"]["Path"]),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for route in table()
+        .iter()
+        .filter(|route| route.served_by == ServedBy::Every)
+    {
+        assert!(
+            all_events.iter().any(|(method, path)| event_takes(
+                method,
+                path,
+                route.verb.name(),
+                route.path
+            )),
+            "{} has no HttpApi event",
+            route.path
+        );
+    }
 }

@@ -9,26 +9,12 @@ use crate::auth::Scope;
 use crate::error::ApiError;
 use crate::session;
 use crate::state::AppState;
-use axum::Router;
 use axum::extract::rejection::{FormRejection, PathRejection};
 use axum::extract::{Form, Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use pages::Page;
 use serde::Deserialize;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/", get(overview))
-        .route("/pipeline", get(pipeline))
-        .route("/job", get(job))
-        .route("/failures", get(failures))
-        .route("/repo", get(repo))
-        .route("/session", post(sign_in))
-        .route("/session/end", post(sign_out))
-        .route("/assets/{version}/{name}", get(asset))
-}
 
 /// What the pages may load: only this origin. Charts are inline SVG drawn by the modules, and
 /// styles are set through the CSSOM, so neither needs `unsafe-inline`.
@@ -91,28 +77,48 @@ fn here(uri: &http::Uri) -> String {
         .map_or_else(|| "/".to_string(), ToString::to_string)
 }
 
-async fn overview(State(state): State<AppState>, headers: HeaderMap, uri: http::Uri) -> Response {
+pub(crate) async fn overview(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Response {
     page_or_sign_in(&state, &headers, Page::Overview, &here(&uri))
 }
 
-async fn pipeline(State(state): State<AppState>, headers: HeaderMap, uri: http::Uri) -> Response {
+pub(crate) async fn pipeline(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Response {
     page_or_sign_in(&state, &headers, Page::Pipeline, &here(&uri))
 }
 
-async fn job(State(state): State<AppState>, headers: HeaderMap, uri: http::Uri) -> Response {
+pub(crate) async fn job(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Response {
     page_or_sign_in(&state, &headers, Page::Job, &here(&uri))
 }
 
-async fn failures(State(state): State<AppState>, headers: HeaderMap, uri: http::Uri) -> Response {
+pub(crate) async fn failures(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Response {
     page_or_sign_in(&state, &headers, Page::Failures, &here(&uri))
 }
 
-async fn repo(State(state): State<AppState>, headers: HeaderMap, uri: http::Uri) -> Response {
+pub(crate) async fn repo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: http::Uri,
+) -> Response {
     page_or_sign_in(&state, &headers, Page::Repo, &here(&uri))
 }
 
 #[derive(Deserialize)]
-struct SignInForm {
+pub(crate) struct SignInForm {
     #[serde(default)]
     key: String,
     #[serde(default)]
@@ -132,7 +138,7 @@ fn see_other(location: &str, cookie: String) -> Response {
 }
 
 /// `POST /session` (the sign-in form): a read or admin key starts a session.
-async fn sign_in(
+pub(crate) async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
     form: Result<Form<SignInForm>, FormRejection>,
@@ -171,11 +177,11 @@ async fn sign_in(
 
 /// `POST /session/end` (the sign-out button): the cookie is cleared. The origin guard has
 /// already refused this from another site.
-async fn sign_out(headers: HeaderMap) -> Response {
+pub(crate) async fn sign_out(headers: HeaderMap) -> Response {
     see_other("/", session::end_cookie(&headers))
 }
 
-async fn asset(path: Result<Path<(String, String)>, PathRejection>) -> Response {
+pub(crate) async fn asset(path: Result<Path<(String, String)>, PathRejection>) -> Response {
     let Ok(Path((version, name))) = path else {
         return ApiError::not_found("no such asset").into_response();
     };

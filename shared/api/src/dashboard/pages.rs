@@ -132,9 +132,9 @@ pub fn signed_in(page: Page, admin: bool) -> String {
 /// overview keeps its choices there when it does, else in the browser, and never asks a route
 /// that is not there.
 fn service_keeps_settings() -> bool {
-    crate::openapi::OPERATIONS
+    crate::routes::table::table()
         .iter()
-        .any(|op| op.method == "get" && op.path == "/api/settings")
+        .any(|route| route.verb == crate::routes::table::Verb::Get && route.path == "/api/settings")
 }
 
 /// The sign-in form, with what went wrong last time.

@@ -9,11 +9,11 @@ use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
 use crate::routes::project::{JobTarget, job_target, project_target};
 use crate::state::AppState;
+use axum::Extension;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::analysis_request::{
     ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest, FOLLOWUP_REQUEST_VERSION,
@@ -42,24 +42,6 @@ const ANALYSE_BODY_LIMIT: usize = 6 * 1024 * 1024;
 const MAX_WAIT_SECONDS: u64 = 20;
 /// The longest stored log read to decide whether a failure was seen before.
 const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/ai/analyse", post(analyse))
-        .route(
-            "/api/ai/cache",
-            get(cached_analysis).delete(forget_analysis),
-        )
-        .route("/api/ai/followup", post(followup))
-        .route("/api/ai/analyzed", get(analyzed))
-        .route("/api/ai/history", get(history))
-        .route(
-            "/api/ai/system-prompt",
-            get(get_system_prompt).put(put_system_prompt),
-        )
-        .route("/api/v1/failures", get(failures))
-        .merge(super::settings::routes())
-}
 
 /// The analysis as readable text (gitlab-summary's `analysis`): root cause, explanation and
 /// fix as Markdown, or why there is none.
@@ -168,8 +150,9 @@ async fn known_job<'a>(
     Ok((target, repo))
 }
 
-async fn analyse(
+pub(crate) async fn analyse(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     query: QueryParams,
     body: Body,
@@ -177,9 +160,6 @@ async fn analyse(
     // A read key asks about a stored or fetchable log; a request carrying the log stores it,
     // which takes the ingest scope (checked once the body says which it is).
     let keys = &state.config.keys;
-    let caller = keys
-        .authorize(&headers, Scope::Read)
-        .or_else(|refused| keys.authorize(&headers, Scope::Ingest).map_err(|_| refused))?;
     let params = query_params(query)?;
     let body = read_json(&headers, body, ANALYSE_BODY_LIMIT).await?;
     if !body.is_object() {
@@ -398,12 +378,10 @@ fn poll_path(target: &JobTarget, repo: &RepoPath) -> String {
     )
 }
 
-async fn cached_analysis(
+pub(crate) async fn cached_analysis(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let get = |name: &str| non_empty(&params, name);
     let (target, repo) = known_job(&state, get).await?;
@@ -431,12 +409,12 @@ const MIN_SYSTEM_PROMPT_CHARS: usize = 20;
 /// How long a follow-up may wait for the LLM (API Gateway ends requests at 30 s).
 const FOLLOWUP_TIME_LIMIT: Duration = Duration::from_secs(25);
 
-async fn followup(
+pub(crate) async fn followup(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let caller = state.config.keys.authorize(&headers, Scope::Read)?;
     let body = read_json(&headers, body, 64 * 1024).await?;
     let fields = text_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
@@ -592,12 +570,10 @@ async fn queue_followup(
         .into_response())
 }
 
-async fn forget_analysis(
+pub(crate) async fn forget_analysis(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Admin)?;
     let params = query_params(query)?;
     let get = |name: &str| non_empty(&params, name);
     let (target, repo) = known_job(&state, get).await?;
@@ -636,12 +612,10 @@ fn summary_line(analysis: &JobAnalysis) -> Value {
     })
 }
 
-async fn analyzed(
+pub(crate) async fn analyzed(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let get = |name: &str| non_empty(&params, name);
     let (_, repo, provider_project) = project_target(&state, get).await?;
@@ -659,12 +633,10 @@ async fn analyzed(
     .into_response())
 }
 
-async fn history(
+pub(crate) async fn history(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let page = whole_number(&params, "page", 10_000)?.unwrap_or(1).max(1) as usize;
     let page_size = whole_number(&params, "pageSize", 100)?.unwrap_or(20).max(1) as usize;
@@ -710,11 +682,7 @@ async fn history(
     .into_response())
 }
 
-async fn get_system_prompt(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
+pub(crate) async fn get_system_prompt(State(state): State<AppState>) -> Result<Response, ApiError> {
     let stored = state.store.system_prompt().await.map_err(store_failure)?;
     Ok(Json(match stored {
         Some(stored) => json!({
@@ -728,12 +696,11 @@ async fn get_system_prompt(
     .into_response())
 }
 
-async fn put_system_prompt(
+pub(crate) async fn put_system_prompt(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Admin)?;
     let body = read_json(&headers, body, 128 * 1024).await?;
     let prompt = body
         .get("prompt")
@@ -780,12 +747,10 @@ async fn put_system_prompt(
     )
 }
 
-async fn failures(
+pub(crate) async fn failures(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let repo = params
         .get("repo")

@@ -4,31 +4,25 @@
 //! is connected: a client that goes away stops the polling. On AWS this is served by its own
 //! function behind a Lambda Function URL in response-streaming mode (HTTP APIs cannot stream).
 
-use crate::auth::Scope;
+use crate::auth::Caller;
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params};
 use crate::routes::query::SummaryRequest;
 use crate::state::AppState;
-use axum::Router;
+use axum::Extension;
 use axum::extract::State;
 use axum::response::sse::{Event, Sse};
-use axum::routing::get;
 use buildlore_core::stream_slots::{StreamSlotError, close_stream, open_stream};
 use futures_util::Stream;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use std::convert::Infallible;
 use tokio::time::Instant;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/events/pipelines", get(pipeline_events))
-}
-
-async fn pipeline_events(
+pub(crate) async fn pipeline_events(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Extension(caller): Extension<Caller>,
     query: QueryParams,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
-    let caller = state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let request = SummaryRequest::read(&state, &params).await?;
     let timing = state.config.events;

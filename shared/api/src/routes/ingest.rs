@@ -1,14 +1,12 @@
 //! The ingest function: builds (Leliel contract); webhooks, log push and trace append follow.
 
-use crate::auth::Scope;
 use crate::body::read_json;
 use crate::error::{ApiError, store_failure};
 use crate::state::AppState;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use buildlore_core::Build;
 use buildlore_core::build::BuildSubmission;
 use buildlore_core::record::{RecordError, RecordOutcome, record};
@@ -24,14 +22,6 @@ pub const MAX_BATCH_BODY_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_BATCH_RECORDS: usize = 100;
 /// Distinct builds of one batch written at once.
 const BATCH_CONCURRENCY: usize = 16;
-
-pub fn routes() -> Router<AppState> {
-    super::webhooks::routes()
-        .merge(super::logs::routes())
-        .merge(super::test_reports::write_routes())
-        .route("/api/v1/builds", post(ingest_build))
-        .route("/api/v1/builds/batch", post(ingest_batch))
-}
 
 /// Where a build can be read back.
 pub fn build_location(build: &Build) -> String {
@@ -75,12 +65,11 @@ fn outcome_status(outcome: RecordOutcome) -> StatusCode {
     }
 }
 
-async fn ingest_build(
+pub(crate) async fn ingest_build(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Ingest)?;
     let value = read_json(&headers, body, MAX_BUILD_BODY_BYTES).await?;
     let build = BuildSubmission::parse(&value, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
@@ -130,12 +119,11 @@ fn batch_records(value: Value) -> Result<Vec<Value>, ApiError> {
     Ok(records)
 }
 
-async fn ingest_batch(
+pub(crate) async fn ingest_batch(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Ingest)?;
     let value = read_json(&headers, body, MAX_BATCH_BODY_BYTES).await?;
     let records = batch_records(value)?;
     let now = chrono::Utc::now();

@@ -2,18 +2,16 @@
 //! upload (`PATCH /api/v1/jobs/{provider}/{project}/{job_id}/trace`, the GitLab runner's
 //! semantics), with `GET` of the same path to read the stored bytes.
 
-use crate::auth::Scope;
 use crate::body::{gzip_encoded, read_bytes, require_json_content_type};
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params, whole_number};
 use crate::routes::ingest::record_error;
 use crate::state::AppState;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use buildlore_core::BuildStatus;
 use buildlore_core::RepoPath;
 use buildlore_core::last_green::keep_if_recorded_green;
@@ -31,15 +29,6 @@ pub const MAX_LOG_REQUEST_BYTES: usize = 6 * 1024 * 1024;
 pub const MAX_TRACE_PAGE_BYTES: u64 = 4 * 1024 * 1024;
 /// One part of an incremental trace upload.
 pub const MAX_TRACE_PART_BYTES: usize = 1024 * 1024;
-
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/ingest/log", post(ingest_log))
-        .route(
-            "/api/v1/jobs/{provider}/{project}/{job_id}/trace",
-            get(read_trace).patch(append_trace),
-        )
-}
 
 fn status_word(status: BuildStatus) -> &'static str {
     match status {
@@ -78,13 +67,12 @@ fn is_plain_text(headers: &HeaderMap) -> bool {
         .is_some_and(|essence| essence == "text/plain" || essence == "application/octet-stream")
 }
 
-async fn ingest_log(
+pub(crate) async fn ingest_log(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: QueryParams,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Ingest)?;
     let plain_text = is_plain_text(&headers);
     if !plain_text {
         require_json_content_type(&headers)?;
@@ -209,13 +197,12 @@ fn range_header(length: u64) -> HeaderValue {
     HeaderValue::from_str(&format!("0-{length}")).unwrap_or(HeaderValue::from_static("0-0"))
 }
 
-async fn append_trace(
+pub(crate) async fn append_trace(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: JobPath,
     body: Body,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Ingest)?;
     let key = resolved_trace_key(&state, path).await?;
     let range = headers.get(header::CONTENT_RANGE).ok_or_else(|| {
         ApiError::bad_request("Content-Range is required: `start-end` of this part in bytes")
@@ -276,13 +263,11 @@ async fn append_trace(
     Ok(response)
 }
 
-async fn read_trace(
+pub(crate) async fn read_trace(
     State(state): State<AppState>,
-    headers: HeaderMap,
     path: JobPath,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
     let key = resolved_trace_key(&state, path).await?;
     let params = query_params(query)?;
     let offset = whole_number(&params, "offset", u64::MAX)?.unwrap_or(0);

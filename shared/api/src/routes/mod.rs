@@ -1,5 +1,6 @@
-//! One router per Lambda function. Each function's binary serves its own; `buildlore dev`
-//! merges them all on one port.
+//! The route handlers, one module per area, and the one table ([`table`]) that says which
+//! function serves each, who may call it, and what it does. Each function's binary serves its
+//! own routes; `buildlore dev` serves them all on one port.
 
 pub mod analyze;
 pub mod events;
@@ -9,18 +10,9 @@ pub mod logs;
 pub(crate) mod project;
 pub mod query;
 pub mod settings;
+pub mod table;
 pub mod test_reports;
 pub mod trace;
 pub mod webhooks;
 
-use crate::state::AppState;
-use axum::Router;
-
-/// Every function's routes together, as `buildlore dev` and the end-to-end tests serve them.
-pub fn all() -> Router<AppState> {
-    ingest::routes()
-        .merge(query::routes())
-        .merge(trace::routes())
-        .merge(analyze::routes())
-        .merge(events::routes())
-}
+pub use table::Function;

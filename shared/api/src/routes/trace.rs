@@ -3,15 +3,13 @@
 //! with the deployment's token; a finished job's fetched log is stored, so the provider is
 //! asked once.
 
-use crate::auth::Scope;
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
 use crate::routes::project::{JobTarget, job_target};
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use buildlore_core::RepoPath;
 use buildlore_core::last_green::keep_if_recorded_green;
 use buildlore_core::log_clean::clean_log;
@@ -20,7 +18,7 @@ use buildlore_core::trace::{
     ChunkBuffer, Replacement, TraceKey, TraceSlice, TraceStore, Window, WindowCollector,
 };
 use buildlore_providers::FetchError;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::json;
 
 /// Most log bytes one answer carries (Lambda answers are at most 6 MB, and JSON escaping
@@ -29,10 +27,6 @@ pub const MAX_RESPONSE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Lines `tail` may ask for.
 pub const MAX_TAIL_LINES: usize = 100_000;
-
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/jobtrace", get(job_trace))
-}
 
 /// The last `lines` lines of `bytes`.
 fn tail(bytes: &[u8], lines: usize) -> &[u8] {
@@ -51,12 +45,10 @@ fn tail(bytes: &[u8], lines: usize) -> &[u8] {
     }
 }
 
-async fn job_trace(
+pub(crate) async fn job_trace(
     State(state): State<AppState>,
-    headers: HeaderMap,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    state.config.keys.authorize(&headers, Scope::Read)?;
     let params = query_params(query)?;
     let get = |name: &str| non_empty(&params, name);
     let number = |name: &str, max: u64| whole_number(&params, name, max);

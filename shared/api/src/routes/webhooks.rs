@@ -7,11 +7,10 @@ use crate::body::read_bytes;
 use crate::error::{ApiError, store_failure};
 use crate::routes::ingest::record_error;
 use crate::state::AppState;
+use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
 use buildlore_aws::record_store::ItemCodec;
 use buildlore_core::BuildStatus;
 use buildlore_core::keys;
@@ -33,12 +32,6 @@ const DELIVERY_MEMORY_DAYS: i64 = 7;
 /// Records of one delivery written at once.
 const RECORD_CONCURRENCY: usize = 8;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks/gitlab", post(gitlab_webhook))
-        .route("/webhooks/github", post(github_webhook))
-}
-
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
@@ -52,7 +45,7 @@ fn unauthorized(mismatch: SecretMismatch, header_name: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, message)
 }
 
-async fn gitlab_webhook(
+pub(crate) async fn gitlab_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
@@ -73,7 +66,7 @@ async fn gitlab_webhook(
     respond(&state, gitlab::PROVIDER, delivery, parsed).await
 }
 
-async fn github_webhook(
+pub(crate) async fn github_webhook(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
