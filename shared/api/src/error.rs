@@ -3,7 +3,9 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use buildlore_core::deliver_webhook::DeliveryError;
 use buildlore_core::ports::StoreError;
+use buildlore_core::record::RecordError;
 use http::StatusCode;
 use serde_json::json;
 
@@ -92,15 +94,57 @@ impl From<buildlore_core::budget::BudgetError> for ApiError {
     }
 }
 
-/// A storage failure as the client sees it: throttling and outages are retryable (503), the
-/// rest is ours (500, cause logged).
+/// Seconds a client is told to wait before retrying a request that met busy storage.
+pub const RETRY_AFTER_BUSY_SECONDS: u64 = 1;
+
+/// A storage failure as the client sees it: throttling and outages are retryable (503 with
+/// `Retry-After`), the rest is ours (500, cause logged).
 pub fn store_failure(error: StoreError) -> ApiError {
     match error {
         StoreError::Unavailable(_) => {
             tracing::warn!(error = %error, "storage unavailable");
             ApiError::unavailable("storage is busy; retry in a moment")
+                .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
         }
         other => ApiError::internal(&other),
+    }
+}
+
+/// A path parameter that does not parse: the router's own message says which.
+impl From<axum::extract::rejection::PathRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::PathRejection) -> Self {
+        ApiError::bad_request(rejection.body_text())
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        store_failure(error)
+    }
+}
+
+impl From<RecordError> for ApiError {
+    fn from(error: RecordError) -> Self {
+        match error {
+            RecordError::Regression { .. } | RecordError::AlreadyFinished { .. } => {
+                ApiError::conflict(error.to_string())
+            }
+            RecordError::Contended(_) => {
+                tracing::warn!(error = %error, "write deferred");
+                ApiError::unavailable("storage is busy; retry in a moment")
+                    .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
+            }
+            RecordError::Store(store) => store_failure(store),
+        }
+    }
+}
+
+impl From<DeliveryError> for ApiError {
+    fn from(error: DeliveryError) -> Self {
+        match error {
+            DeliveryError::Store(error) => error.into(),
+            DeliveryError::Record(error) => error.into(),
+        }
     }
 }
 

@@ -5,6 +5,8 @@ use crate::errors::{store_error, written};
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::RepoPath;
+use buildlore_core::deliver_webhook::ProjectAliases;
+use buildlore_core::keys;
 use buildlore_core::ports::{Markers, StoreError};
 use buildlore_core::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use chrono::{Duration, Utc};
@@ -57,17 +59,21 @@ impl DynamoStore {
             .map_err(store_error)?;
         Ok(output.item.is_some())
     }
+}
 
+impl ProjectAliases for DynamoStore {
     /// Remembers which repo a provider's numeric project id names.
-    pub async fn put_project_alias(
+    async fn remember_project_alias(
         &self,
-        partition: &str,
+        provider: &str,
+        project_id: &str,
         repo: &RepoPath,
     ) -> Result<(), StoreError> {
+        let partition = keys::project_alias(provider, project_id);
         self.client()
             .put_item()
             .table_name(self.table())
-            .item(PARTITION_KEY, AttributeValue::S(partition.to_string()))
+            .item(PARTITION_KEY, AttributeValue::S(partition))
             .item(SORT_KEY, AttributeValue::S("PROJECT".into()))
             .item("entity", AttributeValue::S("project_alias".into()))
             .item("repo", AttributeValue::S(repo.to_string()))

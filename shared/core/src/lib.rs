@@ -9,6 +9,7 @@ pub mod build;
 pub mod compression;
 pub mod counters;
 pub mod cursor;
+pub mod deliver_webhook;
 pub mod details;
 pub mod explain;
 pub mod fields;

@@ -197,8 +197,7 @@ pub(crate) async fn analyse(
         &state.store,
         &Job::key_of(&target.provider, &repo, &target.job_id),
     )
-    .await
-    .map_err(store_failure)?
+    .await?
     .map(|stored| stored.record);
     if let Some(recorded) = &recorded
         && recorded.status == buildlore_core::BuildStatus::Success
@@ -233,8 +232,7 @@ pub(crate) async fn analyse(
     };
     let report =
         super::test_reports::job_report_evidence(&state, &target.provider, &repo, &target.job_id)
-            .await
-            .map_err(store_failure)?;
+            .await?;
     let job = JobToAnalyse {
         report: report.as_ref(),
         ..job
@@ -243,8 +241,7 @@ pub(crate) async fn analyse(
     if let Some(existing) = state
         .store
         .get_analysis(&target.provider, &repo, &target.job_id)
-        .await
-        .map_err(store_failure)?
+        .await?
         .filter(|a| a.status == AnalysisStatus::Done)
     {
         return Ok(Json(analysis_body(&existing, project_id, true)).into_response());
@@ -256,21 +253,14 @@ pub(crate) async fn analyse(
         job_id: target.job_id.clone(),
     };
     if let Some(log) = log {
-        state
-            .store
-            .replace(&trace_key, log.as_bytes())
-            .await
-            .map_err(store_failure)?;
+        state.store.replace(&trace_key, log.as_bytes()).await?;
     }
     let stored_log = state
         .store
         .read(&trace_key, 0, Some(MAX_LOG_BYTES))
-        .await
-        .map_err(store_failure)?
+        .await?
         .map(|slice| slice.bytes);
-    let settings = crate::worker::analysis_settings(&state)
-        .await
-        .map_err(store_failure)?;
+    let settings = crate::worker::analysis_settings(&state).await?;
 
     if let Some(log) = &stored_log {
         if state.llm.is_none() {
@@ -285,10 +275,7 @@ pub(crate) async fn analyse(
             let reused = analysis.source == AnalysisSource::Reused;
             return Ok(Json(analysis_body(&analysis, project_id, reused)).into_response());
         }
-        if let Some(reused) = reuse_for_job(&state.store, &settings, &job, log, true)
-            .await
-            .map_err(store_failure)?
-        {
+        if let Some(reused) = reuse_for_job(&state.store, &settings, &job, log, true).await? {
             return Ok(Json(analysis_body(&reused, project_id, true)).into_response());
         }
     }
@@ -320,8 +307,7 @@ pub(crate) async fn analyse(
         if let Some(analysis) = state
             .store
             .get_analysis(&target.provider, &repo, &target.job_id)
-            .await
-            .map_err(store_failure)?
+            .await?
         {
             return Ok(Json(analysis_body(&analysis, project_id, false)).into_response());
         }
@@ -389,8 +375,7 @@ pub(crate) async fn cached_analysis(
     let analysis = state
         .store
         .get_analysis(&target.provider, &repo, &target.job_id)
-        .await
-        .map_err(store_failure)?
+        .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "job {} has no analysis yet; POST /api/ai/analyse asks for one",
@@ -499,8 +484,7 @@ async fn queue_followup(
     let analysis = state
         .store
         .get_analysis(&target.provider, repo, &target.job_id)
-        .await
-        .map_err(store_failure)?
+        .await?
         .filter(|a| a.status == AnalysisStatus::Done)
         .ok_or_else(|| followup_failure(FollowUpError::NoAnalysis(target.job_id.clone())))?;
     let queue = state.analysis_queue.as_ref().ok_or_else(|| {
@@ -532,8 +516,7 @@ async fn queue_followup(
         let Some(now) = state
             .store
             .get_analysis(&target.provider, repo, &target.job_id)
-            .await
-            .map_err(store_failure)?
+            .await?
         else {
             break;
         };
@@ -580,8 +563,7 @@ pub(crate) async fn forget_analysis(
     let deleted = state
         .store
         .delete_analysis(&target.provider, &repo, &target.job_id)
-        .await
-        .map_err(store_failure)?;
+        .await?;
     if !deleted {
         return Err(ApiError::not_found(format!(
             "job {} has no analysis to delete",
@@ -620,11 +602,7 @@ pub(crate) async fn analyzed(
     let get = |name: &str| non_empty(&params, name);
     let (_, repo, provider_project) = project_target(&state, get).await?;
     let repo = known_repo(repo.as_ref(), &provider_project)?;
-    let analyses = state
-        .store
-        .analyses_of_repo(&repo, 100)
-        .await
-        .map_err(store_failure)?;
+    let analyses = state.store.analyses_of_repo(&repo, 100).await?;
     Ok(Json(json!({
         "projectId": get("projectId").or(get("repo")).map_or(Value::Null, id_value),
         "analyzedJobIds": analyses.iter().map(|a| id_value(&a.job_id)).collect::<Vec<_>>(),
@@ -640,11 +618,7 @@ pub(crate) async fn history(
     let params = query_params(query)?;
     let page = whole_number(&params, "page", 10_000)?.unwrap_or(1).max(1) as usize;
     let page_size = whole_number(&params, "pageSize", 100)?.unwrap_or(20).max(1) as usize;
-    let (items, total) = state
-        .store
-        .analysis_history(page, page_size)
-        .await
-        .map_err(store_failure)?;
+    let (items, total) = state.store.analysis_history(page, page_size).await?;
     let analyses: Vec<Value> = items
         .iter()
         .map(|analysis| {
@@ -683,7 +657,7 @@ pub(crate) async fn history(
 }
 
 pub(crate) async fn get_system_prompt(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let stored = state.store.system_prompt().await.map_err(store_failure)?;
+    let stored = state.store.system_prompt().await?;
     Ok(Json(match stored {
         Some(stored) => json!({
             "prompt": stored.prompt, "version": stored.version,
@@ -717,8 +691,7 @@ pub(crate) async fn put_system_prompt(
     let current = state
         .store
         .system_prompt()
-        .await
-        .map_err(store_failure)?
+        .await?
         .map_or(0, |stored| stored.version);
     let expected = match body.get("version") {
         None | Some(Value::Null) => current,
@@ -759,10 +732,6 @@ pub(crate) async fn failures(
     let now = chrono::Utc::now();
     let since = buildlore_core::summary::parse_since(params.get("since").map(String::as_str), now)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let failures = state
-        .store
-        .recurring_failures(&repo, since)
-        .await
-        .map_err(store_failure)?;
+    let failures = state.store.recurring_failures(&repo, since).await?;
     Ok(Json(json!({"repo": repo, "since": since, "failures": failures})).into_response())
 }

@@ -1,7 +1,7 @@
 //! The ingest function: builds (Leliel contract); webhooks, log push and trace append follow.
 
 use crate::body::read_json;
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use buildlore_core::Build;
 use buildlore_core::build::BuildSubmission;
-use buildlore_core::record::{RecordError, RecordOutcome, record};
+use buildlore_core::record::{RecordOutcome, record};
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
@@ -45,19 +45,6 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
-pub(crate) fn record_error(error: RecordError) -> ApiError {
-    match error {
-        RecordError::Regression { .. } | RecordError::AlreadyFinished { .. } => {
-            ApiError::conflict(error.to_string())
-        }
-        RecordError::Contended(_) => {
-            tracing::warn!(error = %error, "write deferred");
-            ApiError::unavailable("storage is busy; retry in a moment")
-        }
-        RecordError::Store(store) => store_failure(store),
-    }
-}
-
 fn outcome_status(outcome: RecordOutcome) -> StatusCode {
     match outcome {
         RecordOutcome::Created => StatusCode::CREATED,
@@ -73,7 +60,7 @@ pub(crate) async fn ingest_build(
     let value = read_json(&headers, body, MAX_BUILD_BODY_BYTES).await?;
     let build = BuildSubmission::parse(&value, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let (outcome, stored) = record(&state.store, build).await.map_err(record_error)?;
+    let (outcome, stored) = record(&state.store, build).await?;
     tracing::info!(repo = %stored.repo, build_id = %stored.build_id, result = outcome.as_str(), "build recorded");
     let location = build_location(&stored);
     let mut response = (
@@ -162,7 +149,7 @@ pub(crate) async fn ingest_batch(
                         "location": build_location(&stored),
                     }),
                     Err(error) => {
-                        let error = record_error(error);
+                        let error = ApiError::from(error);
                         json!({
                             "index": index,
                             "build_id": build_id,

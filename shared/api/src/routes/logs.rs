@@ -5,7 +5,6 @@
 use crate::body::{gzip_encoded, read_bytes, require_json_content_type};
 use crate::error::{ApiError, store_failure};
 use crate::params::{QueryParams, query_params, whole_number};
-use crate::routes::ingest::record_error;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -122,7 +121,7 @@ pub(crate) async fn ingest_log(
     .await
     .map_err(|error| match error {
         LogPushError::Log(error) => invalid_log(error),
-        LogPushError::Record(error) => record_error(error),
+        LogPushError::Record(error) => error.into(),
         LogPushError::Store(error) => store_failure(error),
         LogPushError::Queue(error) => {
             tracing::warn!(%error, "analysis request not queued");
@@ -151,8 +150,7 @@ pub(crate) async fn ingest_log(
 type JobPath = Result<Path<(String, String, String)>, PathRejection>;
 
 fn trace_key(path: JobPath) -> Result<TraceKey, ApiError> {
-    let Path((provider, project, job_id)) =
-        path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((provider, project, job_id)) = path?;
     let provider = valid_provider(&provider).ok_or_else(|| {
         ApiError::bad_request("provider must be a CI name such as gitlab or github")
     })?;
@@ -182,8 +180,7 @@ async fn resolved_trace_key(state: &AppState, path: JobPath) -> Result<TraceKey,
         key.repo = state
             .store
             .resolve_project("gitlab", project)
-            .await
-            .map_err(store_failure)?
+            .await?
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "GitLab project {project} is not known here yet: use its path (URL-encoded, group%2Fproject), or let a webhook introduce it"
@@ -220,16 +217,11 @@ pub(crate) async fn append_trace(
             ),
         ));
     }
-    let outcome = state
-        .store
-        .append(&key, start, &part)
-        .await
-        .map_err(store_failure)?;
+    let outcome = state.store.append(&key, start, &part).await?;
     let job_status = state
         .store
         .job_status(&key.provider, &key.repo, &key.job_id)
-        .await
-        .map_err(store_failure)?;
+        .await?;
     if matches!(outcome, AppendOutcome::Appended { .. }) && job_status == Some(BuildStatus::Success)
     {
         // The job already succeeded: the trace is its green log. Not keeping it costs only
@@ -281,8 +273,7 @@ pub(crate) async fn read_trace(
     let slice = state
         .store
         .read(&key, offset, Some(limit))
-        .await
-        .map_err(store_failure)?
+        .await?
         .ok_or_else(|| {
             ApiError::not_found(format!(
                 "no trace is stored for {} job {} of {}",

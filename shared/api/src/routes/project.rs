@@ -2,7 +2,7 @@
 //! id or path) or GitHub's `repo=owner/name`, and `jobId`. Shared by the log and analysis
 //! routes so both accept the same forms.
 
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 use crate::state::AppState;
 use buildlore_core::RepoPath;
 use buildlore_core::details::{DetailsSource, ProjectRef, parse_project};
@@ -62,11 +62,7 @@ pub(crate) async fn project_target<'a>(
             match parse_project(project).map_err(|e| ApiError::bad_request(e.to_string()))? {
                 ProjectRef::Path(repo) => (Some(repo.clone()), repo.to_string()),
                 ProjectRef::Id(id) => {
-                    let repo = state
-                        .store
-                        .resolve_project("gitlab", &id)
-                        .await
-                        .map_err(store_failure)?;
+                    let repo = state.store.resolve_project("gitlab", &id).await?;
                     (repo, id)
                 }
             }

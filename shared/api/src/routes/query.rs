@@ -27,11 +27,7 @@ pub(crate) async fn list_builds(
     };
     let query = BuildQuery::parse(raw, chrono::Utc::now())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let page = state
-        .store
-        .list_builds(&query)
-        .await
-        .map_err(store_failure)?;
+    let page = state.store.list_builds(&query).await?;
     Ok(Json(json!({
         "repo": query.repo,
         "count": page.builds.len(),
@@ -85,12 +81,7 @@ impl SummaryRequest {
         let project = match given("project") {
             // gitlab-summary's clients pass GitLab's numeric project id.
             Some(id) if id.bytes().all(|b| b.is_ascii_digit()) => {
-                match state
-                    .store
-                    .resolve_project("gitlab", id)
-                    .await
-                    .map_err(store_failure)?
-                {
+                match state.store.resolve_project("gitlab", id).await? {
                     Some(repo) => Some(repo.to_string()),
                     None => return Ok(SummaryRequest { since, scope: None }),
                 }
@@ -130,7 +121,7 @@ pub(crate) async fn pipeline_details(
     query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
     use buildlore_core::details::{self, DetailsError};
-    let Path((project, pipeline_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((project, pipeline_id)) = path?;
     let params = query_params(query)?;
     let provider = params.get("provider").map_or("gitlab", String::as_str);
     let provider = buildlore_core::runs::valid_provider(provider).ok_or_else(|| {
@@ -145,8 +136,7 @@ pub(crate) async fn pipeline_details(
     let project = details::parse_project(&project).map_err(details_error)?;
     let pipeline_id = details::parse_pipeline_id(&pipeline_id).map_err(details_error)?;
     let body = details::pipeline_details(&state.store, &provider, project, &pipeline_id)
-        .await
-        .map_err(store_failure)?
+        .await?
         .map_err(details_error)?;
     Ok(Json(body))
 }
@@ -159,7 +149,7 @@ pub(crate) async fn repo_analysis(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path(repo) = path?;
     let repo = super::project::repo_path_param(&repo)?;
     let params = query_params(query)?;
     let now = chrono::Utc::now();
@@ -169,14 +159,12 @@ pub(crate) async fn repo_analysis(
         .get("branch")
         .map(String::as_str)
         .filter(|b| !b.is_empty());
-    let mut analysis = buildlore_core::analysis::analyse(&state.store, &repo, since, now, branch)
-        .await
-        .map_err(store_failure)?;
+    let mut analysis =
+        buildlore_core::analysis::analyse(&state.store, &repo, since, now, branch).await?;
     analysis.top_failures = state
         .store
         .recurring_failures(&repo, since)
-        .await
-        .map_err(store_failure)?
+        .await?
         .into_iter()
         .take(TOP_FAILURES)
         .map(|failure| json!(failure))
@@ -196,8 +184,7 @@ async fn get_build(state: &AppState, repo: &str, build_id: &str) -> Result<Json<
     let build = state
         .store
         .get_build(&repo, build_id)
-        .await
-        .map_err(store_failure)?
+        .await?
         .ok_or_else(|| {
             ApiError::not_found(format!("no build {build_id:?} in repo {:?}", repo.as_str()))
         })?;
@@ -209,7 +196,7 @@ pub(crate) async fn get_build_by_query(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(build_id) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path(build_id) = path?;
     let params = query_params(query)?;
     let repo = params.get("repo").ok_or_else(|| {
         ApiError::bad_request(
@@ -223,7 +210,7 @@ pub(crate) async fn get_build_by_path(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path((repo, build_id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((repo, build_id)) = path?;
     get_build(&state, &repo, &build_id).await
 }
 
@@ -277,8 +264,7 @@ async fn projects_under(state: &AppState, group: &RepoPath) -> Result<Vec<RepoPa
     let counters = state
         .store
         .day_counters(&days, &ProjectScope::Group(group.clone()))
-        .await
-        .map_err(store_failure)?;
+        .await?;
     let mut paths: Vec<RepoPath> = counters.into_iter().map(|day| day.repo).collect();
     paths.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     paths.dedup();
@@ -292,7 +278,7 @@ pub(crate) async fn group_or_subgroups(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
     use buildlore_core::groups;
-    let Path(raw) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path(raw) = path?;
     let (group_path, want_subgroups) = match raw.strip_suffix("/subgroups") {
         Some(group) => (group.to_string(), true),
         None => (raw, false),
@@ -327,7 +313,7 @@ pub(crate) async fn groups_of_parent(
     State(_state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(parent) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path(parent) = path?;
     Err(ApiError::not_found(format!(
         "group {parent}: numeric group ids are not known here; ask for /api/groups/<path>/subgroups"
     )))

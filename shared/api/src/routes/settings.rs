@@ -3,7 +3,7 @@
 //! changing them the admin scope.
 
 use crate::body::read_json;
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Body;
@@ -14,12 +14,7 @@ use serde_json::{Value, json};
 
 /// The stored settings, or the defaults.
 pub async fn current_settings(state: &AppState) -> Result<Settings, ApiError> {
-    Ok(state
-        .store
-        .settings()
-        .await
-        .map_err(store_failure)?
-        .unwrap_or_default())
+    Ok(state.store.settings().await?.unwrap_or_default())
 }
 
 pub(crate) async fn read_settings(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -39,11 +34,7 @@ pub(crate) async fn change_settings(
     let body = read_json(&headers, body, 16 * 1024).await?;
     let current = current_settings(&state).await?;
     let next = updated(&current, &body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    state
-        .store
-        .put_settings(&next)
-        .await
-        .map_err(store_failure)?;
+    state.store.put_settings(&next).await?;
     Ok(Json(json!({
         "success": true,
         "group": next.group.unwrap_or_default(),

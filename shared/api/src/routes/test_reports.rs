@@ -41,7 +41,7 @@ pub(crate) async fn repo_figures(
     repo: &RepoPath,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
-    let states = state.store.all_states(repo).await.map_err(store_failure)?;
+    let states = state.store.all_states(repo).await?;
     Ok(json!(repo_test_figures(
         &states,
         now,
@@ -165,8 +165,7 @@ async fn job_key(
     path: JobPath,
     params: &std::collections::HashMap<String, String>,
 ) -> Result<JobKey, ApiError> {
-    let Path((provider, project, job_id)) =
-        path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((provider, project, job_id)) = path?;
     let provider = valid_provider(&provider).ok_or_else(|| {
         ApiError::bad_request("provider must be a CI name such as gitlab or github")
     })?;
@@ -179,11 +178,7 @@ async fn job_key(
     let numeric =
         !project.is_empty() && project.len() <= 20 && project.bytes().all(|b| b.is_ascii_digit());
     let repo = if numeric {
-        let known = state
-            .store
-            .resolve_project(&provider, &project)
-            .await
-            .map_err(store_failure)?;
+        let known = state.store.resolve_project(&provider, &project).await?;
         match (known, non_empty(params, "repo")) {
             (Some(repo), _) => repo,
             (None, Some(repo)) => {
@@ -372,7 +367,7 @@ pub(crate) async fn job_report(
 ) -> Result<Json<Value>, ApiError> {
     let params = query_params(query)?;
     let job = job_key(&state, path, &params).await?;
-    let uploads = state.store.job_uploads(&job).await.map_err(store_failure)?;
+    let uploads = state.store.job_uploads(&job).await?;
     if uploads.is_empty() {
         return Err(ApiError::not_found(format!(
             "no test report was uploaded for {} job {} of {}",
@@ -425,7 +420,7 @@ pub(crate) async fn list_tests(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> Result<Json<Value>, ApiError> {
-    let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path(repo) = path?;
     let repo = super::project::repo_path_param(&repo)?;
     let params = query_params(query)?;
     let wanted = match non_empty(&params, "state") {
@@ -436,7 +431,7 @@ pub(crate) async fn list_tests(
     };
     let now = Utc::now();
     let settings = &state.config.test_reports.flaky;
-    let mut tests = state.store.all_states(&repo).await.map_err(store_failure)?;
+    let mut tests = state.store.all_states(&repo).await?;
     tests.retain(|test| wanted.is_none_or(|wanted| test.matches(wanted, now, settings)));
     // Worst first: most flaky runs, then most failures, then most recent failure.
     tests.sort_by(|a, b| {
@@ -459,14 +454,13 @@ pub(crate) async fn one_test(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((repo, id)) = path?;
     let repo = super::project::repo_path_param(&repo)?;
     let id = test_id_of(&id)?;
     let (test, _) = state
         .store
         .load_states(&repo, std::slice::from_ref(&id))
-        .await
-        .map_err(store_failure)?
+        .await?
         .into_iter()
         .next()
         .ok_or_else(|| {
@@ -556,7 +550,7 @@ pub(crate) async fn quarantine(
     path: Result<Path<(String, String)>, PathRejection>,
     body: Body,
 ) -> Result<Json<Value>, ApiError> {
-    let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((repo, id)) = path?;
     let repo = super::project::repo_path_param(&repo)?;
     let id = test_id_of(&id)?;
     crate::body::require_json_content_type(&headers)?;
@@ -574,7 +568,7 @@ pub(crate) async fn lift(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Path((repo, id)) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path((repo, id)) = path?;
     let repo = super::project::repo_path_param(&repo)?;
     let id = test_id_of(&id)?;
     let settings = &state.config.test_reports.flaky;
@@ -604,12 +598,12 @@ pub(crate) async fn quarantine_list(
     path: Result<Path<String>, PathRejection>,
     query: QueryParams,
 ) -> Result<Response, ApiError> {
-    let Path(repo) = path.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let Path(repo) = path?;
     let repo = super::project::repo_path_param(&repo)?;
     let params = query_params(query)?;
     let now = Utc::now();
     let settings = &state.config.test_reports.flaky;
-    let mut tests = state.store.all_states(&repo).await.map_err(store_failure)?;
+    let mut tests = state.store.all_states(&repo).await?;
     tests.retain(|test| test.is_quarantined(now));
     tests.sort_by(|a, b| (&a.suite, &a.name).cmp(&(&b.suite, &b.name)));
     if wants_text(&headers, &params) {

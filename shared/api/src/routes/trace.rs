@@ -3,7 +3,7 @@
 //! with the deployment's token; a finished job's fetched log is stored, so the provider is
 //! asked once.
 
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
 use crate::routes::project::{JobTarget, job_target};
 use crate::state::AppState;
@@ -88,19 +88,10 @@ pub(crate) async fn job_trace(
             };
             if tail_lines.is_some() && requested_offset.is_none() {
                 // The last lines live in the last bytes: read the end of a long log.
-                let length = state
-                    .store
-                    .length(&key)
-                    .await
-                    .map_err(store_failure)?
-                    .unwrap_or(0);
+                let length = state.store.length(&key).await?.unwrap_or(0);
                 offset = length.saturating_sub(MAX_RESPONSE_BYTES);
             }
-            state
-                .store
-                .read(&key, offset, limit)
-                .await
-                .map_err(store_failure)?
+            state.store.read(&key, offset, limit).await?
         }
         None => None,
     };
@@ -110,8 +101,7 @@ pub(crate) async fn job_trace(
                 Some(repo) => state
                     .store
                     .job_status(&provider, repo, job_id)
-                    .await
-                    .map_err(store_failure)?
+                    .await?
                     .is_none_or(|status| status.is_terminal()),
                 None => true,
             };
