@@ -8,8 +8,8 @@ pub mod avatar;
 pub mod bedrock;
 mod gitlab_test_report;
 pub mod llm;
-pub mod secrets_manager;
 pub mod retry;
+pub mod secrets_manager;
 mod sigv4;
 
 use reqwest::StatusCode;
@@ -393,10 +393,6 @@ pub async fn json_capped(
     }
     serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))
 }
-
-
-
-
 
 /// Text as one URL path segment or query value: every byte but letters, digits and `-_.~`
 /// percent-encoded (`group/app` → `group%2Fapp`).

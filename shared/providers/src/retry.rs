@@ -156,7 +156,8 @@ pub fn server_wait(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     if remaining != Some(0) {
         return None;
     }
-    let reset = number(headers, "ratelimit-reset").or_else(|| number(headers, "x-ratelimit-reset"))?;
+    let reset =
+        number(headers, "ratelimit-reset").or_else(|| number(headers, "x-ratelimit-reset"))?;
     Some(Duration::from_secs(reset.saturating_sub(now_secs).max(1)))
 }
 
@@ -221,9 +222,15 @@ mod tests {
         let now = at(1_000);
         let gitlab = headers(&[("ratelimit-remaining", "0"), ("ratelimit-reset", "1030")]);
         assert_eq!(server_wait(&gitlab, now), Some(Duration::from_secs(30)));
-        let github = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", "1005")]);
+        let github = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", "1005"),
+        ]);
         assert_eq!(server_wait(&github, now), Some(Duration::from_secs(5)));
-        let left = headers(&[("x-ratelimit-remaining", "12"), ("x-ratelimit-reset", "1005")]);
+        let left = headers(&[
+            ("x-ratelimit-remaining", "12"),
+            ("x-ratelimit-reset", "1005"),
+        ]);
         assert_eq!(server_wait(&left, now), None);
         // A reset in the past still waits a second rather than hammering.
         let stale = headers(&[("ratelimit-remaining", "0"), ("ratelimit-reset", "900")]);
