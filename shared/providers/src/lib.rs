@@ -6,8 +6,10 @@
 
 pub mod avatar;
 pub mod bedrock;
+pub mod forge;
 mod gitlab_test_report;
 pub mod llm;
+pub mod notify;
 pub mod retry;
 pub mod secrets_manager;
 mod sigv4;
