@@ -170,7 +170,7 @@ fn infrastructure_cause(category: &str, job: &RetryCandidate<'_>) -> Result<Stri
         OUTAGE_WORDS
             .iter()
             .find(|word| line.contains(*word))
-            .map(|word| *word)
+            .copied()
     });
     match outage {
         Some(word) => Ok(format!(

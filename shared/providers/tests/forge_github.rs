@@ -1,4 +1,9 @@
 //! The GitHub side of the forge client against a fake GitHub speaking its REST formats.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed expectation is the test failing"
+)]
 
 mod support;
 

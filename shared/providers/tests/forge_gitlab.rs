@@ -1,4 +1,9 @@
 //! The GitLab side of the forge client against a fake GitLab speaking its REST formats.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed expectation is the test failing"
+)]
 
 mod support;
 

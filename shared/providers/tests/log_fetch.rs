@@ -1,4 +1,9 @@
 //! The log fetch keeps its retry behaviour now that it goes through the crate's retry helper.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed expectation is the test failing"
+)]
 
 mod support;
 

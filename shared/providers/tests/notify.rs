@@ -1,4 +1,9 @@
 //! Notifications delivered to a fake receiver that checks our signature.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests: a failed expectation is the test failing"
+)]
 
 mod support;
 

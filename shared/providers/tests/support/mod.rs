@@ -1,7 +1,11 @@
 //! A scripted fake HTTP server on a loopback port: it records every request and answers with
 //! what the test's script says for it.
 
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    reason = "test support: a failed expectation is the test failing"
+)]
 
 use axum::Router;
 use axum::body::Bytes;
