@@ -161,9 +161,9 @@ async fn rerun_and_cancel_hit_the_actions_endpoints() {
         assert_eq!(seen.method, "POST");
         assert_github_headers(seen);
         match seen.path.as_str() {
-            "/repos/octo/app/actions/jobs/399444496/rerun" => json(201, json!({})),
+            "/repos/octo/app/actions/jobs/399444496/rerun" => empty(201),
             "/repos/octo/app/actions/runs/30433642/rerun-failed-jobs" => json(201, json!({})),
-            "/repos/octo/app/actions/runs/30433642/cancel" => json(202, json!({})),
+            "/repos/octo/app/actions/runs/30433642/cancel" => empty(202),
             "/repos/octo/app/actions/runs/1/cancel" => json(
                 409,
                 json!({"message": "Cannot cancel a workflow run that is completed."}),

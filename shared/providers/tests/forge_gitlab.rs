@@ -504,3 +504,20 @@ async fn a_redirect_is_not_followed_so_the_token_stays_with_gitlab() {
     );
     assert!(elsewhere.seen().is_empty());
 }
+
+#[tokio::test]
+async fn an_oversized_page_is_refused_not_read_whole() {
+    let gitlab = fake(|_, _| {
+        let huge = "x".repeat(9 * 1024 * 1024);
+        json(200, json!([{"id": 1, "name": huge}]))
+    })
+    .await;
+    let since = "2026-11-23T00:00:00Z".parse().unwrap();
+    let result = client(&gitlab)
+        .pipelines_page(&project(Some("7")), since, PageCursor::FIRST)
+        .await;
+    assert!(
+        matches!(result, Err(HistoryError::Unavailable(ref m)) if m.contains("longer than")),
+        "{result:?}"
+    );
+}

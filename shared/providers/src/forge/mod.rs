@@ -11,7 +11,7 @@ mod github;
 mod gitlab;
 
 use crate::retry::{RetryFailure, RetryPolicy, send_with_retries};
-use crate::{ProviderConfig, Url, install_crypto, json_capped};
+use crate::{ProviderConfig, Url, install_crypto};
 use buildlore_core::provider_actions::{
     ActionError, ActionOutcome, CommentError, Forge, ForgeProject, GroupProject, HistoryError,
     HistoryPage, PageCursor, PipelineHistory, PostedComment, ProviderAction, ProviderActions,
@@ -150,21 +150,23 @@ impl ForgeClient {
                 status.as_u16()
             )));
         }
-        let empty = response.content_length() == Some(0);
-        let body = if empty {
+        let bytes = read_capped(response, MAX_PAGE_BYTES)
+            .await
+            .map_err(CallFailure::Unavailable)?;
+        // 201, 202 and 204 may come without a body; an error answer may not be JSON, and its
+        // status then says enough.
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             Value::Null
         } else {
-            json_capped(response, MAX_PAGE_BYTES)
-                .await
-                .or_else(|error| {
-                    // An error answer may not be JSON; its status says enough.
-                    if status.is_success() {
-                        Err(error)
-                    } else {
-                        Ok(Value::Null)
-                    }
-                })
-                .map_err(CallFailure::Unavailable)?
+            match serde_json::from_slice(&bytes) {
+                Ok(value) => value,
+                Err(_) if !status.is_success() => Value::Null,
+                Err(error) => {
+                    return Err(CallFailure::Unavailable(format!(
+                        "the answer is not JSON: {error}"
+                    )));
+                }
+            }
         };
         if !status.is_success() {
             let message = body
@@ -183,6 +185,24 @@ impl ForgeClient {
         }
         Ok(Answer { headers, body })
     }
+}
+
+/// The answer's bytes, read piece by piece and refused once longer than `cap`.
+async fn read_capped(mut response: reqwest::Response, cap: usize) -> Result<Vec<u8>, String> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > cap as u64)
+    {
+        return Err(format!("the answer is longer than {cap} bytes"));
+    }
+    let mut body = Vec::new();
+    while let Some(piece) = response.chunk().await.map_err(|e| e.to_string())? {
+        if body.len() + piece.len() > cap {
+            return Err(format!("the answer is longer than {cap} bytes"));
+        }
+        body.extend_from_slice(&piece);
+    }
+    Ok(body)
 }
 
 /// A numeric id as it goes into a URL; anything else is no such thing on the provider.
