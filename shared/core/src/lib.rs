@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod analysis_request;
+pub mod auto_retry;
 pub mod budget;
 pub mod build;
 pub mod compression;
@@ -23,10 +24,13 @@ pub mod list_builds;
 pub mod log_clean;
 pub mod log_push;
 pub mod log_source;
+pub mod notifications;
 pub mod ports;
+pub mod provider_actions;
 pub mod record;
 pub mod redact;
 pub mod repo;
+pub mod review_comment;
 pub mod runs;
 pub mod settings;
 pub mod status;

@@ -6,13 +6,17 @@
 
 pub mod avatar;
 pub mod bedrock;
+pub mod forge;
 mod gitlab_test_report;
 pub mod llm;
+pub mod notify;
+pub mod retry;
 pub mod secrets_manager;
 mod sigv4;
 
 use reqwest::StatusCode;
 pub use reqwest::Url;
+use retry::{RetryFailure, RetryPolicy, send_with_retries};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -72,6 +76,19 @@ pub enum FetchError {
     RateLimited(u64),
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl<E> From<RetryFailure<E>> for FetchError
+where
+    E: std::fmt::Display,
+{
+    fn from(failure: RetryFailure<E>) -> Self {
+        match failure {
+            RetryFailure::Build(error) => FetchError::Unavailable(error.to_string()),
+            RetryFailure::RateLimited(seconds) => FetchError::RateLimited(seconds),
+            RetryFailure::Unavailable(detail) => FetchError::Unavailable(detail),
+        }
+    }
 }
 
 /// A fetched log.
@@ -170,50 +187,21 @@ impl ProviderClient {
         url: &Url,
         auth: Option<&(&'static str, String)>,
     ) -> Result<reqwest::Response, FetchError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
+        let policy = RetryPolicy {
+            longest_wait: MAX_RATE_LIMIT_WAIT,
+            ..RetryPolicy::idempotent(self.config.max_attempts)
+        };
+        let response = send_with_retries(&policy, || async {
             let mut request = self.http.get(url.clone());
             if let Some((name, value)) = auth {
                 request = request.header(*name, value);
             }
-            let last = attempt >= self.config.max_attempts;
-            let response = match request.send().await {
-                Ok(response) => response,
-                Err(error) if error.is_timeout() || error.is_connect() => {
-                    if last {
-                        return Err(FetchError::Unavailable(format!(
-                            "{error} after {attempt} attempts"
-                        )));
-                    }
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(error) => return Err(FetchError::Unavailable(error.to_string())),
-            };
-            let status = response.status();
-            let limited = rate_limited(&response);
-            if limited || status.is_server_error() {
-                let wait = retry_after(&response);
-                if let Some(wait) = wait.filter(|wait| *wait > MAX_RATE_LIMIT_WAIT) {
-                    // Waiting that long would outlast the caller: say when to come back.
-                    return Err(FetchError::RateLimited(wait.as_secs().max(1)));
-                }
-                if last {
-                    return Err(match wait {
-                        Some(wait) if limited => FetchError::RateLimited(wait.as_secs().max(1)),
-                        _ => FetchError::Unavailable(format!(
-                            "HTTP {} after {attempt} attempts",
-                            status.as_u16()
-                        )),
-                    });
-                }
-                tokio::time::sleep(wait.unwrap_or_else(|| backoff(attempt))).await;
-                continue;
-            }
-            classify(status)?;
-            return Ok(response);
-        }
+            Ok::<_, std::convert::Infallible>(request)
+        })
+        .await
+        .map_err(FetchError::from)?;
+        classify(response.status())?;
+        Ok(response)
     }
 
     /// A GitLab job's trace; `project` is a numeric id or a path.
@@ -406,59 +394,6 @@ pub async fn json_capped(
         body.extend_from_slice(&piece);
     }
     serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))
-}
-
-pub(crate) fn header_number(response: &reqwest::Response, name: &str) -> Option<u64> {
-    response
-        .headers()
-        .get(name)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// A 429, or GitHub's 403 with `x-ratelimit-remaining: 0` (its primary rate limit).
-fn rate_limited(response: &reqwest::Response) -> bool {
-    let status = response.status();
-    status == StatusCode::TOO_MANY_REQUESTS
-        || (status == StatusCode::FORBIDDEN
-            && (header_number(response, "x-ratelimit-remaining") == Some(0)
-                || response
-                    .headers()
-                    .contains_key(reqwest::header::RETRY_AFTER)))
-}
-
-/// How long the provider asks us to wait: `Retry-After` (seconds), else the reset time of
-/// GitLab's `RateLimit-Reset` or GitHub's `x-ratelimit-reset` (Unix seconds) when the
-/// remaining budget is zero.
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    if let Some(seconds) = header_number(response, reqwest::header::RETRY_AFTER.as_str()) {
-        return Some(Duration::from_secs(seconds));
-    }
-    let remaining = header_number(response, "ratelimit-remaining")
-        .or_else(|| header_number(response, "x-ratelimit-remaining"));
-    if remaining != Some(0) {
-        return None;
-    }
-    let reset = header_number(response, "ratelimit-reset")
-        .or_else(|| header_number(response, "x-ratelimit-reset"))?;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
-}
-
-/// Exponential backoff with jitter: 100 ms, 200 ms, 400 ms… (at most 5 s) plus up to 25%.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    let base = 100u64 << attempt.min(6).saturating_sub(1);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos() as u64)
-        .unwrap_or(0);
-    Duration::from_millis(base.min(5_000) + nanos % (base / 4 + 1))
 }
 
 /// Text as one URL path segment or query value: every byte but letters, digits and `-_.~`

@@ -3,7 +3,7 @@
 //! retried with backoff (honouring `Retry-After`), then reported retryable; a rejected key, an
 //! unknown model or an answer without content is permanent.
 
-use crate::{backoff, header_number};
+use crate::retry::{RetryFailure, RetryPolicy, send_with_retries};
 use buildlore_core::explain::ChatMessage;
 use buildlore_core::job_analysis::{Llm, LlmError};
 use reqwest::{StatusCode, Url};
@@ -24,57 +24,35 @@ pub struct LlmConfig {
 }
 
 /// Sends the request `build` makes (afresh for each attempt, so a signature stays current)
-/// until the model answers with something other than 429 or 5xx. Timeouts, refused
-/// connections, 429 and 5xx are retried with backoff (or the `Retry-After` it asks for, when
-/// `honour_retry_after`); after `max_attempts` they are a retryable error naming `who`.
+/// through the crate's retry loop: timeouts, refused connections, 429 and 5xx are retried
+/// with backoff (or the `Retry-After` it asks for, up to 20 s, when `honour_retry_after`);
+/// after `max_attempts`, or when asked to wait longer, they are a retryable error naming `who`.
 pub(crate) async fn send_until_answered<F, Fut>(
     who: &str,
     max_attempts: u32,
     honour_retry_after: bool,
-    mut build: F,
+    build: F,
 ) -> Result<reqwest::Response, LlmError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<reqwest::RequestBuilder, LlmError>>,
 {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let last = attempt >= max_attempts;
-        let response = match build().await?.send().await {
-            Ok(response) => response,
-            Err(error) if error.is_timeout() || error.is_connect() => {
-                if last {
-                    return Err(LlmError::Retryable(format!(
-                        "{who} did not answer after {attempt} attempts ({})",
-                        if error.is_timeout() {
-                            "timed out"
-                        } else {
-                            "no connection"
-                        }
-                    )));
-                }
-                tokio::time::sleep(backoff(attempt)).await;
-                continue;
+    let policy = RetryPolicy {
+        longest_wait: Duration::from_secs(20),
+        honour_server_wait: honour_retry_after,
+        ..RetryPolicy::idempotent(max_attempts)
+    };
+    send_with_retries(&policy, build)
+        .await
+        .map_err(|failure| match failure {
+            RetryFailure::Build(error) => error,
+            RetryFailure::RateLimited(seconds) => {
+                LlmError::Retryable(format!("{who} asks to wait {seconds} s"))
             }
-            Err(error) => return Err(LlmError::Retryable(error.to_string())),
-        };
-        let status = response.status();
-        if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-            return Ok(response);
-        }
-        if last {
-            return Err(LlmError::Retryable(format!(
-                "{who} answered HTTP {} after {attempt} attempts",
-                status.as_u16()
-            )));
-        }
-        let asked = honour_retry_after
-            .then(|| header_number(&response, "retry-after"))
-            .flatten()
-            .map(|seconds| Duration::from_secs(seconds.min(20)));
-        tokio::time::sleep(asked.unwrap_or_else(|| backoff(attempt))).await;
-    }
+            RetryFailure::Unavailable(detail) => {
+                LlmError::Retryable(format!("{who} did not answer: {detail}"))
+            }
+        })
 }
 
 #[derive(Clone)]

@@ -1,6 +1,7 @@
 //! Webhook payloads from GitLab and GitHub, normalised into pipelines, jobs and builds.
 //! Parsing is pure and storage-free, so it is fast and tested against the real payloads.
 
+pub mod from_api;
 pub mod github;
 pub mod gitlab;
 pub mod json;

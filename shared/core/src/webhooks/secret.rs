@@ -162,7 +162,7 @@ pub fn signature_header(secret: &[u8], body: &[u8]) -> String {
     out
 }
 
-fn decode_hex(hex: &[u8]) -> Option<[u8; 32]> {
+pub(crate) fn decode_hex(hex: &[u8]) -> Option<[u8; 32]> {
     if hex.len() != 64 {
         return None;
     }
