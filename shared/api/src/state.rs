@@ -23,6 +23,8 @@ pub struct AppState {
     /// `/api/avatar`'s client, built on its first use (only the query function serves it, so
     /// no other function pays for it at start-up).
     avatars: Arc<std::sync::OnceLock<Option<buildlore_providers::avatar::AvatarClient>>>,
+    /// GitLab's and GitHub's APIs (retry, cancel, history, comments), built on first use.
+    forge: Arc<std::sync::OnceLock<Option<buildlore_providers::forge::ForgeClient>>>,
 }
 
 /// The avatar client for the configured hosts and the GitLab host (fetched over plain http
@@ -78,6 +80,7 @@ impl AppState {
         });
         AppState {
             avatars: Arc::default(),
+            forge: Arc::default(),
             webhook_bodies: Arc::new(tokio::sync::Semaphore::new(WEBHOOK_BODIES_IN_FLIGHT)),
             llm,
             providers,
@@ -92,6 +95,17 @@ impl AppState {
     pub fn avatars(&self) -> Option<&buildlore_providers::avatar::AvatarClient> {
         self.avatars
             .get_or_init(|| avatar_client(&self.config))
+            .as_ref()
+    }
+
+    /// The client of GitLab's and GitHub's APIs; `None` when it could not be built.
+    pub fn forge(&self) -> Option<&buildlore_providers::forge::ForgeClient> {
+        self.forge
+            .get_or_init(|| {
+                buildlore_providers::forge::ForgeClient::new(self.config.providers.clone())
+                    .map_err(|error| tracing::error!(%error, "acting on GitLab and GitHub is off"))
+                    .ok()
+            })
             .as_ref()
     }
 

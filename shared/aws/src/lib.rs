@@ -1,6 +1,7 @@
 //! AWS adapters: the DynamoDB build store, SQS queues, the table bootstrap, and the SDK
 //! clients they share.
 
+pub mod action_log;
 pub mod analysis_queue;
 pub mod analysis_store;
 pub mod bootstrap;
@@ -12,6 +13,7 @@ pub mod errors;
 pub mod green_run_store;
 pub mod markers;
 pub mod record_store;
+pub mod repo_settings_store;
 pub mod run_items;
 pub mod settings_store;
 pub mod stream_slots;

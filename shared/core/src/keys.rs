@@ -142,3 +142,14 @@ pub const TRACKED_TESTS_SORT_KEY: &str = "#TRACKED";
 pub fn junit_fetch_marker(provider: &str, repo: &RepoPath, pipeline_id: &str) -> String {
     format!("JUNITFETCH#{provider}#{repo}#{pipeline_id}")
 }
+
+/// Every action taken on a provider (retry, cancel), newest last by sort key.
+pub const ACTIONS_PARTITION: &str = "ACTIONS";
+
+/// A repository's opt-ins (merge request comments, automatic retry), in its partition.
+pub const REPO_SETTINGS_SORT_KEY: &str = "SETTINGS";
+
+/// The automatic retry of one job, taken at most once.
+pub fn auto_retry_marker(provider: &str, repo: &RepoPath, job_id: &str) -> String {
+    format!("AUTORETRY#{provider}#{repo}#{job_id}")
+}

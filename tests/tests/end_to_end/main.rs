@@ -24,6 +24,7 @@ mod last_green;
 mod llm_client;
 mod logs;
 mod openapi;
+mod provider_actions;
 mod provider_fetch;
 mod readme_snippets;
 mod security;

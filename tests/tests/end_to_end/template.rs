@@ -316,6 +316,7 @@ async fn every_api_route_in_the_template_is_served() {
                 .replace("{repo}", "group%2Fapp")
                 .replace("{project}", "group%2Fapp")
                 .replace("{provider}", "gitlab")
+                .replace("{action}", "retry")
                 .replace(['{', '}'], "");
             let method = match text(&event["Properties"]["Method"]).as_str() {
                 "ANY" => Method::GET,
@@ -370,8 +371,8 @@ fn event_takes(event_method: &str, event_path: &str, method: &str, path: &str) -
         let Some(segment) = segments.get(index) else {
             return false;
         };
-        let both_parameters = event_segment.starts_with('{') && segment.starts_with('{');
-        if !both_parameters && event_segment != segment {
+        // An event's parameter takes any segment; a route's parameter only a parameter.
+        if !event_segment.starts_with('{') && event_segment != segment {
             return false;
         }
     }

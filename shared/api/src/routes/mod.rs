@@ -2,6 +2,7 @@
 //! function serves each, who may call it, and what it does. Each function's binary serves its
 //! own routes; `buildlore dev` serves them all on one port.
 
+pub mod actions;
 pub mod analyze;
 pub mod events;
 pub mod health;

@@ -4,7 +4,7 @@
 //! or a document entry.
 
 use super::webhooks;
-use super::{analyze, events, health, ingest, logs, query, settings, test_reports, trace};
+use super::{actions, analyze, events, health, ingest, logs, query, settings, test_reports, trace};
 use crate::auth::Scope;
 use crate::dashboard;
 use crate::state::AppState;
@@ -455,6 +455,48 @@ pub fn table() -> Vec<Route> {
             trace::job_trace,
             "A job's log, stored or fetched from GitLab/GitHub (projectId or provider=github&repo, jobId, offset, limit, tail, clean, format=raw)",
         ),
+        // Acting on GitLab and GitHub, with the audit list (the function that holds the
+        // provider tokens).
+        route(
+            Post,
+            "/api/v1/jobs/{provider}/{project}/{job_id}/retry",
+            Admin,
+            Only(F::Trace),
+            actions::retry_job,
+            "Retry a job on GitLab (a new job) or GitHub (a new attempt); recorded in the audit list",
+        ),
+        route(
+            Post,
+            "/api/v1/jobs/{provider}/{project}/{job_id}/cancel",
+            Admin,
+            Only(F::Trace),
+            actions::cancel_job,
+            "Cancel a running GitLab job (GitHub cannot cancel one job); recorded in the audit list",
+        ),
+        route(
+            Post,
+            "/api/v1/pipelines/{provider}/{project}/{pipeline_id}/retry",
+            Admin,
+            Only(F::Trace),
+            actions::retry_pipeline,
+            "Retry a pipeline's (workflow run's) failed jobs; recorded in the audit list",
+        ),
+        route(
+            Post,
+            "/api/v1/pipelines/{provider}/{project}/{pipeline_id}/cancel",
+            Admin,
+            Only(F::Trace),
+            actions::cancel_pipeline,
+            "Cancel a pipeline (workflow run); recorded in the audit list",
+        ),
+        route(
+            Get,
+            "/api/v1/admin/actions",
+            Admin,
+            Only(F::Trace),
+            actions::list_actions,
+            "Every action taken on GitLab and GitHub, newest first: who (key id or auto-retry), what, when, the provider's answer (limit, before)",
+        ),
         // Events: the live summary stream.
         route(
             Get,
@@ -536,6 +578,22 @@ pub fn table() -> Vec<Route> {
             Only(F::Analyze),
             analyze::failures,
             "Recurring failures of a repo (repo, since)",
+        ),
+        route(
+            Get,
+            "/api/v1/repos/{repo}/settings",
+            Read,
+            Only(F::Analyze),
+            actions::read_repo_settings,
+            "A repository's opt-ins: merge_request_comments, auto_retry, auto_retry_daily_cap (all off by default)",
+        ),
+        route(
+            Put,
+            "/api/v1/repos/{repo}/settings",
+            Admin,
+            Only(F::Analyze),
+            actions::change_repo_settings,
+            "Change a repository's opt-ins (the fields given; the rest keep their value)",
         ),
         route(
             Get,
