@@ -123,10 +123,33 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
                 fingerprint = analysis.fingerprint.as_deref().unwrap_or(""),
                 "analysed"
             );
+            retry_if_due(state, &analysis).await;
             Ok(())
         }
         Err(AnalyseError::Retryable(error)) => Err(MessageError::Retryable(error.to_string())),
         Err(AnalyseError::Store(error)) => Err(MessageError::Retryable(error.to_string())),
+    }
+}
+
+/// The automatic retry of an infrastructure failure, where the repository opted in. Its
+/// failure does not fail the analysis, which is stored already.
+async fn retry_if_due(state: &AppState, analysis: &JobAnalysis) {
+    let Some(forge) = state.forge() else {
+        return;
+    };
+    let decided = buildlore_core::retry_after_analysis::retry_after_analysis(
+        &state.store,
+        forge,
+        analysis,
+        chrono::Utc::now(),
+    )
+    .await;
+    match decided {
+        Ok(Some(note)) => {
+            tracing::info!(retried = note.retried, reason = %note.reason, "automatic retry decided")
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "the automatic retry was not decided"),
     }
 }
 

@@ -69,6 +69,21 @@ pub struct JobAnalysis {
     /// Whether the last green run of the job was compared with, and which.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success: Option<GreenRunNote>,
+    /// Whether the job was retried automatically, and why (or why not), when its repository
+    /// opted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_retry: Option<AutoRetryNote>,
+}
+
+/// The automatic retry's decision about a failed job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoRetryNote {
+    pub retried: bool,
+    /// "Retried automatically because …" or "Not retried automatically: …".
+    pub reason: String,
+    /// The job the retry made (GitLab: a new id; GitHub: the same job's next attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_job_id: Option<String>,
 }
 
 pub trait AnalysisStore: Send + Sync {
@@ -201,6 +216,7 @@ impl JobAnalysis {
             conversation: Vec::new(),
             test_report: job.report.cloned(),
             last_success: None,
+            auto_retry: None,
         }
     }
 

@@ -32,6 +32,7 @@ pub mod recorded_actions;
 pub mod redact;
 pub mod repo;
 pub mod repo_settings;
+pub mod retry_after_analysis;
 pub mod review_comment;
 pub mod runs;
 pub mod settings;

@@ -315,6 +315,7 @@ mod tests {
             conversation: Vec::new(),
             test_report: None,
             last_success: None,
+            auto_retry: None,
         }
     }
 

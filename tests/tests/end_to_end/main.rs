@@ -8,6 +8,7 @@
 
 mod ai;
 mod analysis;
+mod auto_retry;
 mod bad_input;
 mod bedrock;
 mod builds;
