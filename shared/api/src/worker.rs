@@ -4,6 +4,7 @@
 use crate::state::AppState;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessage};
 use buildlore_core::analysis_request::AnalysisRequest;
+use buildlore_core::backfill::{BACKFILL_MESSAGE_KIND, BackfillMessage, run_backfill_step};
 use buildlore_core::job_analysis::{
     AnalyseError, AnalysisSettings, AnalysisStore, FollowUpError, JobAnalysis, JobToAnalyse,
     LlmError, analyse_job, answer_followup, followup_turns,
@@ -61,6 +62,9 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
     let body = message.body.as_deref().unwrap_or_default();
     let parsed: Value = serde_json::from_str(body)
         .map_err(|e| MessageError::Permanent(format!("body is not JSON: {e}")))?;
+    if parsed.get("kind").and_then(Value::as_str) == Some(BACKFILL_MESSAGE_KIND) {
+        return run_backfill_message(state, parsed).await;
+    }
     let version = parsed
         .get("version")
         .and_then(Value::as_u64)
@@ -129,6 +133,21 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         Err(AnalyseError::Retryable(error)) => Err(MessageError::Retryable(error.to_string())),
         Err(AnalyseError::Store(error)) => Err(MessageError::Retryable(error.to_string())),
     }
+}
+
+/// One page of a backfill (see `buildlore_core::backfill`).
+async fn run_backfill_message(state: &AppState, parsed: Value) -> Result<(), MessageError> {
+    let message: BackfillMessage = serde_json::from_value(parsed)
+        .map_err(|e| MessageError::Permanent(format!("not a backfill step: {e}")))?;
+    let (Some(forge), Some(queue)) = (state.forge(), state.analysis_queue.as_ref()) else {
+        return Err(MessageError::Permanent(
+            "a backfill step, but this worker has no provider client or work queue".into(),
+        ));
+    };
+    run_backfill_step(&state.store, forge, queue, &message, chrono::Utc::now())
+        .await
+        // Every failure of a step may pass: the step is read again from its first line.
+        .map_err(|error| MessageError::Retryable(error.to_string()))
 }
 
 /// The automatic retry of an infrastructure failure, where the repository opted in. Its

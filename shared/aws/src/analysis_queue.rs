@@ -1,7 +1,10 @@
-//! The analysis queue on SQS.
+//! The analysis queue on SQS. It also carries backfill steps, told apart by their `kind`.
 
 use crate::errors::cause_chain;
 use buildlore_core::analysis_request::{AnalysisQueue, AnalysisRequest, QueueError};
+use buildlore_core::backfill::{
+    BackfillMessage, BackfillQueue, MAX_STEP_DELAY_SECONDS, StepQueueError,
+};
 
 #[derive(Debug, Clone)]
 pub struct SqsAnalysisQueue {
@@ -29,6 +32,26 @@ impl AnalysisQueue for SqsAnalysisQueue {
             .send()
             .await
             .map_err(|e| QueueError::Unavailable(cause_chain(&e)))?;
+        Ok(())
+    }
+}
+
+impl BackfillQueue for SqsAnalysisQueue {
+    async fn send_step(
+        &self,
+        message: &BackfillMessage,
+        delay_seconds: u64,
+    ) -> Result<(), StepQueueError> {
+        let body = serde_json::to_string(message).map_err(|e| StepQueueError(e.to_string()))?;
+        let delay = i32::try_from(delay_seconds.min(MAX_STEP_DELAY_SECONDS)).unwrap_or(0);
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay)
+            .send()
+            .await
+            .map_err(|e| StepQueueError(cause_chain(&e)))?;
         Ok(())
     }
 }

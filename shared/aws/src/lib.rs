@@ -4,6 +4,7 @@
 pub mod action_log;
 pub mod analysis_queue;
 pub mod analysis_store;
+pub mod backfill_log;
 pub mod bootstrap;
 pub mod budget_counters;
 pub mod build_item;

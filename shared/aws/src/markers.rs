@@ -42,11 +42,8 @@ impl Markers for DynamoStore {
             .map_err(store_error)?;
         Ok(())
     }
-}
 
-impl DynamoStore {
-    /// Whether a marker exists.
-    pub async fn has_marker(&self, partition: &str) -> Result<bool, StoreError> {
+    async fn has_marker(&self, partition: &str) -> Result<bool, StoreError> {
         let output = self
             .client()
             .get_item()

@@ -5,6 +5,7 @@
 pub mod analysis;
 pub mod analysis_request;
 pub mod auto_retry;
+pub mod backfill;
 pub mod budget;
 pub mod build;
 pub mod compression;

@@ -36,4 +36,7 @@ pub trait Markers: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     fn clear_marker(&self, partition: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the marker is set (and not expired).
+    fn has_marker(&self, partition: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }

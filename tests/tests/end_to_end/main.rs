@@ -9,6 +9,7 @@
 mod ai;
 mod analysis;
 mod auto_retry;
+mod backfill;
 mod bad_input;
 mod bedrock;
 mod builds;

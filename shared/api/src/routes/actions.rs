@@ -271,3 +271,79 @@ pub(crate) async fn change_repo_settings(
     state.store.put_repo_settings(&repo, &changed).await?;
     Ok(Json(repo_settings_body(&repo, &changed)))
 }
+
+/// `POST /api/v1/admin/backfill`: records the backfill and queues its first step (202).
+pub(crate) async fn start_backfill(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    use buildlore_core::backfill::{BackfillRequest, StartBackfillError};
+    let body = read_json(&headers, body, 4 * 1024).await?;
+    let now = chrono::Utc::now();
+    let request = BackfillRequest::parse(&body, now)
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    let queue = state.analysis_queue.as_ref().ok_or_else(|| {
+        ApiError::unavailable("backfill needs the work queue, and none is configured")
+    })?;
+    let id = backfill_id(&body, now);
+    let progress =
+        buildlore_core::backfill::start_backfill(&state.store, queue, request, id.clone(), now)
+            .await
+            .map_err(|error| match error {
+                StartBackfillError::Store(error) => ApiError::from(error),
+                StartBackfillError::Queue(error) => {
+                    tracing::warn!(%error, "a backfill's first step was not queued");
+                    ApiError::unavailable("the work queue is busy; retry in a moment")
+                        .with_retry_after(crate::error::RETRY_AFTER_BUSY_SECONDS)
+                }
+            })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "id": id,
+            "status": "queued",
+            "progress": format!("/api/v1/admin/backfill/{id}"),
+            "backfill": backfill_body(&progress),
+        })),
+    )
+        .into_response())
+}
+
+/// A new backfill's id: its start time and a digest of what it reads.
+fn backfill_id(body: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("{body}{}", now.timestamp_nanos_opt().unwrap_or(0)));
+    let hex: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}-{hex}", now.format("%Y%m%d%H%M%S"))
+}
+
+fn backfill_body(progress: &buildlore_core::backfill::BackfillProgress) -> Value {
+    let mut body = json!(progress);
+    body["status"] = json!(if progress.finished() {
+        "finished"
+    } else {
+        "running"
+    });
+    body
+}
+
+/// `GET /api/v1/admin/backfill/{id}`: how far it got.
+pub(crate) async fn backfill_progress(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Value>, ApiError> {
+    use buildlore_core::backfill::BackfillLog;
+    let Path(id) = path?;
+    if id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(ApiError::bad_request(
+            "a backfill id is what POST /api/v1/admin/backfill answered",
+        ));
+    }
+    let progress = state
+        .store
+        .backfill(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no backfill {id}")))?;
+    Ok(Json(backfill_body(&progress)))
+}

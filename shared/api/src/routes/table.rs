@@ -580,6 +580,22 @@ pub fn table() -> Vec<Route> {
             "Recurring failures of a repo (repo, since)",
         ),
         route(
+            Post,
+            "/api/v1/admin/backfill",
+            Admin,
+            Only(F::Analyze),
+            actions::start_backfill,
+            "Read a project's (GitLab: or a group's, subgroups included; GitHub: a repo's) pipelines and jobs of a window from the provider's API into the records webhooks make ({provider, project|group|repo, since}); 202 with its id",
+        ),
+        route(
+            Get,
+            "/api/v1/admin/backfill/{backfill_id}",
+            Admin,
+            Only(F::Analyze),
+            actions::backfill_progress,
+            "A backfill's progress: projects, pages, pipelines and jobs recorded, errors, steps pending",
+        ),
+        route(
             Get,
             "/api/v1/repos/{repo}/settings",
             Read,
