@@ -1,6 +1,7 @@
 //! `buildlore`: run every function locally on one port, create resources, measure.
 
 mod analyze;
+mod backfill;
 mod bench;
 mod bench_jobtrace;
 mod bench_junit;
@@ -35,6 +36,9 @@ enum Command {
     Analyze(analyze::AnalyzeArgs),
     /// Feed every parser of outside input mutated real inputs; fails on any panic.
     Fuzz(fuzz::FuzzArgs),
+    /// Ask a deployment to read a project's, group's or repo's recent pipelines and jobs from
+    /// GitLab or GitHub, and follow its progress.
+    Backfill(backfill::BackfillArgs),
     /// Benchmarks against the local emulator.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -50,6 +54,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bootstrap(args) => dev::bootstrap(args).await,
         Command::Analyze(args) => analyze::run(args),
         Command::Fuzz(args) => fuzz::run(args),
+        Command::Backfill(args) => backfill::run(args).await,
         Command::Bench(command) => bench::run(command).await,
     };
     match result {
