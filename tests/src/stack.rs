@@ -69,6 +69,7 @@ pub fn test_config(table: &str) -> Config {
         secrets_refresh: Duration::from_secs(300),
         cors_allowed_origins: Vec::new(),
         avatar_hosts: Vec::new(),
+        dashboard_url: None,
         gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
             "{},{}",
             secrets::GITLAB,

@@ -33,6 +33,9 @@ pub struct Config {
     pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// `DASHBOARD_URL`: where people open the dashboard (`https://buildlore.example.com`), for
+    /// links in merge request comments; without it the comments link to no job page.
+    pub dashboard_url: Option<String>,
     /// `AVATAR_HOSTS`: hosts `/api/avatar` fetches avatars from besides the GitLab host
     /// (comma-separated; default Gravatar's and GitHub's).
     pub avatar_hosts: Vec<String>,
@@ -469,6 +472,9 @@ impl Config {
             providers: provider_config(&lookup)?,
             secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
             cors_allowed_origins: cors_origins(&lookup)?,
+            dashboard_url: lookup("DASHBOARD_URL")
+                .map(|url| url.trim().trim_end_matches('/').to_string())
+                .filter(|url| url.starts_with("https://") || url.starts_with("http://")),
             avatar_hosts: match lookup("AVATAR_HOSTS") {
                 Some(list) => list
                     .split(',')

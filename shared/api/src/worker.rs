@@ -9,6 +9,11 @@ use buildlore_core::job_analysis::{
     AnalyseError, AnalysisSettings, AnalysisStore, FollowUpError, JobAnalysis, JobToAnalyse,
     LlmError, analyse_job, answer_followup, followup_turns,
 };
+use buildlore_core::merge_request_comment::{
+    COMMENT_REFRESH_KIND, CommentRefresh, CommentRefreshQueue, MergeRequestCommentError,
+    refresh_merge_request_comment,
+};
+use buildlore_core::provider_actions::CommentError;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::FetchError;
 use serde_json::Value;
@@ -62,8 +67,15 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
     let body = message.body.as_deref().unwrap_or_default();
     let parsed: Value = serde_json::from_str(body)
         .map_err(|e| MessageError::Permanent(format!("body is not JSON: {e}")))?;
-    if parsed.get("kind").and_then(Value::as_str) == Some(BACKFILL_MESSAGE_KIND) {
-        return run_backfill_message(state, parsed).await;
+    match parsed.get("kind").and_then(Value::as_str) {
+        Some(BACKFILL_MESSAGE_KIND) => return run_backfill_message(state, parsed).await,
+        Some(COMMENT_REFRESH_KIND) => {
+            let refresh: CommentRefresh = serde_json::from_value(parsed).map_err(|e| {
+                MessageError::Permanent(format!("not a merge request comment refresh: {e}"))
+            })?;
+            return refresh_comment(state, &refresh).await;
+        }
+        _ => {}
     }
     let version = parsed
         .get("version")
@@ -128,11 +140,75 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
                 "analysed"
             );
             retry_if_due(state, &analysis).await;
+            if let Some(pipeline_id) = &analysis.pipeline_id {
+                let refresh = CommentRefresh::of(&analysis.provider, &analysis.repo, pipeline_id);
+                if let Err(error) = refresh_comment(state, &refresh).await {
+                    tracing::warn!(%error, "the merge request comment was not refreshed");
+                }
+            }
             Ok(())
         }
         Err(AnalyseError::Retryable(error)) => Err(MessageError::Retryable(error.to_string())),
         Err(AnalyseError::Store(error)) => Err(MessageError::Retryable(error.to_string())),
     }
+}
+
+/// Seconds before a refresh that met another writer posting the first comment runs again.
+const COMMENT_RETRY_SECONDS: u64 = 10;
+
+/// Brings a pipeline's merge request comment up to date (where its repository opted in).
+async fn refresh_comment(state: &AppState, refresh: &CommentRefresh) -> Result<(), MessageError> {
+    let Some(forge) = state.forge() else {
+        return Ok(());
+    };
+    let origin = state.config.dashboard_url.as_deref().unwrap_or_default();
+    let refreshed = refresh_merge_request_comment(
+        &state.store,
+        forge,
+        &refresh.provider,
+        &refresh.repo,
+        &refresh.pipeline_id,
+        origin,
+    )
+    .await;
+    match refreshed {
+        Ok(outcome) => {
+            tracing::info!(?outcome, pipeline_id = %refresh.pipeline_id, "merge request comment");
+            Ok(())
+        }
+        Err(MergeRequestCommentError::Busy) => {
+            again_later(state, refresh, COMMENT_RETRY_SECONDS).await
+        }
+        Err(MergeRequestCommentError::Provider(CommentError::RateLimited(seconds))) => {
+            again_later(state, refresh, seconds).await
+        }
+        Err(MergeRequestCommentError::Provider(error @ CommentError::Unavailable(_))) => {
+            Err(MessageError::Retryable(error.to_string()))
+        }
+        Err(MergeRequestCommentError::Provider(error)) => {
+            // The provider refused (a token without the scope, a merge request gone):
+            // retrying the same request cannot help.
+            Err(MessageError::Permanent(format!(
+                "the merge request comment was not posted: {error}"
+            )))
+        }
+        Err(error) => Err(MessageError::Retryable(error.to_string())),
+    }
+}
+
+/// Queues the refresh again, delivered after `seconds`.
+async fn again_later(
+    state: &AppState,
+    refresh: &CommentRefresh,
+    seconds: u64,
+) -> Result<(), MessageError> {
+    let queue = state.analysis_queue.as_ref().ok_or_else(|| {
+        MessageError::Retryable("the comment must wait, and there is no queue".into())
+    })?;
+    queue
+        .send_refresh(refresh, seconds)
+        .await
+        .map_err(|e| MessageError::Retryable(e.to_string()))
 }
 
 /// One page of a backfill (see `buildlore_core::backfill`).

@@ -1,9 +1,13 @@
-//! The analysis queue on SQS. It also carries backfill steps, told apart by their `kind`.
+//! The analysis queue on SQS. It also carries backfill steps and merge request comment
+//! refreshes, told apart by their `kind`.
 
 use crate::errors::cause_chain;
 use buildlore_core::analysis_request::{AnalysisQueue, AnalysisRequest, QueueError};
 use buildlore_core::backfill::{
     BackfillMessage, BackfillQueue, MAX_STEP_DELAY_SECONDS, StepQueueError,
+};
+use buildlore_core::merge_request_comment::{
+    CommentRefresh, CommentRefreshQueue, RefreshQueueError,
 };
 
 #[derive(Debug, Clone)]
@@ -21,18 +25,29 @@ impl SqsAnalysisQueue {
     }
 }
 
-impl AnalysisQueue for SqsAnalysisQueue {
-    async fn send(&self, request: &AnalysisRequest) -> Result<(), QueueError> {
-        let body =
-            serde_json::to_string(request).map_err(|e| QueueError::Unavailable(e.to_string()))?;
+impl SqsAnalysisQueue {
+    /// Sends one message body, delivered after `delay_seconds` (SQS allows up to 900).
+    async fn send_body(&self, body: String, delay_seconds: u64) -> Result<(), String> {
+        let delay = i32::try_from(delay_seconds.min(MAX_STEP_DELAY_SECONDS)).unwrap_or(0);
         self.client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
+            .delay_seconds(delay)
             .send()
             .await
-            .map_err(|e| QueueError::Unavailable(cause_chain(&e)))?;
+            .map_err(|e| cause_chain(&e))?;
         Ok(())
+    }
+}
+
+impl AnalysisQueue for SqsAnalysisQueue {
+    async fn send(&self, request: &AnalysisRequest) -> Result<(), QueueError> {
+        let body =
+            serde_json::to_string(request).map_err(|e| QueueError::Unavailable(e.to_string()))?;
+        self.send_body(body, 0)
+            .await
+            .map_err(QueueError::Unavailable)
     }
 }
 
@@ -43,15 +58,21 @@ impl BackfillQueue for SqsAnalysisQueue {
         delay_seconds: u64,
     ) -> Result<(), StepQueueError> {
         let body = serde_json::to_string(message).map_err(|e| StepQueueError(e.to_string()))?;
-        let delay = i32::try_from(delay_seconds.min(MAX_STEP_DELAY_SECONDS)).unwrap_or(0);
-        self.client
-            .send_message()
-            .queue_url(&self.url)
-            .message_body(body)
-            .delay_seconds(delay)
-            .send()
+        self.send_body(body, delay_seconds)
             .await
-            .map_err(|e| StepQueueError(cause_chain(&e)))?;
-        Ok(())
+            .map_err(StepQueueError)
+    }
+}
+
+impl CommentRefreshQueue for SqsAnalysisQueue {
+    async fn send_refresh(
+        &self,
+        refresh: &CommentRefresh,
+        delay_seconds: u64,
+    ) -> Result<(), RefreshQueueError> {
+        let body = serde_json::to_string(refresh).map_err(|e| RefreshQueueError(e.to_string()))?;
+        self.send_body(body, delay_seconds)
+            .await
+            .map_err(RefreshQueueError)
     }
 }

@@ -25,6 +25,7 @@ pub mod list_builds;
 pub mod log_clean;
 pub mod log_push;
 pub mod log_source;
+pub mod merge_request_comment;
 pub mod notifications;
 pub mod ports;
 pub mod provider_actions;

@@ -106,6 +106,9 @@ pub struct Pipeline {
     pub user: Option<Person>,
     pub commit: Option<CommitInfo>,
     pub url: Option<String>,
+    /// The merge request (GitLab's `iid`) or pull request (GitHub's number) it ran for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge_request: Option<u64>,
     /// Re-runs of the same pipeline id count up (GitHub's `run_attempt`); 1 otherwise.
     pub attempt: u32,
     /// The latest event time the report carries: what orders reports of one attempt.

@@ -25,6 +25,7 @@ mod junit_fixtures;
 mod last_green;
 mod llm_client;
 mod logs;
+mod merge_request_comments;
 mod openapi;
 mod provider_actions;
 mod provider_fetch;

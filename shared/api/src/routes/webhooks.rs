@@ -112,6 +112,7 @@ async fn respond(
         Delivered::Duplicate => Json(json!({"status": "duplicate", "results": []})).into_response(),
         Delivered::Processed { results, records } => {
             super::test_reports::fetch_gitlab_reports(state, &records).await;
+            queue_comment_refreshes(state, &records.pipelines).await;
             Json(json!({"status": "processed", "results": results_json(&results)})).into_response()
         }
     };
@@ -131,4 +132,33 @@ pub(crate) fn results_json(results: &[RecordResult]) -> Vec<Value> {
             }),
         })
         .collect()
+}
+
+/// A merge request pipeline that passed updates the merge request's comment (in the worker,
+/// which holds the provider token), where the repository opted in. Best effort: the delivery
+/// is recorded either way.
+async fn queue_comment_refreshes(state: &AppState, pipelines: &[buildlore_core::runs::Pipeline]) {
+    use buildlore_core::merge_request_comment::{CommentRefresh, CommentRefreshQueue};
+    use buildlore_core::repo_settings::RepoSettingsStore;
+    let Some(queue) = state.analysis_queue.as_ref() else {
+        return;
+    };
+    for refresh in CommentRefresh::after_delivery(pipelines) {
+        let wanted = state
+            .store
+            .repo_settings(&refresh.repo)
+            .await
+            .map(|settings| settings.is_some_and(|s| s.merge_request_comments));
+        let queued = match wanted {
+            Ok(true) => queue
+                .send_refresh(&refresh, 0)
+                .await
+                .map_err(|e| e.to_string()),
+            Ok(false) => Ok(()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = queued {
+            tracing::warn!(%error, pipeline_id = %refresh.pipeline_id, "a merge request comment refresh was not queued");
+        }
+    }
 }

@@ -39,6 +39,7 @@ pub const FIELDS: &[&str] = &[
     "message",
     "name",
     "number",
+    "pull_requests",
     "repository",
     "run_attempt",
     "run_id",
@@ -221,6 +222,11 @@ fn workflow_run(body: &Value, now: DateTime<Utc>) -> Result<Pipeline, InvalidPay
             .or(actor(body, &["sender"])?),
         commit,
         url: json::text(body, &["workflow_run", "html_url"])?,
+        merge_request: json::at(body, &["workflow_run", "pull_requests"])
+            .and_then(Value::as_array)
+            .and_then(|requests| requests.first())
+            .and_then(|request| request.get("number"))
+            .and_then(Value::as_u64),
         attempt: attempt(body, &["workflow_run", "run_attempt"])?,
         observed_at: latest(&[created_at, started_at, updated_at], now),
         first_seen: created_at.unwrap_or(now),
