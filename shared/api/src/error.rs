@@ -3,9 +3,12 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use buildlore_core::ask_followup::AskFollowUpError;
 use buildlore_core::deliver_webhook::DeliveryError;
+use buildlore_core::job_analysis::{AnalyseError, FollowUpError, LlmError};
 use buildlore_core::ports::StoreError;
 use buildlore_core::record::RecordError;
+use buildlore_core::request_analysis::RequestAnalysisError;
 use http::StatusCode;
 use serde_json::json;
 
@@ -144,6 +147,67 @@ impl From<DeliveryError> for ApiError {
         match error {
             DeliveryError::Store(error) => error.into(),
             DeliveryError::Record(error) => error.into(),
+        }
+    }
+}
+
+impl From<RequestAnalysisError> for ApiError {
+    fn from(error: RequestAnalysisError) -> Self {
+        match error {
+            RequestAnalysisError::JobSucceeded(_) => ApiError::conflict(error.to_string()),
+            RequestAnalysisError::NoQueue => ApiError::unavailable(error.to_string()),
+            RequestAnalysisError::Budget(error) => error.into(),
+            RequestAnalysisError::NotQueued(cause) => {
+                tracing::warn!(error = %cause, "analysis request not queued");
+                ApiError::unavailable("the analysis queue is busy; retry in a moment")
+                    .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
+            }
+            RequestAnalysisError::Triage(AnalyseError::Store(error))
+            | RequestAnalysisError::Store(error) => store_failure(error),
+            RequestAnalysisError::Triage(retryable) => ApiError::internal(&retryable),
+        }
+    }
+}
+
+impl From<FollowUpError> for ApiError {
+    fn from(error: FollowUpError) -> Self {
+        match error {
+            FollowUpError::NoAnalysis(job_id) => ApiError::not_found(format!(
+                "job {job_id} has no finished analysis to ask about; POST /api/ai/analyse first"
+            )),
+            FollowUpError::Llm(LlmError::Retryable(detail)) => {
+                tracing::warn!(%detail, "follow-up LLM call failed");
+                ApiError::unavailable("the LLM is busy; ask again in a moment")
+            }
+            FollowUpError::Llm(LlmError::Permanent(detail)) => {
+                tracing::error!(%detail, "follow-up LLM call failed");
+                ApiError::new(StatusCode::BAD_GATEWAY, "the LLM refused the question")
+            }
+            FollowUpError::Store(StoreError::Conflict) => {
+                ApiError::conflict("too many follow-up questions on this job at once; ask again")
+            }
+            FollowUpError::Store(other) => store_failure(other),
+        }
+    }
+}
+
+impl From<AskFollowUpError> for ApiError {
+    fn from(error: AskFollowUpError) -> Self {
+        match error {
+            AskFollowUpError::NoLlm => ApiError::conflict(error.to_string()),
+            AskFollowUpError::Budget(error) => error.into(),
+            AskFollowUpError::TimedOut => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the LLM did not answer in time; ask again",
+            ),
+            AskFollowUpError::Answer(error) => error.into(),
+            AskFollowUpError::NoQueue => ApiError::unavailable(error.to_string()),
+            AskFollowUpError::NotQueued(cause) => {
+                tracing::warn!(error = %cause, "follow-up not queued");
+                ApiError::unavailable("the analysis queue is busy; ask again in a moment")
+                    .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
+            }
+            AskFollowUpError::Store(error) => store_failure(error),
         }
     }
 }

@@ -4,6 +4,8 @@
 
 pub mod analysis;
 pub mod analysis_request;
+pub mod analysis_wait;
+pub mod ask_followup;
 pub mod auto_retry;
 pub mod budget;
 pub mod build;
@@ -30,12 +32,14 @@ pub mod provider_actions;
 pub mod record;
 pub mod redact;
 pub mod repo;
+pub mod request_analysis;
 pub mod review_comment;
 pub mod runs;
 pub mod settings;
 pub mod status;
 pub mod stream_slots;
 pub mod summary;
+pub mod system_prompt;
 pub mod table;
 pub mod time;
 pub mod trace;
