@@ -30,6 +30,7 @@ pub mod notifications;
 pub mod ports;
 pub mod provider_actions;
 pub mod record;
+pub mod record_batch;
 pub mod redact;
 pub mod repo;
 pub mod request_analysis;
