@@ -5,10 +5,12 @@ use axum::Json;
 use axum::response::{IntoResponse, Response};
 use buildlore_core::ask_followup::AskFollowUpError;
 use buildlore_core::deliver_webhook::DeliveryError;
+use buildlore_core::fetch_trace::FetchTraceError;
 use buildlore_core::job_analysis::{AnalyseError, FollowUpError, LlmError};
 use buildlore_core::ports::StoreError;
 use buildlore_core::record::RecordError;
 use buildlore_core::request_analysis::RequestAnalysisError;
+use buildlore_providers::FetchError;
 use http::StatusCode;
 use serde_json::json;
 
@@ -208,6 +210,67 @@ impl From<AskFollowUpError> for ApiError {
                     .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
             }
             AskFollowUpError::Store(error) => store_failure(error),
+        }
+    }
+}
+
+impl From<FetchTraceError<FetchError>> for ApiError {
+    fn from(error: FetchTraceError<FetchError>) -> Self {
+        match error {
+            FetchTraceError::NoFetching => {
+                ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())
+            }
+            FetchTraceError::Fetch {
+                provider,
+                project,
+                job_id,
+                error,
+            } => fetch_failure(error, &provider, &project, &job_id),
+            FetchTraceError::Store(error) => store_failure(error),
+        }
+    }
+}
+
+/// A provider's failure to deliver a job's log, as the caller sees it.
+fn fetch_failure(error: FetchError, provider: &str, project: &str, job_id: &str) -> ApiError {
+    let name = if provider == "github" {
+        "GitHub"
+    } else {
+        "GitLab"
+    };
+    match error {
+        FetchError::NotFound => ApiError::not_found(format!(
+            "{name} has no job {job_id} in {project}, and no trace is stored for it"
+        )),
+        FetchError::Expired => ApiError::new(
+            StatusCode::GONE,
+            format!(
+                "{name} no longer keeps the log of job {job_id} (it expired), and no copy is stored"
+            ),
+        ),
+        FetchError::NoToken(_) => ApiError::not_found(format!(
+            "no trace is stored for job {job_id}, and no {name} token is configured to fetch it"
+        )),
+        FetchError::Rejected(status) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("{name} rejected this deployment's token (HTTP {status}); check its scopes"),
+        ),
+        FetchError::ForeignRedirect(host) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "{name} redirected the log download to {host}, which is not an allowed log host"
+            ),
+        ),
+        FetchError::RateLimited(seconds) => ApiError::unavailable(format!(
+            "{name}'s API rate limit for this deployment's token is used up; retry in {seconds} s"
+        ))
+        .with_retry_after(seconds),
+        FetchError::Unavailable(detail) => {
+            tracing::warn!(%detail, "log fetch failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} did not deliver the log; retry later"),
+            )
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod cursor;
 pub mod deliver_webhook;
 pub mod details;
 pub mod explain;
+pub mod fetch_trace;
 pub mod fields;
 pub mod groups;
 pub mod job_analysis;

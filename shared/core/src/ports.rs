@@ -37,3 +37,14 @@ pub trait Markers: Send + Sync {
 
     fn clear_marker(&self, partition: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
+
+/// The status of recorded jobs, read cheaply (without the whole record).
+pub trait JobStatuses: Send + Sync {
+    /// The job's recorded status; `None` when it is not recorded.
+    fn job_status(
+        &self,
+        provider: &str,
+        repo: &crate::RepoPath,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::BuildStatus>, StoreError>> + Send;
+}
