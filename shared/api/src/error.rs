@@ -10,6 +10,7 @@ use buildlore_core::job_analysis::{AnalyseError, FollowUpError, LlmError};
 use buildlore_core::ports::StoreError;
 use buildlore_core::record::RecordError;
 use buildlore_core::request_analysis::RequestAnalysisError;
+use buildlore_core::system_prompt::ReplacePromptError;
 use buildlore_providers::FetchError;
 use http::StatusCode;
 use serde_json::json;
@@ -271,6 +272,17 @@ fn fetch_failure(error: FetchError, provider: &str, project: &str, job_id: &str)
                 StatusCode::BAD_GATEWAY,
                 format!("{name} did not deliver the log; retry later"),
             )
+        }
+    }
+}
+
+impl From<ReplacePromptError> for ApiError {
+    fn from(error: ReplacePromptError) -> Self {
+        match error {
+            ReplacePromptError::Length(_) => ApiError::bad_request(error.to_string()),
+            ReplacePromptError::EditedOlderVersion { .. }
+            | ReplacePromptError::ChangedMeanwhile => ApiError::conflict(error.to_string()),
+            ReplacePromptError::Store(error) => store_failure(error),
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::auth::{Caller, Scope};
 use crate::body::read_json;
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
 use crate::routes::project::{JobTarget, job_target, project_target};
 use crate::state::AppState;
@@ -20,12 +20,11 @@ use buildlore_core::ask_followup::{AskedFollowUp, FollowUpReply, ask_followup};
 use buildlore_core::details::id_value;
 use buildlore_core::explain::DEFAULT_SYSTEM_PROMPT;
 use buildlore_core::job_analysis::{AnalysisStore, JobAnalysis, JobToAnalyse, Llm};
-use buildlore_core::ports::StoreError;
 use buildlore_core::request_analysis::{
     AnalysisAnswer, AnalysisPorts, AnalysisRequestStore, LlmAccess, RequestedAnalysis,
     request_analysis,
 };
-use buildlore_core::system_prompt::SystemPrompts;
+use buildlore_core::system_prompt::{SystemPrompts, replace_system_prompt};
 use buildlore_core::time::sortable;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
@@ -301,10 +300,6 @@ pub(crate) async fn cached_analysis(
 
 /// Longest follow-up question, in characters.
 const MAX_QUESTION_CHARS: usize = 4_000;
-/// Longest system prompt an administrator may store, in characters.
-const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
-/// Shortest system prompt: one that says what the model is for.
-const MIN_SYSTEM_PROMPT_CHARS: usize = 20;
 
 pub(crate) async fn followup(
     State(state): State<AppState>,
@@ -482,38 +477,13 @@ pub(crate) async fn put_system_prompt(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("`prompt` must be a non-empty string"))?;
-    let length = prompt.chars().count();
-    if !(MIN_SYSTEM_PROMPT_CHARS..=MAX_SYSTEM_PROMPT_CHARS).contains(&length) {
-        return Err(ApiError::bad_request(format!(
-            "`prompt` must be {MIN_SYSTEM_PROMPT_CHARS} to {MAX_SYSTEM_PROMPT_CHARS} characters (it is {length}): say what the model does and the answer's JSON fields"
-        )));
-    }
-    let current = state
-        .store
-        .system_prompt()
-        .await?
-        .map_or(0, |stored| stored.version);
-    let expected = match body.get("version") {
-        None | Some(Value::Null) => current,
-        Some(value) => value.as_u64().ok_or_else(|| {
+    let edited = match body.get("version") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().ok_or_else(|| {
             ApiError::bad_request("`version` must be the version you edited (a whole number)")
-        })?,
+        })?),
     };
-    if expected != current {
-        return Err(ApiError::conflict(format!(
-            "the system prompt is at version {current}, not {expected}; reload it and edit again"
-        )));
-    }
-    let version = state
-        .store
-        .put_system_prompt(prompt, current)
-        .await
-        .map_err(|error| match error {
-            StoreError::Conflict => {
-                ApiError::conflict("the system prompt changed meanwhile; reload it and edit again")
-            }
-            other => store_failure(other),
-        })?;
+    let version = replace_system_prompt(&state.store, prompt, edited).await?;
     Ok(
         Json(json!({"success": true, "prompt": prompt, "version": version, "default": false}))
             .into_response(),
