@@ -105,7 +105,10 @@ pub struct RequestedAnalysis<'a> {
 pub enum AnalysisAnswer {
     /// An analysis; `cached` when it was made before this request (of this job, or of the
     /// same failure elsewhere) rather than by it.
-    Ready { analysis: JobAnalysis, cached: bool },
+    Ready {
+        analysis: Box<JobAnalysis>,
+        cached: bool,
+    },
     /// Queued for the worker, which did not finish within the wait.
     Queued,
 }
@@ -164,7 +167,7 @@ where
         .filter(|a| a.status == AnalysisStatus::Done)
     {
         return Ok(AnalysisAnswer::Ready {
-            analysis: existing,
+            analysis: Box::new(existing),
             cached: true,
         });
     }
@@ -191,7 +194,7 @@ where
     .await?;
     Ok(match analysed {
         Some(analysis) => AnalysisAnswer::Ready {
-            analysis,
+            analysis: Box::new(analysis),
             cached: false,
         },
         None => AnalysisAnswer::Queued,
@@ -260,11 +263,14 @@ where
             .await
             .map_err(RequestAnalysisError::Triage)?;
         let cached = analysis.source == AnalysisSource::Reused;
-        return Ok(Some(AnalysisAnswer::Ready { analysis, cached }));
+        return Ok(Some(AnalysisAnswer::Ready {
+            analysis: Box::new(analysis),
+            cached,
+        }));
     }
     let reused = reuse_for_job(store, &settings, job, &log, true).await?;
     Ok(reused.map(|analysis| AnalysisAnswer::Ready {
-        analysis,
+        analysis: Box::new(analysis),
         cached: true,
     }))
 }
