@@ -152,12 +152,7 @@ pub(crate) async fn analyse(
 ) -> Result<Response, ApiError> {
     let params = query_params(query)?;
     let body = read_json(&headers, body, ANALYSE_BODY_LIMIT).await?;
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the body must be a JSON object with `projectId` and `jobId`",
-        ));
-    }
-    let fields = text_fields(&body)?;
+    let fields = analysis_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
     let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
@@ -165,16 +160,7 @@ pub(crate) async fn analyse(
     let log = sent_log(&body)?;
     authorize_analysis(&state, &headers, log.is_some())?;
     let requested = RequestedAnalysis {
-        job: JobToAnalyse {
-            provider: &target.provider,
-            repo: &repo,
-            job_id: &target.job_id,
-            pipeline_id: field("pipelineId"),
-            job_name: field("jobName"),
-            stage: field("stage"),
-            branch: field("branch"),
-            report: None,
-        },
+        job: asked_job(&target, &repo, field),
         log: log.map(str::as_bytes),
         caller_key: &caller.key_id,
         wait,
@@ -193,6 +179,34 @@ pub(crate) async fn analyse(
             "poll": poll_path(&target, &repo),
         })),
     })
+}
+
+/// The fields of an analysis request's body (a JSON object), as text.
+fn analysis_fields(body: &Value) -> Result<HashMap<String, String>, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object with `projectId` and `jobId`",
+        ));
+    }
+    text_fields(body)
+}
+
+/// The job a request names, with what the request says about it.
+fn asked_job<'a>(
+    target: &'a JobTarget,
+    repo: &'a RepoPath,
+    field: impl Fn(&str) -> Option<&'a str>,
+) -> JobToAnalyse<'a> {
+    JobToAnalyse {
+        provider: &target.provider,
+        repo,
+        job_id: &target.job_id,
+        pipeline_id: field("pipelineId"),
+        job_name: field("jobName"),
+        stage: field("stage"),
+        branch: field("branch"),
+        report: None,
+    }
 }
 
 /// The `log` a request sends to be stored and analysed, if any.
@@ -301,6 +315,17 @@ pub(crate) async fn cached_analysis(
 /// Longest follow-up question, in characters.
 const MAX_QUESTION_CHARS: usize = 4_000;
 
+/// `question`: required, at most `MAX_QUESTION_CHARS` characters.
+fn asked_question(question: Option<&str>) -> Result<&str, ApiError> {
+    let question = question.ok_or_else(|| ApiError::bad_request("`question` is required"))?;
+    if question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`question` is longer than {MAX_QUESTION_CHARS} characters"
+        )));
+    }
+    Ok(question)
+}
+
 pub(crate) async fn followup(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -310,13 +335,7 @@ pub(crate) async fn followup(
     let body = read_json(&headers, body, 64 * 1024).await?;
     let fields = text_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
-    let question =
-        field("question").ok_or_else(|| ApiError::bad_request("`question` is required"))?;
-    if question.chars().count() > MAX_QUESTION_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "`question` is longer than {MAX_QUESTION_CHARS} characters"
-        )));
-    }
+    let question = asked_question(field("question"))?;
     let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let asked = AskedFollowUp {
@@ -406,6 +425,24 @@ pub(crate) async fn analyzed(
     .into_response())
 }
 
+/// A line of the history: the listing's line with gitlab-summary's fields.
+fn history_line(analysis: &JobAnalysis) -> Value {
+    let mut line = summary_line(analysis);
+    if let Some(object) = line.as_object_mut() {
+        // The analysis knows its project by path (the numeric id is not stored with it).
+        object.insert("projectId".into(), json!(analysis.repo));
+        object.insert("projectName".into(), json!(analysis.repo));
+        object.insert("analysis".into(), json!(analysis_text(analysis)));
+        object.insert(
+            "conversationCount".into(),
+            json!(conversation_pairs(analysis).len()),
+        );
+        object.insert("stage".into(), Value::Null);
+        object.insert("timestamp".into(), json!(sortable(analysis.analysed_at)));
+    }
+    line
+}
+
 pub(crate) async fn history(
     State(state): State<AppState>,
     query: QueryParams,
@@ -414,25 +451,7 @@ pub(crate) async fn history(
     let page = whole_number(&params, "page", 10_000)?.unwrap_or(1).max(1) as usize;
     let page_size = whole_number(&params, "pageSize", 100)?.unwrap_or(20).max(1) as usize;
     let (items, total) = state.store.analysis_history(page, page_size).await?;
-    let analyses: Vec<Value> = items
-        .iter()
-        .map(|analysis| {
-            let mut line = summary_line(analysis);
-            if let Some(object) = line.as_object_mut() {
-                // The analysis knows its project by path (the numeric id is not stored with it).
-                object.insert("projectId".into(), json!(analysis.repo));
-                object.insert("projectName".into(), json!(analysis.repo));
-                object.insert("analysis".into(), json!(analysis_text(analysis)));
-                object.insert(
-                    "conversationCount".into(),
-                    json!(conversation_pairs(analysis).len()),
-                );
-                object.insert("stage".into(), Value::Null);
-                object.insert("timestamp".into(), json!(sortable(analysis.analysed_at)));
-            }
-            line
-        })
-        .collect();
+    let analyses: Vec<Value> = items.iter().map(history_line).collect();
     let total_pages = total.div_ceil(page_size as u64);
     Ok(Json(json!({
         "analyses": analyses,
