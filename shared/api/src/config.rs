@@ -490,3 +490,21 @@ impl Config {
         })
     }
 }
+
+impl Config {
+    /// How analyses are made and paid for here: the reuse window (`ANALYSIS_REUSE_DAYS`), the
+    /// default branches whose last green run stands in for a branch's own
+    /// (`TEST_DEFAULT_BRANCHES`), how flaky tests are counted, and the LLM budgets.
+    pub fn analysis_policy(&self) -> buildlore_core::request_analysis::AnalysisPolicy {
+        let flaky = self.test_reports.flaky.clone();
+        buildlore_core::request_analysis::AnalysisPolicy {
+            settings: buildlore_core::job_analysis::AnalysisSettings {
+                reuse_within: chrono::Duration::days(i64::from(self.analysis_reuse_days)),
+                default_branches: flaky.default_branches.clone(),
+                ..Default::default()
+            },
+            flaky,
+            budget: self.analysis_budget,
+        }
+    }
+}

@@ -3,9 +3,15 @@
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
+use buildlore_core::ask_followup::AskFollowUpError;
 use buildlore_core::deliver_webhook::DeliveryError;
+use buildlore_core::fetch_trace::FetchTraceError;
+use buildlore_core::job_analysis::{AnalyseError, FollowUpError, LlmError};
 use buildlore_core::ports::StoreError;
 use buildlore_core::record::RecordError;
+use buildlore_core::request_analysis::RequestAnalysisError;
+use buildlore_core::system_prompt::ReplacePromptError;
+use buildlore_providers::FetchError;
 use http::StatusCode;
 use serde_json::json;
 
@@ -144,6 +150,139 @@ impl From<DeliveryError> for ApiError {
         match error {
             DeliveryError::Store(error) => error.into(),
             DeliveryError::Record(error) => error.into(),
+        }
+    }
+}
+
+impl From<RequestAnalysisError> for ApiError {
+    fn from(error: RequestAnalysisError) -> Self {
+        match error {
+            RequestAnalysisError::JobSucceeded(_) => ApiError::conflict(error.to_string()),
+            RequestAnalysisError::NoQueue => ApiError::unavailable(error.to_string()),
+            RequestAnalysisError::Budget(error) => error.into(),
+            RequestAnalysisError::NotQueued(cause) => {
+                tracing::warn!(error = %cause, "analysis request not queued");
+                ApiError::unavailable("the analysis queue is busy; retry in a moment")
+                    .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
+            }
+            RequestAnalysisError::Triage(AnalyseError::Store(error))
+            | RequestAnalysisError::Store(error) => store_failure(error),
+            RequestAnalysisError::Triage(retryable) => ApiError::internal(&retryable),
+        }
+    }
+}
+
+impl From<FollowUpError> for ApiError {
+    fn from(error: FollowUpError) -> Self {
+        match error {
+            FollowUpError::NoAnalysis(job_id) => ApiError::not_found(format!(
+                "job {job_id} has no finished analysis to ask about; POST /api/ai/analyse first"
+            )),
+            FollowUpError::Llm(LlmError::Retryable(detail)) => {
+                tracing::warn!(%detail, "follow-up LLM call failed");
+                ApiError::unavailable("the LLM is busy; ask again in a moment")
+            }
+            FollowUpError::Llm(LlmError::Permanent(detail)) => {
+                tracing::error!(%detail, "follow-up LLM call failed");
+                ApiError::new(StatusCode::BAD_GATEWAY, "the LLM refused the question")
+            }
+            FollowUpError::Store(StoreError::Conflict) => {
+                ApiError::conflict("too many follow-up questions on this job at once; ask again")
+            }
+            FollowUpError::Store(other) => store_failure(other),
+        }
+    }
+}
+
+impl From<AskFollowUpError> for ApiError {
+    fn from(error: AskFollowUpError) -> Self {
+        match error {
+            AskFollowUpError::NoLlm => ApiError::conflict(error.to_string()),
+            AskFollowUpError::Budget(error) => error.into(),
+            AskFollowUpError::TimedOut => ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the LLM did not answer in time; ask again",
+            ),
+            AskFollowUpError::Answer(error) => error.into(),
+            AskFollowUpError::NoQueue => ApiError::unavailable(error.to_string()),
+            AskFollowUpError::NotQueued(cause) => {
+                tracing::warn!(error = %cause, "follow-up not queued");
+                ApiError::unavailable("the analysis queue is busy; ask again in a moment")
+                    .with_retry_after(RETRY_AFTER_BUSY_SECONDS)
+            }
+            AskFollowUpError::Store(error) => store_failure(error),
+        }
+    }
+}
+
+impl From<FetchTraceError<FetchError>> for ApiError {
+    fn from(error: FetchTraceError<FetchError>) -> Self {
+        match error {
+            FetchTraceError::NoFetching => {
+                ApiError::new(StatusCode::BAD_GATEWAY, error.to_string())
+            }
+            FetchTraceError::Fetch {
+                provider,
+                project,
+                job_id,
+                error,
+            } => fetch_failure(error, &provider, &project, &job_id),
+            FetchTraceError::Store(error) => store_failure(error),
+        }
+    }
+}
+
+/// A provider's failure to deliver a job's log, as the caller sees it.
+fn fetch_failure(error: FetchError, provider: &str, project: &str, job_id: &str) -> ApiError {
+    let name = if provider == "github" {
+        "GitHub"
+    } else {
+        "GitLab"
+    };
+    match error {
+        FetchError::NotFound => ApiError::not_found(format!(
+            "{name} has no job {job_id} in {project}, and no trace is stored for it"
+        )),
+        FetchError::Expired => ApiError::new(
+            StatusCode::GONE,
+            format!(
+                "{name} no longer keeps the log of job {job_id} (it expired), and no copy is stored"
+            ),
+        ),
+        FetchError::NoToken(_) => ApiError::not_found(format!(
+            "no trace is stored for job {job_id}, and no {name} token is configured to fetch it"
+        )),
+        FetchError::Rejected(status) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("{name} rejected this deployment's token (HTTP {status}); check its scopes"),
+        ),
+        FetchError::ForeignRedirect(host) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!(
+                "{name} redirected the log download to {host}, which is not an allowed log host"
+            ),
+        ),
+        FetchError::RateLimited(seconds) => ApiError::unavailable(format!(
+            "{name}'s API rate limit for this deployment's token is used up; retry in {seconds} s"
+        ))
+        .with_retry_after(seconds),
+        FetchError::Unavailable(detail) => {
+            tracing::warn!(%detail, "log fetch failed");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("{name} did not deliver the log; retry later"),
+            )
+        }
+    }
+}
+
+impl From<ReplacePromptError> for ApiError {
+    fn from(error: ReplacePromptError) -> Self {
+        match error {
+            ReplacePromptError::Length(_) => ApiError::bad_request(error.to_string()),
+            ReplacePromptError::EditedOlderVersion { .. }
+            | ReplacePromptError::ChangedMeanwhile => ApiError::conflict(error.to_string()),
+            ReplacePromptError::Store(error) => store_failure(error),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dashboard;
 pub mod error;
 pub mod lambda;
+pub mod log_downloads;
 pub mod openapi;
 pub mod params;
 pub mod routes;

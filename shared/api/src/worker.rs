@@ -6,14 +6,17 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsMessa
 use buildlore_core::analysis_request::AnalysisRequest;
 use buildlore_core::backfill::{BACKFILL_MESSAGE_KIND, BackfillMessage, run_backfill_step};
 use buildlore_core::job_analysis::{
-    AnalyseError, AnalysisSettings, AnalysisStore, FollowUpError, JobAnalysis, JobToAnalyse,
-    LlmError, analyse_job, answer_followup, followup_turns,
+    AnalyseError, AnalysisStore, FollowUpError, JobAnalysis, JobToAnalyse, LlmError, analyse_job,
+    answer_followup, followup_turns,
 };
+use buildlore_core::junit::evidence::report_evidence;
+use buildlore_core::junit::ingest::JobKey;
 use buildlore_core::merge_request_comment::{
     COMMENT_REFRESH_KIND, CommentRefresh, CommentRefreshQueue, MergeRequestCommentError,
     refresh_merge_request_comment,
 };
 use buildlore_core::provider_actions::CommentError;
+use buildlore_core::system_prompt::analysis_settings;
 use buildlore_core::trace::{TraceKey, TraceStore};
 use buildlore_providers::FetchError;
 use serde_json::Value;
@@ -103,14 +106,15 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         branch: request.branch.as_deref(),
         report: None,
     };
-    let report = crate::routes::test_reports::job_report_evidence(
-        state,
-        &request.provider,
-        &request.repo,
-        &request.job_id,
-    )
-    .await
-    .map_err(|e| MessageError::Retryable(e.to_string()))?;
+    let policy = state.config.analysis_policy();
+    let report_of = JobKey {
+        provider: request.provider.clone(),
+        repo: request.repo.clone(),
+        job_id: request.job_id.clone(),
+    };
+    let report = report_evidence(&state.store, &report_of, chrono::Utc::now(), &policy.flaky)
+        .await
+        .map_err(|e| MessageError::Retryable(e.to_string()))?;
     let job = JobToAnalyse {
         report: report.as_ref(),
         ..job
@@ -128,7 +132,7 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
             return Ok(());
         }
     };
-    let settings = analysis_settings(state)
+    let settings = analysis_settings(&state.store, &policy.settings)
         .await
         .map_err(|e| MessageError::Retryable(e.to_string()))?;
     match analyse_job(&state.store, state.llm.as_ref(), &settings, &job, &log).await {
@@ -285,23 +289,6 @@ async fn answer_queued_followup(
             Err(MessageError::Retryable(error.to_string()))
         }
     }
-}
-
-/// How analyses are made here: the reuse window, the default branches whose last green run
-/// stands in for a branch's own (`TEST_DEFAULT_BRANCHES`), and the system prompt an
-/// administrator stored (else the shipped one).
-pub async fn analysis_settings(
-    state: &AppState,
-) -> Result<AnalysisSettings, buildlore_core::ports::StoreError> {
-    let mut settings = AnalysisSettings {
-        reuse_within: chrono::Duration::days(i64::from(state.config.analysis_reuse_days)),
-        default_branches: state.config.test_reports.flaky.default_branches.clone(),
-        ..AnalysisSettings::default()
-    };
-    if let Some(stored) = state.store.system_prompt().await? {
-        settings.system_prompt = stored.prompt;
-    }
-    Ok(settings)
 }
 
 /// The job's log: the stored trace, else fetched from the provider. `Ok(Err(reason))` when

@@ -29,7 +29,7 @@ fn s(value: impl Into<String>) -> AttributeValue {
 
 impl DynamoStore {
     /// One item by its keys, read consistently.
-    async fn consistent_item(
+    pub(crate) async fn consistent_item(
         &self,
         partition: impl Into<String>,
         sort_key: &str,
@@ -401,17 +401,6 @@ fn document(item: &Item) -> Result<JobAnalysis, StoreError> {
     serde_json::from_str(&doc).map_err(|e| StoreError::Corrupt(format!("analysis item: {e}")))
 }
 
-/// The system prompt stored by an administrator.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPrompt {
-    pub prompt: String,
-    pub version: u64,
-    pub updated_at: String,
-}
-
-const PROMPT_PARTITION: &str = "SYSTEM_PROMPT";
-const PROMPT_SORT_KEY: &str = "CURRENT";
-
 impl DynamoStore {
     /// The query of one by-time index partition, newest first.
     fn newest_first(
@@ -672,56 +661,5 @@ impl DynamoStore {
         }
         failures.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
         Ok(failures)
-    }
-
-    /// The stored system prompt, if an administrator set one.
-    pub async fn system_prompt(&self) -> Result<Option<StoredPrompt>, StoreError> {
-        let item = self
-            .consistent_item(PROMPT_PARTITION, PROMPT_SORT_KEY)
-            .await?;
-        Ok(item.map(|item| StoredPrompt {
-            prompt: text(&item, "prompt").unwrap_or_default(),
-            version: item
-                .get("version")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0),
-            updated_at: text(&item, "updated_at").unwrap_or_default(),
-        }))
-    }
-
-    /// Stores a new system prompt as version `previous + 1`; `Conflict` if another
-    /// administrator changed it since `previous` was read.
-    pub async fn put_system_prompt(&self, prompt: &str, previous: u64) -> Result<u64, StoreError> {
-        let version = previous + 1;
-        let mut put = self
-            .client()
-            .put_item()
-            .table_name(self.table())
-            .item(PARTITION_KEY, s(PROMPT_PARTITION))
-            .item(SORT_KEY, s(PROMPT_SORT_KEY))
-            .item("entity", s("system_prompt"))
-            .item("prompt", s(prompt))
-            .item("version", AttributeValue::N(version.to_string()))
-            .item("updated_at", s(Utc::now().to_rfc3339()));
-        put = if previous == 0 {
-            put.condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", PARTITION_KEY)
-        } else {
-            put.condition_expression("#version = :previous")
-                .expression_attribute_names("#version", "version")
-                .expression_attribute_values(":previous", AttributeValue::N(previous.to_string()))
-        };
-        match put.send().await {
-            Ok(_) => Ok(version),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Err(StoreError::Conflict)
-            }
-            Err(error) => Err(store_error(error)),
-        }
     }
 }

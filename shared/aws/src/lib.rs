@@ -20,6 +20,7 @@ pub mod run_items;
 pub mod settings_store;
 pub mod stream_slots;
 pub mod summary_source;
+pub mod system_prompt_store;
 pub mod test_report_store;
 pub mod trace_store;
 

@@ -1,5 +1,6 @@
 //! Small items that make deliveries and requests idempotent: processed webhook deliveries,
-//! requested analyses, and a provider's numeric project id resolved to its path.
+//! requested analyses, a provider's numeric project id resolved to its path, and the cheap read
+//! of a job's status.
 
 use crate::errors::{store_error, written};
 use crate::record_store::DynamoStore;
@@ -7,7 +8,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::RepoPath;
 use buildlore_core::deliver_webhook::ProjectAliases;
 use buildlore_core::keys;
-use buildlore_core::ports::{Markers, StoreError};
+use buildlore_core::ports::{JobStatuses, Markers, StoreError};
 use buildlore_core::table::{PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE};
 use chrono::{Duration, Utc};
 
@@ -81,9 +82,8 @@ impl ProjectAliases for DynamoStore {
     }
 }
 
-impl DynamoStore {
-    /// The status of a stored job, read cheaply (no record decoding).
-    pub async fn job_status(
+impl JobStatuses for DynamoStore {
+    async fn job_status(
         &self,
         provider: &str,
         repo: &RepoPath,

@@ -40,3 +40,14 @@ pub trait Markers: Send + Sync {
     /// Whether the marker is set (and not expired).
     fn has_marker(&self, partition: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
+
+/// The status of recorded jobs, read cheaply (without the whole record).
+pub trait JobStatuses: Send + Sync {
+    /// The job's recorded status; `None` when it is not recorded.
+    fn job_status(
+        &self,
+        provider: &str,
+        repo: &crate::RepoPath,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<crate::BuildStatus>, StoreError>> + Send;
+}

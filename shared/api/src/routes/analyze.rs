@@ -5,7 +5,7 @@
 
 use crate::auth::{Caller, Scope};
 use crate::body::read_json;
-use crate::error::{ApiError, store_failure};
+use crate::error::ApiError;
 use crate::params::{QueryParams, non_empty, query_params, whole_number};
 use crate::routes::project::{JobTarget, job_target, project_target};
 use crate::state::AppState;
@@ -15,22 +15,17 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use buildlore_core::RepoPath;
-use buildlore_core::analysis_request::{
-    ANALYSIS_REQUEST_VERSION, AnalysisQueue, AnalysisRequest, FOLLOWUP_REQUEST_VERSION,
-};
+use buildlore_core::analysis_request::AnalysisQueue;
+use buildlore_core::ask_followup::{AskedFollowUp, FollowUpReply, ask_followup};
 use buildlore_core::details::id_value;
 use buildlore_core::explain::DEFAULT_SYSTEM_PROMPT;
-use buildlore_core::job_analysis::LlmError;
-use buildlore_core::job_analysis::{
-    AnalyseError, AnalysisSource, AnalysisStatus, AnalysisStore, FollowUpError, JobAnalysis,
-    JobToAnalyse, analyse_job, answer_followup, followup_turns, reuse_for_job,
+use buildlore_core::job_analysis::{AnalysisStore, JobAnalysis, JobToAnalyse, Llm};
+use buildlore_core::request_analysis::{
+    AnalysisAnswer, AnalysisPorts, AnalysisRequestStore, LlmAccess, RequestedAnalysis,
+    request_analysis,
 };
-use buildlore_core::ports::StoreError;
-use buildlore_core::record::RecordStore;
-use buildlore_core::runs::Job;
+use buildlore_core::system_prompt::{SystemPrompts, replace_system_prompt};
 use buildlore_core::time::sortable;
-use buildlore_core::trace::{TraceKey, TraceStore};
-use buildlore_providers::llm::ConfiguredLlm;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -40,8 +35,6 @@ use std::time::Duration;
 const ANALYSE_BODY_LIMIT: usize = 6 * 1024 * 1024;
 /// Longest `wait` a caller may ask for, in seconds.
 const MAX_WAIT_SECONDS: u64 = 20;
-/// The longest stored log read to decide whether a failure was seen before.
-const MAX_LOG_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The analysis as readable text (gitlab-summary's `analysis`): root cause, explanation and
 /// fix as Markdown, or why there is none.
@@ -157,195 +150,129 @@ pub(crate) async fn analyse(
     query: QueryParams,
     body: Body,
 ) -> Result<Response, ApiError> {
-    // A read key asks about a stored or fetchable log; a request carrying the log stores it,
-    // which takes the ingest scope (checked once the body says which it is).
-    let keys = &state.config.keys;
     let params = query_params(query)?;
     let body = read_json(&headers, body, ANALYSE_BODY_LIMIT).await?;
-    if !body.is_object() {
-        return Err(ApiError::bad_request(
-            "the body must be a JSON object with `projectId` and `jobId`",
-        ));
-    }
-    let fields = text_fields(&body)?;
+    let fields = analysis_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
     let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
     let wait = wait_seconds(field("wait").or(params.get("wait").map(String::as_str)))?;
-    let log = match body.get("log") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(log)) if log.is_empty() => {
-            return Err(ApiError::bad_request(
-                "`log` is empty: send the job's log text, or leave `log` out to analyse the stored or fetchable log",
-            ));
+    let log = sent_log(&body)?;
+    authorize_analysis(&state, &headers, log.is_some())?;
+    let requested = RequestedAnalysis {
+        job: asked_job(&target, &repo, field),
+        log: log.map(str::as_bytes),
+        caller_key: &caller.key_id,
+        wait,
+    };
+    let policy = state.config.analysis_policy();
+    let answer = request_analysis(&analysis_ports(&state), &policy, requested).await?;
+    Ok(match answer {
+        AnalysisAnswer::Ready { analysis, cached } => {
+            Json(analysis_body(&analysis, project_id, cached)).into_response()
         }
-        Some(Value::String(log)) => Some(log.as_str()),
-        Some(_) => return Err(ApiError::bad_request("`log` must be a string")),
-    };
-    if log.is_some() {
-        keys.authorize(&headers, Scope::Ingest).map_err(|_| {
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "a `log` in the request is stored as the job's log and needs a key with the ingest scope; leave `log` out to analyse the stored or fetchable log with a read key",
-            )
-        })?;
-    } else {
-        keys.authorize(&headers, Scope::Read)?;
-    }
-    // What a webhook or push recorded about the job wins over what the request says.
-    let recorded = RecordStore::<Job>::get(
-        &state.store,
-        &Job::key_of(&target.provider, &repo, &target.job_id),
-    )
-    .await?
-    .map(|stored| stored.record);
-    if let Some(recorded) = &recorded
-        && recorded.status == buildlore_core::BuildStatus::Success
-    {
-        return Err(ApiError::conflict(format!(
-            "job {} succeeded: there is no failure to analyse",
-            target.job_id
-        )));
-    }
-    let job = JobToAnalyse {
-        provider: &target.provider,
-        repo: &repo,
-        job_id: &target.job_id,
-        pipeline_id: recorded
-            .as_ref()
-            .and_then(|job| job.pipeline_id.as_deref())
-            .or(field("pipelineId")),
-        job_name: recorded
-            .as_ref()
-            .map(|job| job.name.as_str())
-            .filter(|name| !name.is_empty())
-            .or(field("jobName")),
-        stage: recorded
-            .as_ref()
-            .and_then(|job| job.stage.as_deref())
-            .or(field("stage")),
-        branch: recorded
-            .as_ref()
-            .and_then(|job| job.git_ref.as_deref())
-            .or(field("branch")),
-        report: None,
-    };
-    let report =
-        super::test_reports::job_report_evidence(&state, &target.provider, &repo, &target.job_id)
-            .await?;
-    let job = JobToAnalyse {
-        report: report.as_ref(),
-        ..job
-    };
-
-    if let Some(existing) = state
-        .store
-        .get_analysis(&target.provider, &repo, &target.job_id)
-        .await?
-        .filter(|a| a.status == AnalysisStatus::Done)
-    {
-        return Ok(Json(analysis_body(&existing, project_id, true)).into_response());
-    }
-
-    let trace_key = TraceKey {
-        provider: target.provider.clone(),
-        repo: repo.clone(),
-        job_id: target.job_id.clone(),
-    };
-    if let Some(log) = log {
-        state.store.replace(&trace_key, log.as_bytes()).await?;
-    }
-    let stored_log = state
-        .store
-        .read(&trace_key, 0, Some(MAX_LOG_BYTES))
-        .await?
-        .map(|slice| slice.bytes);
-    let settings = crate::worker::analysis_settings(&state).await?;
-
-    if let Some(log) = &stored_log {
-        if state.llm.is_none() {
-            // No LLM: the triage (or an earlier analysis of the same failure, which
-            // `analyse_job` reuses itself) is the answer, and it is quick enough to give now.
-            let analysis = analyse_job(&state.store, None::<&ConfiguredLlm>, &settings, &job, log)
-                .await
-                .map_err(|error| match error {
-                    AnalyseError::Store(error) => store_failure(error),
-                    retryable => ApiError::internal(&retryable),
-                })?;
-            let reused = analysis.source == AnalysisSource::Reused;
-            return Ok(Json(analysis_body(&analysis, project_id, reused)).into_response());
-        }
-        if let Some(reused) = reuse_for_job(&state.store, &settings, &job, log, true).await? {
-            return Ok(Json(analysis_body(&reused, project_id, true)).into_response());
-        }
-    }
-
-    let queue = state.analysis_queue.as_ref().ok_or_else(|| {
-        ApiError::unavailable("analysis is not available: no analysis queue is configured")
-    })?;
-    spend_llm_budget(&state, &caller).await?;
-    let request = AnalysisRequest {
-        version: ANALYSIS_REQUEST_VERSION,
-        provider: target.provider.clone(),
-        repo: repo.clone(),
-        job_id: target.job_id.clone(),
-        pipeline_id: job.pipeline_id.map(str::to_string),
-        job_name: job.job_name.map(str::to_string),
-        branch: job.branch.map(str::to_string),
-        requested_at: chrono::Utc::now(),
-        origin: "api".into(),
-        question: None,
-    };
-    queue.send(&request).await.map_err(|error| {
-        tracing::warn!(%error, "analysis request not queued");
-        ApiError::unavailable("the analysis queue is busy; retry in a moment")
-    })?;
-
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        if let Some(analysis) = state
-            .store
-            .get_analysis(&target.provider, &repo, &target.job_id)
-            .await?
-        {
-            return Ok(Json(analysis_body(&analysis, project_id, false)).into_response());
-        }
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
+        AnalysisAnswer::Queued => queued(json!({
             "status": "queued",
             "cached": false,
             "projectId": project_id,
             "jobId": target.job_id,
             "poll": poll_path(&target, &repo),
         })),
-    )
-        .into_response())
+    })
 }
 
-/// One unit of the caller's and the deployment's hourly LLM budget (429 beyond it).
-async fn spend_llm_budget(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
-    buildlore_core::budget::spend(
-        &state.store,
-        state.config.analysis_budget,
-        &caller.key_id,
-        chrono::Utc::now(),
-    )
-    .await?;
+/// The fields of an analysis request's body (a JSON object), as text.
+fn analysis_fields(body: &Value) -> Result<HashMap<String, String>, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object with `projectId` and `jobId`",
+        ));
+    }
+    text_fields(body)
+}
+
+/// The job a request names, with what the request says about it.
+fn asked_job<'a>(
+    target: &'a JobTarget,
+    repo: &'a RepoPath,
+    field: impl Fn(&str) -> Option<&'a str>,
+) -> JobToAnalyse<'a> {
+    JobToAnalyse {
+        provider: &target.provider,
+        repo,
+        job_id: &target.job_id,
+        pipeline_id: field("pipelineId"),
+        job_name: field("jobName"),
+        stage: field("stage"),
+        branch: field("branch"),
+        report: None,
+    }
+}
+
+/// The `log` a request sends to be stored and analysed, if any.
+fn sent_log(body: &Value) -> Result<Option<&str>, ApiError> {
+    match body.get("log") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(log)) if log.is_empty() => Err(ApiError::bad_request(
+            "`log` is empty: send the job's log text, or leave `log` out to analyse the stored or fetchable log",
+        )),
+        Some(Value::String(log)) => Ok(Some(log.as_str())),
+        Some(_) => Err(ApiError::bad_request("`log` must be a string")),
+    }
+}
+
+/// A read key asks about a stored or fetchable log; a request carrying the log stores it,
+/// which takes the ingest scope (known only once the body says which it is).
+fn authorize_analysis(
+    state: &AppState,
+    headers: &HeaderMap,
+    sends_log: bool,
+) -> Result<(), ApiError> {
+    let keys = &state.config.keys;
+    if sends_log {
+        keys.authorize(headers, Scope::Ingest).map_err(|_| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "a `log` in the request is stored as the job's log and needs a key with the ingest scope; leave `log` out to analyse the stored or fetchable log with a read key",
+            )
+        })?;
+    } else {
+        keys.authorize(headers, Scope::Read)?;
+    }
     Ok(())
 }
 
+/// The store, the queue and the LLM as the analysis use cases see them.
+fn analysis_ports(
+    state: &AppState,
+) -> AnalysisPorts<'_, impl AnalysisRequestStore, impl AnalysisQueue, impl Llm> {
+    let llm = match &state.llm {
+        None => LlmAccess::Absent,
+        Some(llm) if llm.worker_only() => LlmAccess::WorkerOnly,
+        Some(llm) => LlmAccess::Direct(llm),
+    };
+    AnalysisPorts {
+        store: &state.store,
+        queue: state.analysis_queue.as_ref(),
+        llm,
+    }
+}
+
+/// `202 Accepted` with where to look for the answer later.
+fn queued(body: Value) -> Response {
+    (StatusCode::ACCEPTED, Json(body)).into_response()
+}
+
 /// `wait`: whole seconds to wait for the worker, at most `MAX_WAIT_SECONDS`.
-fn wait_seconds(text: Option<&str>) -> Result<u64, ApiError> {
-    match text {
-        None => Ok(0),
-        Some(text) => Ok(text
+fn wait_seconds(text: Option<&str>) -> Result<Duration, ApiError> {
+    let seconds = match text {
+        None => 0,
+        Some(text) => text
             .parse::<u64>()
             .map_err(|_| ApiError::bad_request("`wait` must be whole seconds"))?
-            .min(MAX_WAIT_SECONDS)),
-    }
+            .min(MAX_WAIT_SECONDS),
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
 /// Where a queued analysis or follow-up shows up.
@@ -387,12 +314,17 @@ pub(crate) async fn cached_analysis(
 
 /// Longest follow-up question, in characters.
 const MAX_QUESTION_CHARS: usize = 4_000;
-/// Longest system prompt an administrator may store, in characters.
-const MAX_SYSTEM_PROMPT_CHARS: usize = 20_000;
-/// Shortest system prompt: one that says what the model is for.
-const MIN_SYSTEM_PROMPT_CHARS: usize = 20;
-/// How long a follow-up may wait for the LLM (API Gateway ends requests at 30 s).
-const FOLLOWUP_TIME_LIMIT: Duration = Duration::from_secs(25);
+
+/// `question`: required, at most `MAX_QUESTION_CHARS` characters.
+fn asked_question(question: Option<&str>) -> Result<&str, ApiError> {
+    let question = question.ok_or_else(|| ApiError::bad_request("`question` is required"))?;
+    if question.chars().count() > MAX_QUESTION_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`question` is longer than {MAX_QUESTION_CHARS} characters"
+        )));
+    }
+    Ok(question)
+}
 
 pub(crate) async fn followup(
     State(state): State<AppState>,
@@ -403,154 +335,36 @@ pub(crate) async fn followup(
     let body = read_json(&headers, body, 64 * 1024).await?;
     let fields = text_fields(&body)?;
     let field = |name: &str| non_empty(&fields, name);
-    let question =
-        field("question").ok_or_else(|| ApiError::bad_request("`question` is required"))?;
-    if question.chars().count() > MAX_QUESTION_CHARS {
-        return Err(ApiError::bad_request(format!(
-            "`question` is longer than {MAX_QUESTION_CHARS} characters"
-        )));
-    }
+    let question = asked_question(field("question"))?;
     let (target, repo) = known_job(&state, field).await?;
     let project_id = field("projectId").or(field("repo")).unwrap_or_default();
-    let llm = state.llm.as_ref().ok_or_else(|| {
-        ApiError::conflict(
-            "follow-up questions need an LLM, and this deployment has LLM_PROVIDER=none",
-        )
-    })?;
-    spend_llm_budget(&state, &caller).await?;
-    if llm.worker_only() {
-        let wait = wait_seconds(field("wait"))?;
-        return queue_followup(&state, &target, &repo, project_id, question, wait).await;
-    }
-    let answered = tokio::time::timeout(
-        FOLLOWUP_TIME_LIMIT,
-        answer_followup(
-            &state.store,
-            llm,
-            &target.provider,
-            &repo,
-            &target.job_id,
-            question,
-        ),
-    )
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the LLM did not answer in time; ask again",
-        )
-    })?
-    .map_err(followup_failure)?;
-    Ok(Json(json!({
-        "answer": answered.answer,
-        "timestamp": sortable(chrono::Utc::now()),
-        "projectId": id_value(project_id),
-        "jobId": id_value(&target.job_id),
-        "conversation": answered.conversation,
-    }))
-    .into_response())
-}
-
-fn followup_failure(error: FollowUpError) -> ApiError {
-    match error {
-        FollowUpError::NoAnalysis(job_id) => ApiError::not_found(format!(
-            "job {job_id} has no finished analysis to ask about; POST /api/ai/analyse first"
-        )),
-        FollowUpError::Llm(LlmError::Retryable(detail)) => {
-            tracing::warn!(%detail, "follow-up LLM call failed");
-            ApiError::unavailable("the LLM is busy; ask again in a moment")
-        }
-        FollowUpError::Llm(LlmError::Permanent(detail)) => {
-            tracing::error!(%detail, "follow-up LLM call failed");
-            ApiError::new(StatusCode::BAD_GATEWAY, "the LLM refused the question")
-        }
-        FollowUpError::Store(StoreError::Conflict) => {
-            ApiError::conflict("too many follow-up questions on this job at once; ask again")
-        }
-        FollowUpError::Store(other) => store_failure(other),
-    }
-}
-
-/// A follow-up for an LLM only the worker may call: queued for the worker, which appends the
-/// answer to the conversation; `wait` seconds are spent watching for it.
-async fn queue_followup(
-    state: &AppState,
-    target: &JobTarget,
-    repo: &RepoPath,
-    project_id: &str,
-    question: &str,
-    wait: u64,
-) -> Result<Response, ApiError> {
-    let analysis = state
-        .store
-        .get_analysis(&target.provider, repo, &target.job_id)
-        .await?
-        .filter(|a| a.status == AnalysisStatus::Done)
-        .ok_or_else(|| followup_failure(FollowUpError::NoAnalysis(target.job_id.clone())))?;
-    let queue = state.analysis_queue.as_ref().ok_or_else(|| {
-        ApiError::unavailable("follow-ups are not available: no analysis queue is configured")
-    })?;
-    let request = AnalysisRequest {
-        version: FOLLOWUP_REQUEST_VERSION,
-        provider: target.provider.clone(),
-        repo: repo.clone(),
-        job_id: target.job_id.clone(),
-        pipeline_id: analysis.pipeline_id.clone(),
-        job_name: analysis.job_name.clone(),
-        branch: analysis.branch.clone(),
-        requested_at: chrono::Utc::now(),
-        origin: "followup".into(),
-        // Redacted before it leaves the API: the queue holds no secret a user pasted.
-        question: Some(buildlore_core::redact::redact(question).0),
+    let asked = AskedFollowUp {
+        provider: &target.provider,
+        repo: &repo,
+        job_id: &target.job_id,
+        question,
+        caller_key: &caller.key_id,
+        wait: wait_seconds(field("wait"))?,
     };
-    queue.send(&request).await.map_err(|error| {
-        tracing::warn!(%error, "follow-up not queued");
-        ApiError::unavailable("the analysis queue is busy; ask again in a moment")
-    })?;
-    // The answer is the assistant turn right after this question (as the worker stores it).
-    let [asked, _] = followup_turns(request.question.as_deref().unwrap_or_default(), "");
-    let asked_before = analysis.conversation.len();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-    while tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let Some(now) = state
-            .store
-            .get_analysis(&target.provider, repo, &target.job_id)
-            .await?
-        else {
-            break;
-        };
-        let answer = now
-            .conversation
-            .windows(2)
-            .skip(asked_before)
-            .find_map(|pair| {
-                (pair[0].role == "user"
-                    && pair[0].content == asked.content
-                    && pair[1].role == "assistant")
-                    .then(|| pair[1].content.clone())
-            });
-        if let Some(answer) = answer {
-            return Ok(Json(json!({
-                "answer": answer,
+    let budget = state.config.analysis_budget;
+    Ok(
+        match ask_followup(&analysis_ports(&state), budget, asked).await? {
+            FollowUpReply::Answered(answered) => Json(json!({
+                "answer": answered.answer,
                 "timestamp": sortable(chrono::Utc::now()),
                 "projectId": id_value(project_id),
                 "jobId": id_value(&target.job_id),
-                "conversation": now.conversation,
+                "conversation": answered.conversation,
             }))
-            .into_response());
-        }
-    }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "queued",
-            "projectId": project_id,
-            "jobId": target.job_id,
-            "poll": poll_path(target, repo),
-        })),
+            .into_response(),
+            FollowUpReply::Queued => queued(json!({
+                "status": "queued",
+                "projectId": project_id,
+                "jobId": target.job_id,
+                "poll": poll_path(&target, &repo),
+            })),
+        },
     )
-        .into_response())
 }
 
 pub(crate) async fn forget_analysis(
@@ -611,6 +425,24 @@ pub(crate) async fn analyzed(
     .into_response())
 }
 
+/// A line of the history: the listing's line with gitlab-summary's fields.
+fn history_line(analysis: &JobAnalysis) -> Value {
+    let mut line = summary_line(analysis);
+    if let Some(object) = line.as_object_mut() {
+        // The analysis knows its project by path (the numeric id is not stored with it).
+        object.insert("projectId".into(), json!(analysis.repo));
+        object.insert("projectName".into(), json!(analysis.repo));
+        object.insert("analysis".into(), json!(analysis_text(analysis)));
+        object.insert(
+            "conversationCount".into(),
+            json!(conversation_pairs(analysis).len()),
+        );
+        object.insert("stage".into(), Value::Null);
+        object.insert("timestamp".into(), json!(sortable(analysis.analysed_at)));
+    }
+    line
+}
+
 pub(crate) async fn history(
     State(state): State<AppState>,
     query: QueryParams,
@@ -619,25 +451,7 @@ pub(crate) async fn history(
     let page = whole_number(&params, "page", 10_000)?.unwrap_or(1).max(1) as usize;
     let page_size = whole_number(&params, "pageSize", 100)?.unwrap_or(20).max(1) as usize;
     let (items, total) = state.store.analysis_history(page, page_size).await?;
-    let analyses: Vec<Value> = items
-        .iter()
-        .map(|analysis| {
-            let mut line = summary_line(analysis);
-            if let Some(object) = line.as_object_mut() {
-                // The analysis knows its project by path (the numeric id is not stored with it).
-                object.insert("projectId".into(), json!(analysis.repo));
-                object.insert("projectName".into(), json!(analysis.repo));
-                object.insert("analysis".into(), json!(analysis_text(analysis)));
-                object.insert(
-                    "conversationCount".into(),
-                    json!(conversation_pairs(analysis).len()),
-                );
-                object.insert("stage".into(), Value::Null);
-                object.insert("timestamp".into(), json!(sortable(analysis.analysed_at)));
-            }
-            line
-        })
-        .collect();
+    let analyses: Vec<Value> = items.iter().map(history_line).collect();
     let total_pages = total.div_ceil(page_size as u64);
     Ok(Json(json!({
         "analyses": analyses,
@@ -682,38 +496,13 @@ pub(crate) async fn put_system_prompt(
         .map(str::trim)
         .filter(|p| !p.is_empty())
         .ok_or_else(|| ApiError::bad_request("`prompt` must be a non-empty string"))?;
-    let length = prompt.chars().count();
-    if !(MIN_SYSTEM_PROMPT_CHARS..=MAX_SYSTEM_PROMPT_CHARS).contains(&length) {
-        return Err(ApiError::bad_request(format!(
-            "`prompt` must be {MIN_SYSTEM_PROMPT_CHARS} to {MAX_SYSTEM_PROMPT_CHARS} characters (it is {length}): say what the model does and the answer's JSON fields"
-        )));
-    }
-    let current = state
-        .store
-        .system_prompt()
-        .await?
-        .map_or(0, |stored| stored.version);
-    let expected = match body.get("version") {
-        None | Some(Value::Null) => current,
-        Some(value) => value.as_u64().ok_or_else(|| {
+    let edited = match body.get("version") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(value.as_u64().ok_or_else(|| {
             ApiError::bad_request("`version` must be the version you edited (a whole number)")
-        })?,
+        })?),
     };
-    if expected != current {
-        return Err(ApiError::conflict(format!(
-            "the system prompt is at version {current}, not {expected}; reload it and edit again"
-        )));
-    }
-    let version = state
-        .store
-        .put_system_prompt(prompt, current)
-        .await
-        .map_err(|error| match error {
-            StoreError::Conflict => {
-                ApiError::conflict("the system prompt changed meanwhile; reload it and edit again")
-            }
-            other => store_failure(other),
-        })?;
+    let version = replace_system_prompt(&state.store, prompt, edited).await?;
     Ok(
         Json(json!({"success": true, "prompt": prompt, "version": version, "default": false}))
             .into_response(),

@@ -10,18 +10,15 @@ use axum::response::{IntoResponse, Response};
 use buildlore_core::Build;
 use buildlore_core::build::BuildSubmission;
 use buildlore_core::record::{RecordOutcome, record};
-use futures_util::StreamExt;
+use buildlore_core::record_batch::{BatchEntry, record_batch};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
 
 /// One build is small: 64 KB of extra_data plus the fields.
 pub const MAX_BUILD_BODY_BYTES: usize = 128 * 1024;
 /// A batch stays under Lambda's 6 MB payload limit.
 pub const MAX_BATCH_BODY_BYTES: usize = 5 * 1024 * 1024;
 pub const MAX_BATCH_RECORDS: usize = 100;
-/// Distinct builds of one batch written at once.
-const BATCH_CONCURRENCY: usize = 16;
 
 /// Where a build can be read back.
 pub fn build_location(build: &Build) -> String {
@@ -114,60 +111,17 @@ pub(crate) async fn ingest_batch(
     let value = read_json(&headers, body, MAX_BATCH_BODY_BYTES).await?;
     let records = batch_records(value)?;
     let now = chrono::Utc::now();
-
-    // Reports of the same build are applied in the order given; different builds in parallel.
-    let mut results: Vec<Value> = vec![Value::Null; records.len()];
-    let mut groups: BTreeMap<(String, String), Vec<(usize, Build)>> = BTreeMap::new();
-    for (index, record) in records.iter().enumerate() {
-        match BuildSubmission::parse(record, now) {
-            Ok(build) => groups
-                .entry((build.repo.to_string(), build.build_id.clone()))
-                .or_default()
-                .push((index, build)),
-            Err(error) => {
-                results[index] = json!({
-                    "index": index,
-                    "build_id": record.get("build_id"),
-                    "statusCode": 400,
-                    "error": error.to_string(),
-                });
-            }
-        }
-    }
-    let store = &state.store;
-    let outcomes: Vec<Vec<(usize, Value)>> = futures_util::stream::iter(groups.into_values())
-        .map(|group| async move {
-            let mut answers = Vec::with_capacity(group.len());
-            for (index, build) in group {
-                let build_id = build.build_id.clone();
-                let answer = match record(store, build).await {
-                    Ok((outcome, stored)) => json!({
-                        "index": index,
-                        "build_id": build_id,
-                        "statusCode": outcome_status(outcome).as_u16(),
-                        "result": outcome.as_str(),
-                        "location": build_location(&stored),
-                    }),
-                    Err(error) => {
-                        let error = ApiError::from(error);
-                        json!({
-                            "index": index,
-                            "build_id": build_id,
-                            "statusCode": error.status.as_u16(),
-                            "error": error.message,
-                        })
-                    }
-                };
-                answers.push((index, answer));
-            }
-            answers
-        })
-        .buffer_unordered(BATCH_CONCURRENCY)
-        .collect()
-        .await;
-    for (index, answer) in outcomes.into_iter().flatten() {
-        results[index] = answer;
-    }
+    let submissions = records
+        .iter()
+        .map(|record| BuildSubmission::parse(record, now))
+        .collect();
+    let entries = record_batch(&state.store, submissions).await;
+    let results: Vec<Value> = entries
+        .into_iter()
+        .zip(&records)
+        .enumerate()
+        .map(|(index, (entry, record))| entry_json(index, entry, record))
+        .collect();
     let count = |result: &str| {
         results
             .iter()
@@ -184,6 +138,34 @@ pub(crate) async fn ingest_batch(
         "results": results,
     });
     Ok((StatusCode::OK, Json(summary)).into_response())
+}
+
+/// One entry of a batch's answer: what became of the build at `index` (sent as `record`).
+fn entry_json(index: usize, entry: BatchEntry, record: &Value) -> Value {
+    match entry {
+        BatchEntry::Invalid(error) => json!({
+            "index": index,
+            "build_id": record.get("build_id"),
+            "statusCode": 400,
+            "error": error.to_string(),
+        }),
+        BatchEntry::Recorded(outcome, stored) => json!({
+            "index": index,
+            "build_id": stored.build_id,
+            "statusCode": outcome_status(outcome).as_u16(),
+            "result": outcome.as_str(),
+            "location": build_location(&stored),
+        }),
+        BatchEntry::Failed { build_id, error } => {
+            let error = ApiError::from(error);
+            json!({
+                "index": index,
+                "build_id": build_id,
+                "statusCode": error.status.as_u16(),
+                "error": error.message,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use buildlore_core::RepoPath;
 use buildlore_core::last_green::keep_if_recorded_green;
 use buildlore_core::log_push::{LogPushError, check_log_shape, parse_push_job, push_log};
 use buildlore_core::log_source::{InvalidLog, JsonLog, LogSource, PlainLog, scan_push_fields};
+use buildlore_core::ports::JobStatuses;
 use buildlore_core::runs::valid_provider;
 use buildlore_core::trace::{AppendOutcome, TraceKey, TraceStore, content_range_start};
 use http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -641,27 +641,3 @@ pub(crate) async fn quarantine_list(
     let views: Vec<Value> = tests.iter().map(|t| test_view(t, now, settings)).collect();
     Ok(Json(json!({"repo": repo, "count": views.len(), "tests": views})).into_response())
 }
-
-/// What the job's uploaded test reports tell its analysis; `None` when it has none.
-pub async fn job_report_evidence(
-    state: &AppState,
-    provider: &str,
-    repo: &buildlore_core::RepoPath,
-    job_id: &str,
-) -> Result<
-    Option<buildlore_core::junit::evidence::ReportEvidence>,
-    buildlore_core::ports::StoreError,
-> {
-    let job = buildlore_core::junit::ingest::JobKey {
-        provider: provider.to_string(),
-        repo: repo.clone(),
-        job_id: job_id.to_string(),
-    };
-    buildlore_core::junit::evidence::report_evidence(
-        &state.store,
-        &job,
-        chrono::Utc::now(),
-        &state.config.test_reports.flaky,
-    )
-    .await
-}
