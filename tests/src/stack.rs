@@ -70,6 +70,7 @@ pub fn test_config(table: &str) -> Config {
         cors_allowed_origins: Vec::new(),
         avatar_hosts: Vec::new(),
         dashboard_url: None,
+        notify_allow_loopback_http: false,
         gitlab_webhook_secrets: WebhookSecrets::from_list(&format!(
             "{},{}",
             secrets::GITLAB,

@@ -33,6 +33,9 @@ pub struct Config {
     pub analysis_budget: buildlore_core::budget::BudgetLimits,
     /// Timing of the live pipeline events.
     pub events: EventTiming,
+    /// `NOTIFY_ALLOW_LOOPBACK_HTTP`: lets notifications go to `http://127.0.0.1` (a receiver on
+    /// the same machine, for local trials); targets are HTTPS only otherwise.
+    pub notify_allow_loopback_http: bool,
     /// `DASHBOARD_URL`: where people open the dashboard (`https://buildlore.example.com`), for
     /// links in merge request comments; without it the comments link to no job page.
     pub dashboard_url: Option<String>,
@@ -472,6 +475,8 @@ impl Config {
             providers: provider_config(&lookup)?,
             secrets_refresh: seconds(&lookup, "SECRETS_REFRESH_SECONDS", 300)?,
             cors_allowed_origins: cors_origins(&lookup)?,
+            notify_allow_loopback_http: lookup("NOTIFY_ALLOW_LOOPBACK_HTTP")
+                .is_some_and(|value| value.trim().eq_ignore_ascii_case("true")),
             dashboard_url: lookup("DASHBOARD_URL")
                 .map(|url| url.trim().trim_end_matches('/').to_string())
                 .filter(|url| url.starts_with("https://") || url.starts_with("http://")),

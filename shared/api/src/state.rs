@@ -25,6 +25,8 @@ pub struct AppState {
     avatars: Arc<std::sync::OnceLock<Option<buildlore_providers::avatar::AvatarClient>>>,
     /// GitLab's and GitHub's APIs (retry, cancel, history, comments), built on first use.
     forge: Arc<std::sync::OnceLock<Option<buildlore_providers::forge::ForgeClient>>>,
+    /// Sends notifications to their targets, built on first use (only the worker sends).
+    notifier: Arc<std::sync::OnceLock<Option<buildlore_providers::notify::WebhookNotifier>>>,
 }
 
 /// The avatar client for the configured hosts and the GitLab host (fetched over plain http
@@ -81,6 +83,7 @@ impl AppState {
         AppState {
             avatars: Arc::default(),
             forge: Arc::default(),
+            notifier: Arc::default(),
             webhook_bodies: Arc::new(tokio::sync::Semaphore::new(WEBHOOK_BODIES_IN_FLIGHT)),
             llm,
             providers,
@@ -105,6 +108,24 @@ impl AppState {
                 buildlore_providers::forge::ForgeClient::new(self.config.providers.clone())
                     .map_err(|error| tracing::error!(%error, "acting on GitLab and GitHub is off"))
                     .ok()
+            })
+            .as_ref()
+    }
+
+    /// The notification sender; `None` when it could not be built.
+    pub fn notifier(&self) -> Option<&buildlore_providers::notify::WebhookNotifier> {
+        self.notifier
+            .get_or_init(|| {
+                buildlore_providers::notify::WebhookNotifier::new(
+                    buildlore_providers::notify::NotifierConfig {
+                        connect_timeout: std::time::Duration::from_secs(5),
+                        timeout: std::time::Duration::from_secs(10),
+                        max_attempts: 3,
+                        allow_loopback_http: self.config.notify_allow_loopback_http,
+                    },
+                )
+                .map_err(|error| tracing::error!(%error, "notifications are off"))
+                .ok()
             })
             .as_ref()
     }

@@ -15,6 +15,10 @@ use buildlore_core::merge_request_comment::{
     COMMENT_REFRESH_KIND, CommentRefresh, CommentRefreshQueue, MergeRequestCommentError,
     refresh_merge_request_comment,
 };
+use buildlore_core::notify::{
+    DeliverNotificationError, NOTIFICATION_KIND, NotificationQueue, QueuedNotification, announce,
+    deliver_notification, recurring_failure_event,
+};
 use buildlore_core::provider_actions::CommentError;
 use buildlore_core::system_prompt::analysis_settings;
 use buildlore_core::trace::{TraceKey, TraceStore};
@@ -72,6 +76,11 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
         .map_err(|e| MessageError::Permanent(format!("body is not JSON: {e}")))?;
     match parsed.get("kind").and_then(Value::as_str) {
         Some(BACKFILL_MESSAGE_KIND) => return run_backfill_message(state, parsed).await,
+        Some(NOTIFICATION_KIND) => {
+            let queued: QueuedNotification = serde_json::from_value(parsed)
+                .map_err(|e| MessageError::Permanent(format!("not a notification: {e}")))?;
+            return send_notification(state, &queued).await;
+        }
         Some(COMMENT_REFRESH_KIND) => {
             let refresh: CommentRefresh = serde_json::from_value(parsed).map_err(|e| {
                 MessageError::Permanent(format!("not a merge request comment refresh: {e}"))
@@ -144,6 +153,7 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
                 "analysed"
             );
             retry_if_due(state, &analysis).await;
+            announce_if_recurring(state, &analysis).await;
             if let Some(pipeline_id) = &analysis.pipeline_id {
                 let refresh = CommentRefresh::of(&analysis.provider, &analysis.repo, pipeline_id);
                 if let Err(error) = refresh_comment(state, &refresh).await {
@@ -197,6 +207,61 @@ async fn refresh_comment(state: &AppState, refresh: &CommentRefresh) -> Result<(
             )))
         }
         Err(error) => Err(MessageError::Retryable(error.to_string())),
+    }
+}
+
+/// Sends one queued notification; a receiver that asks to wait gets the message again later.
+async fn send_notification(
+    state: &AppState,
+    queued: &QueuedNotification,
+) -> Result<(), MessageError> {
+    let Some(notifier) = state.notifier() else {
+        return Err(MessageError::Retryable(
+            "the notification sender is off".into(),
+        ));
+    };
+    match deliver_notification(&state.store, notifier, queued).await {
+        Ok(()) => Ok(()),
+        Err(DeliverNotificationError::Refused(reason)) => Err(MessageError::Permanent(reason)),
+        Err(DeliverNotificationError::Retry {
+            after: Some(seconds),
+            ..
+        }) => {
+            let queue = state.analysis_queue.as_ref().ok_or_else(|| {
+                MessageError::Retryable("the receiver asks to wait, and there is no queue".into())
+            })?;
+            queue
+                .send_notification(queued, seconds)
+                .await
+                .map_err(|e| MessageError::Retryable(e.to_string()))
+        }
+        Err(error) => Err(MessageError::Retryable(error.to_string())),
+    }
+}
+
+/// A failure seen for the second time in its repository is announced, once.
+async fn announce_if_recurring(state: &AppState, analysis: &JobAnalysis) {
+    let Some(queue) = state.analysis_queue.as_ref() else {
+        return;
+    };
+    let job_url = state.config.dashboard_url.as_deref().map(|origin| {
+        format!(
+            "{origin}/job?provider={}&project={}&job={}",
+            buildlore_providers::percent_encode(&analysis.provider),
+            buildlore_providers::percent_encode(analysis.repo.as_str()),
+            buildlore_providers::percent_encode(&analysis.job_id)
+        )
+    });
+    let announced = match recurring_failure_event(&state.store, analysis, job_url).await {
+        Ok(Some(event)) => announce(&state.store, queue, vec![event], chrono::Utc::now())
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string()),
+        Ok(None) => Ok(()),
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = announced {
+        tracing::warn!(%error, "a recurring failure was not announced");
     }
 }
 

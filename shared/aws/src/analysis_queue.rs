@@ -1,5 +1,5 @@
-//! The analysis queue on SQS. It also carries backfill steps and merge request comment
-//! refreshes, told apart by their `kind`.
+//! The analysis queue on SQS. It also carries backfill steps, merge request comment refreshes
+//! and notifications, told apart by their `kind`.
 
 use crate::errors::cause_chain;
 use buildlore_core::analysis_request::{AnalysisQueue, AnalysisRequest, QueueError};
@@ -9,6 +9,7 @@ use buildlore_core::backfill::{
 use buildlore_core::merge_request_comment::{
     CommentRefresh, CommentRefreshQueue, RefreshQueueError,
 };
+use buildlore_core::notify::{NotificationQueue, NotificationQueueError, QueuedNotification};
 
 #[derive(Debug, Clone)]
 pub struct SqsAnalysisQueue {
@@ -74,5 +75,19 @@ impl CommentRefreshQueue for SqsAnalysisQueue {
         self.send_body(body, delay_seconds)
             .await
             .map_err(RefreshQueueError)
+    }
+}
+
+impl NotificationQueue for SqsAnalysisQueue {
+    async fn send_notification(
+        &self,
+        queued: &QueuedNotification,
+        delay_seconds: u64,
+    ) -> Result<(), NotificationQueueError> {
+        let body =
+            serde_json::to_string(queued).map_err(|e| NotificationQueueError(e.to_string()))?;
+        self.send_body(body, delay_seconds)
+            .await
+            .map_err(NotificationQueueError)
     }
 }

@@ -30,6 +30,7 @@ pub mod log_push;
 pub mod log_source;
 pub mod merge_request_comment;
 pub mod notifications;
+pub mod notify;
 pub mod ports;
 pub mod provider_actions;
 pub mod record;

@@ -26,6 +26,7 @@ mod last_green;
 mod llm_client;
 mod logs;
 mod merge_request_comments;
+mod notifications;
 mod openapi;
 mod provider_actions;
 mod provider_fetch;

@@ -347,3 +347,28 @@ pub(crate) async fn backfill_progress(
         .ok_or_else(|| ApiError::not_found(format!("no backfill {id}")))?;
     Ok(Json(backfill_body(&progress)))
 }
+
+/// `GET /api/v1/admin/notifications`: the targets, without their secrets or URL paths.
+pub(crate) async fn read_notification_targets(
+    State(state): State<AppState>,
+) -> Result<Json<Value>, ApiError> {
+    use buildlore_core::notify::NotificationTargets;
+    let targets = state.store.notification_targets().await?;
+    let shown: Vec<Value> = targets.iter().map(|target| target.shown()).collect();
+    Ok(Json(json!({"targets": shown})))
+}
+
+/// `PUT /api/v1/admin/notifications`: replaces the targets (all valid, or none is taken).
+pub(crate) async fn replace_notification_targets(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>, ApiError> {
+    use buildlore_core::notify::{NotificationTargets, parse_targets};
+    let body = read_json(&headers, body, 16 * 1024).await?;
+    let targets = parse_targets(&body, state.config.notify_allow_loopback_http)
+        .map_err(|error| ApiError::bad_request(error.to_string()))?;
+    state.store.put_notification_targets(&targets).await?;
+    let shown: Vec<Value> = targets.iter().map(|target| target.shown()).collect();
+    Ok(Json(json!({"targets": shown})))
+}

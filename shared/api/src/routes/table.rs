@@ -597,6 +597,22 @@ pub fn table() -> Vec<Route> {
         ),
         route(
             Get,
+            "/api/v1/admin/notifications",
+            Admin,
+            Only(F::Analyze),
+            actions::read_notification_targets,
+            "Where notifications go (scheme and host only, whether signed)",
+        ),
+        route(
+            Put,
+            "/api/v1/admin/notifications",
+            Admin,
+            Only(F::Analyze),
+            actions::replace_notification_targets,
+            "Set the notification targets: {targets: [{url (https), format: slack|json, secret?}]}",
+        ),
+        route(
+            Get,
             "/api/v1/repos/{repo}/settings",
             Read,
             Only(F::Analyze),

@@ -148,9 +148,12 @@ pub(crate) async fn fetch_gitlab_reports(state: &AppState, records: &Normalised)
                 Utc::now(),
             )
             .await;
-            if let Err(error) = stored {
-                tracing::warn!(%error, job_id = %job.job_id, "a fetched test report was not stored");
-                retry_later().await;
+            match stored {
+                Ok(outcome) => announce_flaky_tests(state, &job, &outcome.turned_flaky).await,
+                Err(error) => {
+                    tracing::warn!(%error, job_id = %job.job_id, "a fetched test report was not stored");
+                    retry_later().await;
+                }
             }
         }
     }
@@ -348,6 +351,7 @@ pub(crate) async fn upload_junit(
         duplicate = outcome.duplicate, states_written = outcome.states_written,
         "test report stored"
     );
+    announce_flaky_tests(&state, &job, &outcome.turned_flaky).await;
     let status = if outcome.duplicate {
         StatusCode::OK
     } else {
@@ -640,4 +644,34 @@ pub(crate) async fn quarantine_list(
     }
     let views: Vec<Value> = tests.iter().map(|t| test_view(t, now, settings)).collect();
     Ok(Json(json!({"repo": repo, "count": views.len(), "tests": views})).into_response())
+}
+
+/// Tests an upload made flaky are announced to the notification targets (queued; best
+/// effort: the upload is stored either way).
+async fn announce_flaky_tests(state: &AppState, job: &JobKey, tests: &[String]) {
+    use buildlore_core::notifications::NotificationEvent;
+    use buildlore_core::notify::announce;
+    let Some(queue) = state.analysis_queue.as_ref() else {
+        return;
+    };
+    if tests.is_empty() {
+        return;
+    }
+    let events = tests
+        .iter()
+        .map(|test| NotificationEvent::TestTurnedFlaky {
+            repo: job.repo.clone(),
+            test: test.clone(),
+            job_name: None,
+            url: state.config.dashboard_url.as_deref().map(|origin| {
+                format!(
+                    "{origin}/repo?repo={}",
+                    buildlore_providers::percent_encode(job.repo.as_str())
+                )
+            }),
+        })
+        .collect();
+    if let Err(error) = announce(&state.store, queue, events, Utc::now()).await {
+        tracing::warn!(%error, "tests turned flaky were not announced");
+    }
 }

@@ -113,6 +113,7 @@ async fn respond(
         Delivered::Processed { results, records } => {
             super::test_reports::fetch_gitlab_reports(state, &records).await;
             queue_comment_refreshes(state, &records.pipelines).await;
+            announce_branch_colours(state, &records).await;
             Json(json!({"status": "processed", "results": results_json(&results)})).into_response()
         }
     };
@@ -160,5 +161,32 @@ async fn queue_comment_refreshes(state: &AppState, pipelines: &[buildlore_core::
         if let Err(error) = queued {
             tracing::warn!(%error, pipeline_id = %refresh.pipeline_id, "a merge request comment refresh was not queued");
         }
+    }
+}
+
+/// A default branch that turned red or green again is announced to the notification targets
+/// (queued: the delivery does not wait on a receiver). Best effort: the delivery is recorded
+/// either way.
+async fn announce_branch_colours(state: &AppState, records: &buildlore_core::webhooks::Normalised) {
+    use buildlore_core::notify::{announce, branch_events};
+    let Some(queue) = state.analysis_queue.as_ref() else {
+        return;
+    };
+    let default_branches = &state.config.test_reports.flaky.default_branches;
+    let announced = match branch_events(
+        &state.store,
+        &records.pipelines,
+        &records.jobs,
+        default_branches,
+    )
+    .await
+    {
+        Ok(events) => announce(&state.store, queue, events, chrono::Utc::now())
+            .await
+            .map_err(|error| error.to_string()),
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = announced {
+        tracing::warn!(%error, "a branch's change of colour was not announced");
     }
 }

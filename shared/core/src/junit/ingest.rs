@@ -178,6 +178,8 @@ pub struct IngestOutcome {
     pub duplicate: bool,
     /// Test states written.
     pub states_written: usize,
+    /// Tests this upload made flaky (they were not before), by name.
+    pub turned_flaky: Vec<String>,
 }
 
 fn parse(upload: ReportUpload<'_>) -> Result<ParsedReport, JunitError> {
@@ -235,6 +237,7 @@ pub async fn ingest_parsed<S: TestReportStore>(
             upload: existing,
             duplicate: true,
             states_written: 0,
+            turned_flaky: Vec::new(),
         });
     }
     let known = if hints.commit.is_none() || hints.branch.is_none() || hints.pipeline_id.is_none() {
@@ -253,6 +256,7 @@ pub async fn ingest_parsed<S: TestReportStore>(
     let (failed_tests, flaky_tests, omitted_tests) = listed(&report);
     let mut newly_tracked = Vec::new();
     let mut states_written = 0;
+    let mut turned_flaky = Vec::new();
     if !infrastructure_failure {
         let tracked = store.tracked_tests(&job.repo).await?;
         let relevant: Vec<&TestResult> = report
@@ -273,7 +277,8 @@ pub async fn ingest_parsed<S: TestReportStore>(
             now,
             settings,
         };
-        states_written = apply_tests(store, &job.repo, &relevant, &tracked, &this_run).await?;
+        (states_written, turned_flaky) =
+            apply_tests(store, &job.repo, &relevant, &tracked, &this_run).await?;
     }
     let upload = StoredUpload {
         digest: report.digest.clone(),
@@ -295,6 +300,7 @@ pub async fn ingest_parsed<S: TestReportStore>(
                 upload: existing,
                 duplicate: true,
                 states_written,
+                turned_flaky,
             });
         }
     }
@@ -302,6 +308,7 @@ pub async fn ingest_parsed<S: TestReportStore>(
         upload,
         duplicate: false,
         states_written,
+        turned_flaky,
     })
 }
 
@@ -315,14 +322,15 @@ struct ThisRun<'a> {
 }
 
 /// Applies the run to every relevant test's state, concurrently; a state another upload
-/// changed meanwhile is read again and the run applied to the new state.
+/// changed meanwhile is read again and the run applied to the new state. Answers the states
+/// written and the names of the tests the run made flaky.
 async fn apply_tests<S: TestReportStore>(
     store: &S,
     repo: &RepoPath,
     tests: &[&TestResult],
     tracked: &HashSet<String>,
     this_run: &ThisRun<'_>,
-) -> Result<usize, StoreError> {
+) -> Result<(usize, Vec<String>), StoreError> {
     let ids: Vec<String> = tests
         .iter()
         .map(|test| test.id())
@@ -347,28 +355,42 @@ async fn apply_tests<S: TestReportStore>(
         .iter()
         .map(|test| ((*test).clone(), existing.remove(&test.id())))
         .collect();
-    let results: Vec<Result<bool, StoreError>> = futures_util::stream::iter(work)
+    let results: Vec<Result<Written, StoreError>> = futures_util::stream::iter(work)
         .map(|(test, current)| apply_one(store, repo, test, current, this_run))
         .buffer_unordered(WRITE_CONCURRENCY)
         .collect()
         .await;
     let mut written = 0;
+    let mut turned_flaky = Vec::new();
     for result in results {
-        if result? {
-            written += 1;
+        match result? {
+            Written::Unchanged => {}
+            Written::Changed => written += 1,
+            Written::TurnedFlaky(name) => {
+                written += 1;
+                turned_flaky.push(name);
+            }
         }
     }
-    Ok(written)
+    Ok((written, turned_flaky))
 }
 
-/// Applies the run to one test and writes its state; `Ok(false)` when nothing changed.
+/// What applying a run did to a test's state.
+enum Written {
+    Unchanged,
+    Changed,
+    /// Changed, and the test is flaky now where it was not before.
+    TurnedFlaky(String),
+}
+
+/// Applies the run to one test and writes its state.
 async fn apply_one<S: TestReportStore>(
     store: &S,
     repo: &RepoPath,
     test: TestResult,
     mut current: Option<(TestState, u64)>,
     this_run: &ThisRun<'_>,
-) -> Result<bool, StoreError> {
+) -> Result<Written, StoreError> {
     let ThisRun {
         run,
         upload_key,
@@ -381,11 +403,15 @@ async fn apply_one<S: TestReportStore>(
             None => (None, None),
         };
         let next = match apply_run(state, &test, run, upload_key, now, settings) {
-            Applied::Unchanged => return Ok(false),
+            Applied::Unchanged => return Ok(Written::Unchanged),
             Applied::Updated(next) => next,
         };
+        let was_flaky = state.is_some_and(|state| state.is_flaky(now, settings));
         match store.save_state(repo, &next, revision, settings).await {
-            Ok(()) => return Ok(true),
+            Ok(()) if !was_flaky && next.is_flaky(now, settings) => {
+                return Ok(Written::TurnedFlaky(next.name.clone()));
+            }
+            Ok(()) => return Ok(Written::Changed),
             Err(StoreError::Conflict) => {
                 current = store
                     .load_states(repo, std::slice::from_ref(&next.id))
