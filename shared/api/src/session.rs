@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use http::{HeaderMap, Method, StatusCode, header};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;

@@ -31,6 +31,7 @@ pub mod log_source;
 pub mod merge_request_comment;
 pub mod notifications;
 pub mod notify;
+pub mod percent;
 pub mod ports;
 pub mod provider_actions;
 pub mod record;

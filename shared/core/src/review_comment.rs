@@ -185,29 +185,17 @@ pub fn dashboard_job_url(pipeline: &CommentedPipeline<'_>, analysis: &JobAnalysi
     let mut url = format!(
         "{}/job?provider={}&project={}&job={}",
         pipeline.dashboard_origin.trim_end_matches('/'),
-        query_value(&analysis.provider),
-        query_value(analysis.repo.as_str()),
-        query_value(&analysis.job_id)
+        crate::percent::encode_component(&analysis.provider),
+        crate::percent::encode_component(analysis.repo.as_str()),
+        crate::percent::encode_component(&analysis.job_id)
     );
     if let Some(id) = analysis.pipeline_id.as_deref() {
-        url.push_str(&format!("&pipeline={}", query_value(id)));
+        url.push_str(&format!(
+            "&pipeline={}",
+            crate::percent::encode_component(id)
+        ));
     }
     url
-}
-
-/// A query value as a browser's `URLSearchParams` writes it.
-fn query_value(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
-                out.push(byte as char)
-            }
-            b' ' => out.push('+'),
-            other => out.push_str(&format!("%{other:02X}")),
-        }
-    }
-    out
 }
 
 fn is_web_url(url: &str) -> bool {

@@ -48,18 +48,7 @@ impl BedrockConverse {
 
     fn url(&self) -> Result<Url, LlmError> {
         let base = self.config.endpoint.as_str().trim_end_matches('/');
-        let model: String = self
-            .config
-            .model_id
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                    (b as char).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect();
+        let model = buildlore_core::percent::encode_component(&self.config.model_id);
         Url::parse(&format!("{base}/model/{model}/converse"))
             .map_err(|e| LlmError::Permanent(format!("Bedrock endpoint: {e}")))
     }

@@ -396,19 +396,7 @@ pub async fn json_capped(
     serde_json::from_slice(&body).map_err(|e| format!("the answer is not JSON: {e}"))
 }
 
-/// Text as one URL path segment or query value: every byte but letters, digits and `-_.~`
-/// percent-encoded (`group/app` → `group%2Fapp`).
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::new();
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub use buildlore_core::percent::encode_component as percent_encode;
 
 #[cfg(test)]
 mod tests {

@@ -29,18 +29,7 @@ pub fn build_location(build: &Build) -> String {
     )
 }
 
-/// Encodes everything but unreserved characters, so the value is one path segment.
-pub fn percent_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
+pub use buildlore_core::percent::encode_component as percent_encode;
 
 fn outcome_status(outcome: RecordOutcome) -> StatusCode {
     match outcome {

@@ -1,7 +1,7 @@
 //! Webhook authentication: GitLab's shared token and GitHub's HMAC signature, both compared
 //! in constant time. Each accepts several secrets at once, so a secret can be rotated.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, PoisonError, RwLock};
 use subtle::ConstantTimeEq;
@@ -147,7 +147,7 @@ impl WebhookSecrets {
 #[allow(clippy::expect_used, reason = "HMAC takes keys of any length")]
 pub fn sign(secret: &[u8], body: &[u8]) -> [u8; 32] {
     let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(body);
     mac.finalize().into_bytes().into()
 }
