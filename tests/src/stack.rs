@@ -306,25 +306,18 @@ impl TestStack {
 
     /// Every item in the table, in key order.
     pub async fn items(&self) -> Vec<Item> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .clients
-                .dynamodb
-                .scan()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("scan failed: {e:?}"));
-            items.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let mut items: Vec<Item> = self
+            .clients
+            .dynamodb
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("scan failed: {e:?}"));
         let key = |item: &Item| {
             let text = |name: &str| {
                 item.get(name)

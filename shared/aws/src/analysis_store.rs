@@ -121,34 +121,21 @@ impl DynamoStore {
             .retention()
             .map(|keep| (Utc::now() - keep).date_naive())
             .unwrap_or(NaiveDate::MIN);
-        let mut total = 0i64;
-        let mut start = None;
-        loop {
-            let output = self
-                .client()
+        let days = crate::pages::every_item(
+            self.client()
                 .query()
                 .table_name(self.table())
                 .key_condition_expression("#pk = :pk AND #sk >= :from")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_names("#sk", SORT_KEY)
                 .expression_attribute_values(":pk", s(keys::ANALYSIS_COUNTS))
-                .expression_attribute_values(":from", s(analysis_count_day(from)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in output.items() {
-                total += item
-                    .get("count")
-                    .and_then(|v| v.as_n().ok())
-                    .and_then(|n| n.parse::<i64>().ok())
-                    .unwrap_or(0);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+                .expression_attribute_values(":from", s(analysis_count_day(from))),
+        )
+        .await?;
+        let total: i64 = days
+            .iter()
+            .filter_map(|item| item.get("count")?.as_n().ok()?.parse::<i64>().ok())
+            .sum();
         Ok(total.max(0) as u64)
     }
 }
@@ -600,64 +587,55 @@ impl DynamoStore {
         since: chrono::DateTime<Utc>,
     ) -> Result<Vec<RecurringFailure>, StoreError> {
         let mut failures = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client()
+        let items = crate::pages::every_item(
+            self.client()
                 .query()
                 .table_name(self.table())
                 .key_condition_expression("#pk = :pk")
                 .expression_attribute_names("#pk", PARTITION_KEY)
-                .expression_attribute_values(":pk", s(keys::failures_of_repo(repo)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in output.items.unwrap_or_default() {
-                let time = |name: &str| {
-                    text(&item, name)
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
-                        .map(|t| t.with_timezone(&Utc))
-                };
-                let (Some(first_seen), Some(last_seen)) = (time("first_seen"), time("last_seen"))
-                else {
-                    return Err(StoreError::Corrupt("failure item lacks its times".into()));
-                };
-                if last_seen < since {
-                    continue;
-                }
-                let mut branches: Vec<String> = item
-                    .get("branches")
-                    .and_then(|v| v.as_ss().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                branches.sort();
-                failures.push(RecurringFailure {
-                    fingerprint: text(&item, "fingerprint").unwrap_or_default(),
-                    count: item
-                        .get("count")
-                        .and_then(|v| v.as_n().ok())
-                        .and_then(|n| n.parse().ok())
-                        .unwrap_or(0),
-                    first_seen,
-                    last_seen,
-                    branches,
-                    category: text(&item, "category").unwrap_or_default(),
-                    failed_tests: text(&item, "failed_tests")
-                        .and_then(|t| serde_json::from_str(&t).ok())
-                        .unwrap_or_default(),
-                    latest_job_id: text(&item, "latest_job").unwrap_or_default(),
-                    root_cause: text(&item, "root_cause"),
-                    only_known_noise: item
-                        .get("only_known_noise")
-                        .and_then(|v| v.as_bool().ok())
-                        .copied(),
-                });
+                .expression_attribute_values(":pk", s(keys::failures_of_repo(repo))),
+        )
+        .await?;
+        for item in items {
+            let time = |name: &str| {
+                text(&item, name)
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+            };
+            let (Some(first_seen), Some(last_seen)) = (time("first_seen"), time("last_seen"))
+            else {
+                return Err(StoreError::Corrupt("failure item lacks its times".into()));
+            };
+            if last_seen < since {
+                continue;
             }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+            let mut branches: Vec<String> = item
+                .get("branches")
+                .and_then(|v| v.as_ss().ok())
+                .cloned()
+                .unwrap_or_default();
+            branches.sort();
+            failures.push(RecurringFailure {
+                fingerprint: text(&item, "fingerprint").unwrap_or_default(),
+                count: item
+                    .get("count")
+                    .and_then(|v| v.as_n().ok())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                first_seen,
+                last_seen,
+                branches,
+                category: text(&item, "category").unwrap_or_default(),
+                failed_tests: text(&item, "failed_tests")
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
+                latest_job_id: text(&item, "latest_job").unwrap_or_default(),
+                root_cause: text(&item, "root_cause"),
+                only_known_noise: item
+                    .get("only_known_noise")
+                    .and_then(|v| v.as_bool().ok())
+                    .copied(),
+            });
         }
         failures.sort_by(|a, b| b.count.cmp(&a.count).then(b.last_seen.cmp(&a.last_seen)));
         Ok(failures)

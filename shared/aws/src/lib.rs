@@ -15,6 +15,7 @@ pub mod green_run_store;
 pub mod kept_comments;
 pub mod markers;
 pub mod notification_store;
+mod pages;
 pub mod record_store;
 pub mod repo_settings_store;
 pub mod run_items;

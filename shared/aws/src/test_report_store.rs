@@ -216,11 +216,8 @@ impl TestReportStore for DynamoStore {
 
     async fn job_uploads(&self, job: &JobKey) -> Result<Vec<StoredUpload>, StoreError> {
         let partition = keys::junit_job_partition(&job.provider, &job.repo, &job.job_id);
-        let mut uploads = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
+        let items = crate::pages::every_item(
+            self.client()
                 .query()
                 .table_name(self.table())
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :upload)")
@@ -228,19 +225,13 @@ impl TestReportStore for DynamoStore {
                 .expression_attribute_names("#sk", SORT_KEY)
                 .expression_attribute_values(":pk", s(partition.clone()))
                 .expression_attribute_values(":upload", s("UPLOAD#"))
-                .consistent_read(true)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in page.items() {
-                uploads.push(unpacked::<StoredUpload>(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+                .consistent_read(true),
+        )
+        .await?;
+        let mut uploads = items
+            .iter()
+            .map(unpacked::<StoredUpload>)
+            .collect::<Result<Vec<_>, _>>()?;
         uploads.sort_by_key(|upload| upload.uploaded_at);
         Ok(uploads)
     }
@@ -330,30 +321,21 @@ impl TestReportStore for DynamoStore {
     }
 
     async fn all_states(&self, repo: &RepoPath) -> Result<Vec<TestState>, StoreError> {
-        let mut states = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client()
+        let items = crate::pages::every_item(
+            self.client()
                 .query()
                 .table_name(self.table())
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :test)")
                 .expression_attribute_names("#pk", PARTITION_KEY)
                 .expression_attribute_names("#sk", SORT_KEY)
                 .expression_attribute_values(":pk", s(keys::tests_partition(repo)))
-                .expression_attribute_values(":test", s("TEST#"))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            for item in page.items() {
-                states.push(unpacked::<TestState>(item)?);
-            }
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+                .expression_attribute_values(":test", s("TEST#")),
+        )
+        .await?;
+        let states = items
+            .iter()
+            .map(unpacked::<TestState>)
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(states)
     }
 

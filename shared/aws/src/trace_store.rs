@@ -216,27 +216,15 @@ impl DynamoStore {
 
     /// Sort keys of one generation's chunks.
     async fn chunk_keys(&self, key: &TraceKey, generation: u64) -> Result<Vec<String>, StoreError> {
-        let mut keys = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .chunks_query(key, generation)
-                .projection_expression("#sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            keys.extend(
-                page.items
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|item| item.get(SORT_KEY)?.as_s().ok().cloned()),
-            );
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(keys);
-            }
-        }
+        let items = crate::pages::every_item(
+            self.chunks_query(key, generation)
+                .projection_expression("#sk"),
+        )
+        .await?;
+        Ok(items
+            .iter()
+            .filter_map(|item| item.get(SORT_KEY)?.as_s().ok().cloned())
+            .collect())
     }
 
     /// Best effort: chunks of a generation no head points to any more.
