@@ -1,4 +1,5 @@
-//! What every handler shares, built once per process (per Lambda cold start).
+//! What every handler shares, built once per process (per Lambda cold start). Outbound
+//! clients are built on their first use, so a function pays only for those it uses.
 
 use crate::config::Config;
 use buildlore_aws::analysis_queue::SqsAnalysisQueue;
@@ -11,10 +12,6 @@ pub struct AppState {
     pub store: DynamoStore,
     /// `None` when no `ANALYSIS_QUEUE_URL` is configured.
     pub analysis_queue: Option<SqsAnalysisQueue>,
-    /// GitLab and GitHub log fetching.
-    pub providers: Option<buildlore_providers::ProviderClient>,
-    /// The configured LLM; `None` makes analyses from the triage alone.
-    pub llm: Option<buildlore_providers::llm::ConfiguredLlm>,
     pub clients: AwsClients,
     /// Webhook bodies read before their signature can be checked (GitHub's HMAC covers the
     /// whole body) take one of these permits, so unauthenticated senders can hold at most
@@ -25,6 +22,10 @@ pub struct AppState {
     avatars: Arc<std::sync::OnceLock<Option<buildlore_providers::avatar::AvatarClient>>>,
     /// GitLab's and GitHub's APIs (retry, cancel, history, comments), built on first use.
     forge: Arc<std::sync::OnceLock<Option<buildlore_providers::forge::ForgeClient>>>,
+    /// GitLab and GitHub log fetching, built on first use (by the functions that fetch logs).
+    providers: Arc<std::sync::OnceLock<Option<buildlore_providers::ProviderClient>>>,
+    /// The configured LLM, built on first use; `None` makes analyses from the triage alone.
+    llm: Arc<std::sync::OnceLock<Option<buildlore_providers::llm::ConfiguredLlm>>>,
     /// Sends notifications to their targets, built on first use (only the worker sends).
     notifier: Arc<std::sync::OnceLock<Option<buildlore_providers::notify::WebhookNotifier>>>,
 }
@@ -64,34 +65,47 @@ impl AppState {
             .analysis_queue_url
             .as_ref()
             .map(|url| SqsAnalysisQueue::new(clients.sqs.clone(), url.clone()));
-        let providers = match buildlore_providers::ProviderClient::new(config.providers.clone()) {
-            Ok(client) => Some(client),
-            Err(error) => {
-                tracing::error!(%error, "log fetching from GitLab and GitHub is off");
-                None
-            }
-        };
-        let llm = config.llm.clone().and_then(|choice| {
-            buildlore_providers::llm::ConfiguredLlm::new(
-                choice,
-                clients.region.as_deref(),
-                clients.credentials.clone(),
-            )
-            .map_err(|error| tracing::error!(%error, "the LLM client could not be built"))
-            .ok()
-        });
         AppState {
             avatars: Arc::default(),
             forge: Arc::default(),
             notifier: Arc::default(),
             webhook_bodies: Arc::new(tokio::sync::Semaphore::new(WEBHOOK_BODIES_IN_FLIGHT)),
-            llm,
-            providers,
+            llm: Arc::default(),
+            providers: Arc::default(),
             analysis_queue,
             config: Arc::new(config),
             store,
             clients,
         }
+    }
+
+    /// The log fetcher of GitLab and GitHub; `None` when it could not be built.
+    pub fn providers(&self) -> Option<&buildlore_providers::ProviderClient> {
+        self.providers
+            .get_or_init(|| {
+                buildlore_providers::ProviderClient::new(self.config.providers.clone())
+                    .map_err(|error| {
+                        tracing::error!(%error, "log fetching from GitLab and GitHub is off")
+                    })
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    /// The configured LLM; `None` when none is configured or it could not be built.
+    pub fn llm(&self) -> Option<&buildlore_providers::llm::ConfiguredLlm> {
+        self.llm
+            .get_or_init(|| {
+                let choice = self.config.llm.clone()?;
+                buildlore_providers::llm::ConfiguredLlm::new(
+                    choice,
+                    self.clients.region.as_deref(),
+                    self.clients.credentials.clone(),
+                )
+                .map_err(|error| tracing::error!(%error, "the LLM client could not be built"))
+                .ok()
+            })
+            .as_ref()
     }
 
     /// The avatar client for the configured hosts; `None` when it could not be built.

@@ -144,7 +144,7 @@ async fn process(state: &AppState, message: &SqsMessage) -> Result<(), MessageEr
     let settings = analysis_settings(&state.store, &policy.settings)
         .await
         .map_err(|e| MessageError::Retryable(e.to_string()))?;
-    match analyse_job(&state.store, state.llm.as_ref(), &settings, &job, &log).await {
+    match analyse_job(&state.store, state.llm(), &settings, &job, &log).await {
         Ok(analysis) => {
             tracing::info!(
                 status = ?analysis.status,
@@ -324,7 +324,7 @@ async fn answer_queued_followup(
     request: &AnalysisRequest,
     question: &str,
 ) -> Result<(), MessageError> {
-    let llm = state.llm.as_ref().ok_or_else(|| {
+    let llm = state.llm().ok_or_else(|| {
         MessageError::Permanent("a follow-up question, but no LLM is configured".into())
     })?;
     let asked = answer_followup(
@@ -376,7 +376,7 @@ async fn job_log(
         Ok(None) => {}
         Err(error) => return Err(MessageError::Retryable(error.to_string())),
     }
-    let Some(client) = &state.providers else {
+    let Some(client) = state.providers() else {
         return Ok(Err("no log is stored for this job".into()));
     };
     let fetched = match request.provider.as_str() {

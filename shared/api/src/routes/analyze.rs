@@ -246,7 +246,7 @@ fn authorize_analysis(
 fn analysis_ports(
     state: &AppState,
 ) -> AnalysisPorts<'_, impl AnalysisRequestStore, impl AnalysisQueue, impl Llm> {
-    let llm = match &state.llm {
+    let llm = match state.llm() {
         None => LlmAccess::Absent,
         Some(llm) if llm.worker_only() => LlmAccess::WorkerOnly,
         Some(llm) => LlmAccess::Direct(llm),

@@ -58,11 +58,10 @@ const FETCH_MARKER_DAYS: i64 = 30;
 /// tried again on a later delivery of a finished pipeline).
 pub(crate) async fn fetch_gitlab_reports(state: &AppState, records: &Normalised) {
     let config = &state.config.test_reports;
-    let Some(client) = state
-        .providers
-        .as_ref()
-        .filter(|_| config.fetch_from_gitlab)
-    else {
+    if !config.fetch_from_gitlab {
+        return;
+    }
+    let Some(client) = state.providers() else {
         return;
     };
     let finished = records

@@ -56,7 +56,7 @@ pub(crate) async fn job_trace(
         job_id: &target.job_id,
         window: shown.window,
     };
-    let downloads = state.providers.as_ref().map(ProviderLogs);
+    let downloads = state.providers().map(ProviderLogs);
     let cache_for = chrono::Duration::days(i64::from(state.config.trace_cache_days));
     let fetched = fetch_trace(&state.store, downloads.as_ref(), cache_for, wanted).await?;
     Ok(render(fetched, &shown))
