@@ -68,6 +68,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 50)]
         concurrency: usize,
     },
+    /// Cold start of each function binary (exec to the first response through a fake Lambda
+    /// Runtime API), next to a minimal lambda_http hello-world of the same profile.
+    Init {
+        /// Where the binaries are (default: $CARGO_TARGET_DIR/release, or target/release).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        #[arg(long, default_value_t = 7)]
+        runs: usize,
+    },
     /// Triage speed on one core over a corpus of the fixture logs, next to `grep -c -E`.
     Triage {
         #[arg(long, default_value_t = 256)]
@@ -82,6 +91,7 @@ pub enum BenchCommand {
 pub async fn run(command: BenchCommand) -> Result<(), BoxError> {
     match command {
         BenchCommand::Webhooks { seconds } => crate::bench_webhooks::run(seconds),
+        BenchCommand::Init { dir, runs } => crate::bench_init::run(dir, runs.max(1)).await,
         BenchCommand::Triage { megabytes, rounds } => {
             crate::bench_triage::run(megabytes.max(1), rounds.max(1))
         }

@@ -3,6 +3,7 @@
 mod analyze;
 mod backfill;
 mod bench;
+mod bench_init;
 mod bench_jobtrace;
 mod bench_junit;
 mod bench_memory;
