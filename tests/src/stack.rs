@@ -304,6 +304,76 @@ impl TestStack {
         }
     }
 
+    /// Delivers every queued message to the worker as SQS would: a message the worker
+    /// reports as failed comes back (here at once), the others are deleted. Stops when the
+    /// queue stays empty (a message queued with a delay is waited for while polls find
+    /// nothing for about half a second); answers how many messages were delivered.
+    pub async fn drain_queue(&self) -> usize {
+        use aws_lambda_events::event::sqs::SqsMessage;
+        let url = self
+            .state
+            .config
+            .analysis_queue_url
+            .clone()
+            .expect("a stack with a queue");
+        let sqs = &self.clients.sqs;
+        let mut delivered = 0;
+        let mut empty_polls = 0;
+        while empty_polls < 3 {
+            let messages = sqs
+                .receive_message()
+                .queue_url(&url)
+                .max_number_of_messages(10)
+                .visibility_timeout(30)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("receive failed: {e:?}"))
+                .messages
+                .unwrap_or_default();
+            if messages.is_empty() {
+                empty_polls += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                continue;
+            }
+            empty_polls = 0;
+            let batch: Vec<SqsMessage> = messages
+                .iter()
+                .map(|message| {
+                    let mut sqs_message = SqsMessage::default();
+                    sqs_message.message_id = message.message_id.clone();
+                    sqs_message.body = message.body.clone();
+                    sqs_message
+                })
+                .collect();
+            delivered += batch.len();
+            let response = buildlore_api::worker::handle_batch(&self.state, batch).await;
+            for message in &messages {
+                let failed = response
+                    .batch_item_failures
+                    .iter()
+                    .any(|failure| Some(&failure.item_identifier) == message.message_id.as_ref());
+                let handle = message.receipt_handle.clone().unwrap_or_default();
+                if failed {
+                    sqs.change_message_visibility()
+                        .queue_url(&url)
+                        .receipt_handle(handle)
+                        .visibility_timeout(0)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("change visibility failed: {e:?}"));
+                } else {
+                    sqs.delete_message()
+                        .queue_url(&url)
+                        .receipt_handle(handle)
+                        .send()
+                        .await
+                        .unwrap_or_else(|e| panic!("delete failed: {e:?}"));
+                }
+            }
+        }
+        delivered
+    }
+
     /// Every item in the table, in key order.
     pub async fn items(&self) -> Vec<Item> {
         let mut items: Vec<Item> = self

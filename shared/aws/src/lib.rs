@@ -12,6 +12,7 @@ pub mod call_stats;
 pub mod clients;
 pub mod errors;
 pub mod green_run_store;
+mod json_items;
 pub mod kept_comments;
 pub mod markers;
 pub mod notification_store;

@@ -3,6 +3,7 @@
 //! has been seen.
 
 use crate::errors::store_error;
+use crate::json_items::JsonItem;
 use crate::record_store::DynamoStore;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -24,43 +25,22 @@ fn s(text: impl Into<String>) -> AttributeValue {
     AttributeValue::S(text.into())
 }
 
+fn targets_at() -> JsonItem<'static> {
+    JsonItem {
+        partition: TARGETS_PARTITION.into(),
+        sort: TARGETS_SORT_KEY.into(),
+        entity: "notification_targets",
+        attribute: "targets",
+    }
+}
+
 impl NotificationTargets for DynamoStore {
     async fn notification_targets(&self) -> Result<Vec<StoredTarget>, StoreError> {
-        let output = self
-            .client()
-            .get_item()
-            .table_name(self.table())
-            .key(PARTITION_KEY, s(TARGETS_PARTITION))
-            .key(SORT_KEY, s(TARGETS_SORT_KEY))
-            .send()
-            .await
-            .map_err(store_error)?;
-        let Some(text) = output
-            .item
-            .as_ref()
-            .and_then(|item| item.get("targets"))
-            .and_then(|value| value.as_s().ok())
-        else {
-            return Ok(Vec::new());
-        };
-        serde_json::from_str(text)
-            .map_err(|error| StoreError::Corrupt(format!("notification targets: {error}")))
+        Ok(self.json_item(&targets_at()).await?.unwrap_or_default())
     }
 
     async fn put_notification_targets(&self, targets: &[StoredTarget]) -> Result<(), StoreError> {
-        let text = serde_json::to_string(targets)
-            .map_err(|error| StoreError::Failed(format!("notification targets: {error}")))?;
-        self.client()
-            .put_item()
-            .table_name(self.table())
-            .item(PARTITION_KEY, s(TARGETS_PARTITION))
-            .item(SORT_KEY, s(TARGETS_SORT_KEY))
-            .item("entity", s("notification_targets"))
-            .item("targets", s(text))
-            .send()
-            .await
-            .map_err(store_error)?;
-        Ok(())
+        self.put_json_item(&targets_at(), &targets).await
     }
 }
 

@@ -5,13 +5,11 @@
 //! see is an error that does not stop the rest, and webhooks replayed afterwards (or the same
 //! backfill again) count nothing twice.
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use buildlore_api::worker::handle_batch;
 use buildlore_providers::Url;
 use buildlore_tests::fake_server::serve;
 use buildlore_tests::{TestStack, keys};
@@ -153,68 +151,6 @@ async fn jobs(
     )
 }
 
-/// Delivers every queued message to the worker as SQS would: a message the worker reports as
-/// failed comes back (here at once), the others are deleted. Stops when the queue stays empty.
-async fn drain(stack: &TestStack) -> usize {
-    let url = stack.state.config.analysis_queue_url.clone().unwrap();
-    let sqs = &stack.clients.sqs;
-    let mut delivered = 0;
-    let mut empty_polls = 0;
-    while empty_polls < 3 {
-        let received = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .visibility_timeout(30)
-            .send()
-            .await
-            .unwrap();
-        let messages = received.messages.unwrap_or_default();
-        if messages.is_empty() {
-            empty_polls += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            continue;
-        }
-        empty_polls = 0;
-        let batch: Vec<SqsMessage> = messages
-            .iter()
-            .map(|message| {
-                let mut sqs_message = SqsMessage::default();
-                sqs_message.message_id = message.message_id.clone();
-                sqs_message.body = message.body.clone();
-                sqs_message
-            })
-            .collect();
-        delivered += batch.len();
-        let response = handle_batch(&stack.state, batch).await;
-        for message in &messages {
-            let id = message.message_id.clone().unwrap_or_default();
-            let handle = message.receipt_handle.clone().unwrap();
-            if response
-                .batch_item_failures
-                .iter()
-                .any(|failure| failure.item_identifier == id)
-            {
-                sqs.change_message_visibility()
-                    .queue_url(&url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .unwrap();
-            } else {
-                sqs.delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    delivered
-}
-
 async fn admin(
     stack: &TestStack,
     method: Method,
@@ -276,7 +212,7 @@ async fn a_group_backfill_pages_through_everything_once() {
     let progress_path = started["progress"].as_str().unwrap().to_string();
     assert_eq!(started["backfill"]["status"], "running");
 
-    let delivered = drain(&stack).await;
+    let delivered = stack.drain_queue().await;
     // 2 group pages, 3 projects' first pipeline pages, project 11's second page (twice: it
     // failed once), 4 pipelines' jobs.
     assert_eq!(delivered, 2 + 3 + 2 + 4, "messages delivered");
@@ -327,7 +263,7 @@ async fn a_group_backfill_pages_through_everything_once() {
     )
     .await;
     assert_eq!(status, StatusCode::ACCEPTED);
-    drain(&stack).await;
+    stack.drain_queue().await;
     assert_eq!(totals(&stack).await, expected);
 }
 

@@ -3,13 +3,11 @@
 //! a failure that starts recurring announced once, each delivered through the queue to every
 //! target, signed so the receiver can verify it, and retried when a receiver fails.
 
-use aws_lambda_events::event::sqs::SqsMessage;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::routing::post;
-use buildlore_api::worker::handle_batch;
 use buildlore_core::notifications::verify;
 use buildlore_tests::fake_server::serve;
 use buildlore_tests::{TestStack, fixtures, keys};
@@ -76,64 +74,6 @@ impl Receiver {
             .filter(|(name, _, _)| name == target)
             .map(|(_, headers, _)| headers["x-buildlore-event"].to_str().unwrap().to_string())
             .collect()
-    }
-}
-
-/// Delivers every queued message to the worker as SQS would: a message reported as failed
-/// comes back (here at once), the others are deleted.
-async fn drain(stack: &TestStack) {
-    let url = stack.state.config.analysis_queue_url.clone().unwrap();
-    let sqs = &stack.clients.sqs;
-    let mut empty_polls = 0;
-    while empty_polls < 2 {
-        let messages = sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .visibility_timeout(30)
-            .send()
-            .await
-            .unwrap()
-            .messages
-            .unwrap_or_default();
-        if messages.is_empty() {
-            empty_polls += 1;
-            continue;
-        }
-        empty_polls = 0;
-        let batch = messages
-            .iter()
-            .map(|message| {
-                let mut sqs_message = SqsMessage::default();
-                sqs_message.message_id = message.message_id.clone();
-                sqs_message.body = message.body.clone();
-                sqs_message
-            })
-            .collect();
-        let response = handle_batch(&stack.state, batch).await;
-        for message in &messages {
-            let failed = response
-                .batch_item_failures
-                .iter()
-                .any(|failure| Some(&failure.item_identifier) == message.message_id.as_ref());
-            let handle = message.receipt_handle.clone().unwrap();
-            if failed {
-                sqs.change_message_visibility()
-                    .queue_url(&url)
-                    .receipt_handle(handle)
-                    .visibility_timeout(0)
-                    .send()
-                    .await
-                    .unwrap();
-            } else {
-                sqs.delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(handle)
-                    .send()
-                    .await
-                    .unwrap();
-            }
-        }
     }
 }
 
@@ -216,7 +156,7 @@ async fn changes_worth_telling_reach_every_target_once_signed_and_retried() {
             .await;
         assert_eq!(code, StatusCode::OK, "{body}");
     }
-    drain(&stack).await;
+    stack.drain_queue().await;
     assert_eq!(
         receiver.events("signed"),
         ["branch_turned_red", "branch_turned_green"]
@@ -259,7 +199,7 @@ async fn changes_worth_telling_reach_every_target_once_signed_and_retried() {
             )
             .await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        drain(&stack).await;
+        stack.drain_queue().await;
     }
     let recurring: Vec<String> = receiver
         .events("signed")
@@ -286,7 +226,7 @@ async fn changes_worth_telling_reach_every_target_once_signed_and_retried() {
         let (status, _, body) = stack.send(request).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-    drain(&stack).await;
+    stack.drain_queue().await;
     let received = receiver.received.lock().unwrap().clone();
     let flaky: Vec<&Value> = received
         .iter()
