@@ -2,8 +2,8 @@
 //! runs and jobs listings (`Link` pagination), issue comments on pull requests.
 
 use super::{
-    Answer, ForgeClient, PER_PAGE, action_error, comment_error, history_error, next_page,
-    normalise_page, retry_policy,
+    Answer, CommentWrite, ForgeClient, PER_PAGE, action_error, history_error, next_page,
+    normalise_page, retry_policy, write_comment,
 };
 use crate::percent_encode;
 use buildlore_core::provider_actions::{
@@ -15,7 +15,7 @@ use buildlore_core::runs::{Job, Pipeline};
 use buildlore_core::webhooks::from_api;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// `repos/{owner}/{name}`, each part encoded.
 fn repo_path(project: &ForgeProject) -> String {
@@ -161,42 +161,21 @@ pub(super) async fn comment(
     comment_id: Option<&str>,
     body: &CommentBody,
 ) -> Result<PostedComment, CommentError> {
-    let needs = TokenScope::GitHubPullRequestsWrite;
     let repo = repo_path(&thread.project);
-    let (method, path, repeatable) = match comment_id {
+    let (method, path) = match comment_id {
         None => (
             Method::POST,
             format!("{repo}/issues/{}/comments", thread.number),
-            false,
         ),
-        Some(id) => (Method::PATCH, format!("{repo}/issues/comments/{id}"), true),
+        Some(id) => (Method::PATCH, format!("{repo}/issues/comments/{id}")),
     };
-    let url = client
-        .url(Forge::GitHub, &path)
-        .map_err(|f| comment_error(f, needs))?;
-    let answer = client
-        .call(
-            Forge::GitHub,
-            method,
-            url,
-            Some(&json!({"body": body.as_str()})),
-            retry_policy(&client.config, repeatable),
-        )
-        .await
-        .map_err(|f| comment_error(f, needs))?;
-    let id = answer
-        .body
-        .get("id")
-        .and_then(Value::as_u64)
-        .map(|id| id.to_string())
-        .or_else(|| comment_id.map(str::to_string))
-        .ok_or_else(|| CommentError::Unavailable("GitHub's answer names no comment id".into()))?;
-    Ok(PostedComment {
-        id,
-        url: answer
-            .body
-            .get("html_url")
-            .and_then(Value::as_str)
-            .map(str::to_string),
-    })
+    let write = CommentWrite {
+        forge: Forge::GitHub,
+        method,
+        path,
+        existing_id: comment_id,
+        needs: TokenScope::GitHubPullRequestsWrite,
+        url_field: Some("html_url"),
+    };
+    write_comment(client, write, body).await
 }

@@ -3,8 +3,8 @@
 //! `PRIVATE-TOKEN`; projects are named by numeric id when known, else by URL-encoded path.
 
 use super::{
-    Answer, ForgeClient, PER_PAGE, action_error, comment_error, history_error, next_page,
-    normalise_page, retry_policy,
+    Answer, CommentWrite, ForgeClient, PER_PAGE, action_error, history_error, next_page,
+    normalise_page, retry_policy, write_comment,
 };
 use crate::percent_encode;
 use buildlore_core::provider_actions::{
@@ -18,7 +18,7 @@ use buildlore_core::status::BuildStatus;
 use buildlore_core::webhooks::from_api;
 use chrono::{DateTime, SecondsFormat, Utc};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn project_segment(project: &ForgeProject) -> String {
     match &project.id {
@@ -261,35 +261,22 @@ pub(super) async fn comment(
     note_id: Option<&str>,
     body: &CommentBody,
 ) -> Result<PostedComment, CommentError> {
-    let needs = TokenScope::GitLabApi;
     let notes = format!(
         "projects/{}/merge_requests/{}/notes",
         project_segment(&thread.project),
         thread.number
     );
-    let (method, path, repeatable) = match note_id {
-        None => (Method::POST, notes, false),
-        Some(id) => (Method::PUT, format!("{notes}/{id}"), true),
+    let (method, path) = match note_id {
+        None => (Method::POST, notes),
+        Some(id) => (Method::PUT, format!("{notes}/{id}")),
     };
-    let url = client
-        .url(Forge::GitLab, &path)
-        .map_err(|f| comment_error(f, needs))?;
-    let answer = client
-        .call(
-            Forge::GitLab,
-            method,
-            url,
-            Some(&json!({"body": body.as_str()})),
-            retry_policy(&client.config, repeatable),
-        )
-        .await
-        .map_err(|f| comment_error(f, needs))?;
-    let id = answer
-        .body
-        .get("id")
-        .and_then(Value::as_u64)
-        .map(|id| id.to_string())
-        .or_else(|| note_id.map(str::to_string))
-        .ok_or_else(|| CommentError::Unavailable("GitLab's answer names no note id".into()))?;
-    Ok(PostedComment { id, url: None })
+    let write = CommentWrite {
+        forge: Forge::GitLab,
+        method,
+        path,
+        existing_id: note_id,
+        needs: TokenScope::GitLabApi,
+        url_field: None,
+    };
+    write_comment(client, write, body).await
 }

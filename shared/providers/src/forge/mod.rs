@@ -22,7 +22,7 @@ use buildlore_core::runs::{Job, Pipeline};
 use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The longest answer read: a page of 100 GitHub workflow runs is about 2 MB.
 pub const MAX_PAGE_BYTES: usize = 8 * 1024 * 1024;
@@ -284,6 +284,56 @@ fn history_error(failure: CallFailure, needs: TokenScope) -> HistoryError {
             HistoryError::Unavailable(description(&message, status))
         }
     }
+}
+
+/// Where a comment is written and how: the request to make, and the id it already has (an
+/// update) or not (a new comment).
+pub(super) struct CommentWrite<'a> {
+    pub forge: Forge,
+    pub method: Method,
+    pub path: String,
+    pub existing_id: Option<&'a str>,
+    pub needs: TokenScope,
+    /// The field of the provider's answer that links to the comment, if it has one.
+    pub url_field: Option<&'static str>,
+}
+
+/// Creates or updates a comment: a new one is never sent twice (a 5xx may mean it was
+/// posted), an update may be.
+pub(super) async fn write_comment(
+    client: &ForgeClient,
+    write: CommentWrite<'_>,
+    body: &CommentBody,
+) -> Result<PostedComment, CommentError> {
+    let needs = write.needs;
+    let url = client
+        .url(write.forge, &write.path)
+        .map_err(|f| comment_error(f, needs))?;
+    let answer = client
+        .call(
+            write.forge,
+            write.method,
+            url,
+            Some(&json!({"body": body.as_str()})),
+            retry_policy(&client.config, write.existing_id.is_some()),
+        )
+        .await
+        .map_err(|f| comment_error(f, needs))?;
+    let id = answer
+        .body
+        .get("id")
+        .and_then(Value::as_u64)
+        .map(|id| id.to_string())
+        .or_else(|| write.existing_id.map(str::to_string))
+        .ok_or_else(|| {
+            CommentError::Unavailable(format!("{}'s answer names no comment id", write.forge))
+        })?;
+    let url = write
+        .url_field
+        .and_then(|field| answer.body.get(field))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(PostedComment { id, url })
 }
 
 fn comment_error(failure: CallFailure, needs: TokenScope) -> CommentError {
