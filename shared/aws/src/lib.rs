@@ -14,6 +14,7 @@ pub mod errors;
 pub mod green_run_store;
 pub mod kept_comments;
 pub mod markers;
+pub mod recent_runs_item;
 pub mod record_store;
 pub mod repo_settings_store;
 pub mod run_items;
