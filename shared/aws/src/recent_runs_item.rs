@@ -1,6 +1,6 @@
 //! A repo's kept recent runs (`REPO#<repo>` / `RECENT_RUNS`): one small item per repo, put in
 //! the same transaction as every pipeline or build write that changes it (conditional on the
-//! version it was read at), and read for all of a summary's projects with `BatchGetItem`.
+//! revision it was read at), and read for all of a summary's projects with `BatchGetItem`.
 
 use crate::build_item::{Item, text};
 use crate::errors::store_error;
@@ -19,7 +19,8 @@ use std::collections::{BTreeMap, HashMap};
 
 const ENTITY: &str = "recent_runs";
 const RUNS: &str = "runs";
-const VERSION: &str = "version";
+/// Incremented by every write, as a record's revision; a write applies only to the one it read.
+const REVISION: &str = "revision";
 /// Keys one `BatchGetItem` call may ask for.
 const BATCH_GET_KEYS: usize = 100;
 /// Calls spent on keys DynamoDB left unprocessed (throttling) before giving up.
@@ -101,25 +102,25 @@ fn recent_key(repo: &RepoPath) -> Item {
     ])
 }
 
-/// The repo, the kept runs and the version of a recent runs item.
+/// The repo, the kept runs and the revision of a recent runs item.
 fn decode(item: &Item) -> Result<(RepoPath, KeptRecentRuns, u64), StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("recent runs item has a bad `{what}`"));
     let repo = RepoPath::parse(text(item, "repo")?).map_err(|_| corrupt("repo"))?;
     let stored: Vec<StoredRun> =
         serde_json::from_str(text(item, RUNS)?).map_err(|_| corrupt(RUNS))?;
-    let version = match item.get(VERSION) {
-        Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt(VERSION))?,
-        _ => return Err(corrupt(VERSION)),
+    let revision = match item.get(REVISION) {
+        Some(AttributeValue::N(n)) => n.parse().map_err(|_| corrupt(REVISION))?,
+        _ => return Err(corrupt(REVISION)),
     };
     let runs = stored
         .into_iter()
         .map(StoredRun::into_kept)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok((repo, KeptRecentRuns::new(runs), version))
+    Ok((repo, KeptRecentRuns::new(runs), revision))
 }
 
 impl DynamoStore {
-    /// The repo's kept runs and their version, read consistently; `None` when nothing is kept
+    /// The repo's kept runs and their revision, read consistently; `None` when nothing is kept
     /// (no run recorded since they are kept).
     async fn read_kept(
         &self,
@@ -137,17 +138,17 @@ impl DynamoStore {
         output
             .item
             .as_ref()
-            .map(|item| decode(item).map(|(_, runs, version)| (runs, version)))
+            .map(|item| decode(item).map(|(_, runs, revision)| (runs, revision)))
             .transpose()
     }
 
-    /// The put of `runs` as the repo's kept runs, if the item is still at `version` (still
+    /// The put of `runs` as the repo's kept runs, if the item is still at `revision` (still
     /// absent for `None`); a concurrent writer makes the transaction fail on this item.
     fn kept_put(
         &self,
         repo: &RepoPath,
         runs: &KeptRecentRuns,
-        version: Option<u64>,
+        revision: Option<u64>,
     ) -> Result<TransactWriteItem, StoreError> {
         let stored: Vec<StoredRun> = runs.kept().iter().map(StoredRun::of).collect();
         let json = serde_json::to_string(&stored).map_err(|e| StoreError::Failed(e.to_string()))?;
@@ -155,17 +156,17 @@ impl DynamoStore {
         item.insert("entity".into(), AttributeValue::S(ENTITY.into()));
         item.insert("repo".into(), AttributeValue::S(repo.to_string()));
         item.insert(RUNS.into(), AttributeValue::S(json));
-        let next = version.map_or(1, |v| v + 1);
-        item.insert(VERSION.into(), AttributeValue::N(next.to_string()));
+        let next = revision.map_or(1, |v| v + 1);
+        item.insert(REVISION.into(), AttributeValue::N(next.to_string()));
         let put = Put::builder().table_name(self.table()).set_item(Some(item));
-        let put = match version {
+        let put = match revision {
             None => put
                 .condition_expression("attribute_not_exists(#pk)")
                 .expression_attribute_names("#pk", PARTITION_KEY),
-            Some(version) => put
-                .condition_expression("#version = :version")
-                .expression_attribute_names("#version", VERSION)
-                .expression_attribute_values(":version", AttributeValue::N(version.to_string())),
+            Some(revision) => put
+                .condition_expression("#revision = :revision")
+                .expression_attribute_names("#revision", REVISION)
+                .expression_attribute_values(":revision", AttributeValue::N(revision.to_string())),
         };
         let put = put.build().map_err(|e| StoreError::Failed(e.to_string()))?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -185,9 +186,9 @@ impl DynamoStore {
         };
         let repo = record.repo();
         match self.read_kept(repo).await? {
-            Some((mut runs, version)) => {
+            Some((mut runs, item_revision)) => {
                 if runs.apply(run, revision) {
-                    self.kept_put(repo, &runs, Some(version)).map(Some)
+                    self.kept_put(repo, &runs, Some(item_revision)).map(Some)
                 } else {
                     Ok(None)
                 }
