@@ -17,6 +17,7 @@ pub mod kept_comments;
 pub mod markers;
 pub mod notification_store;
 mod pages;
+pub mod recent_runs_item;
 pub mod record_store;
 pub mod repo_settings_store;
 pub mod run_items;

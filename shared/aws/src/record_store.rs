@@ -24,6 +24,8 @@ const FILTERED_PAGE_SIZE: i32 = 100;
 const MAX_QUERY_CALLS: usize = 10;
 /// Attempts of a transaction that lost to another transaction on the same items.
 const TRANSACTION_CONFLICT_ATTEMPTS: u32 = 4;
+/// Attempts of a record write whose repo's kept recent runs another writer changed first.
+const KEPT_RUNS_ATTEMPTS: usize = 8;
 
 /// How a record becomes an item and back. The store adds `counted_on` and `revision`.
 pub trait ItemCodec: Record {
@@ -108,6 +110,18 @@ impl DynamoStore {
     /// Runs a transaction whose first item carries the condition. A failed condition is a
     /// `Conflict`; a clash with a concurrent transaction is retried briefly.
     pub(crate) async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), StoreError> {
+        match self.transact_items(items).await {
+            Ok(()) => Ok(()),
+            Err(Cancelled::Condition {
+                first_failed: 0, ..
+            }) => Err(StoreError::Conflict),
+            Err(Cancelled::Condition { error, .. } | Cancelled::Other(error)) => Err(error),
+        }
+    }
+
+    /// Runs a transaction, retrying clashes with concurrent transactions briefly; says which
+    /// item's condition failed when one did.
+    async fn transact_items(&self, items: Vec<TransactWriteItem>) -> Result<(), Cancelled> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -129,8 +143,14 @@ impl DynamoStore {
                     .iter()
                     .map(|reason| reason.code().unwrap_or("None"))
                     .collect();
-                if codes.first() == Some(&"ConditionalCheckFailed") {
-                    return Err(StoreError::Conflict);
+                if let Some(first_failed) = codes
+                    .iter()
+                    .position(|code| *code == "ConditionalCheckFailed")
+                {
+                    return Err(Cancelled::Condition {
+                        first_failed,
+                        error: store_error(error),
+                    });
                 }
                 if codes.contains(&"TransactionConflict") {
                     if attempt < TRANSACTION_CONFLICT_ATTEMPTS {
@@ -138,14 +158,24 @@ impl DynamoStore {
                         tokio::time::sleep(std::time::Duration::from_millis(backoff)).await;
                         continue;
                     }
-                    return Err(StoreError::Unavailable(
+                    return Err(Cancelled::Other(StoreError::Unavailable(
                         "transaction kept clashing with concurrent writes".into(),
-                    ));
+                    )));
                 }
             }
-            return Err(store_error(error));
+            return Err(Cancelled::Other(store_error(error)));
         }
     }
+}
+
+/// Why a transaction was not applied.
+enum Cancelled {
+    /// The condition of the item at `first_failed` (and maybe later ones) failed.
+    Condition {
+        first_failed: usize,
+        error: StoreError,
+    },
+    Other(StoreError),
 }
 
 /// A few milliseconds of jitter so clashing writers do not retry in lockstep.
@@ -168,11 +198,15 @@ impl DynamoStore {
         item
     }
 
-    /// The record's put (carrying `condition`) and its counter update, as one transaction.
+    /// The record's put (carrying `condition`), its counter update and, when the record is
+    /// a run that changes them, its repo's kept recent runs, as one transaction. A failed
+    /// condition on the record is a `Conflict`; another writer changing the repo's kept runs
+    /// meanwhile makes it read them again and retry.
     async fn write_with_counters<R: ItemCodec>(
         &self,
         put: Put,
         record: &R,
+        revision: u64,
         counters: &CounterDelta,
     ) -> Result<(), StoreError> {
         let mut items = vec![TransactWriteItem::builder().put(put).build()];
@@ -183,7 +217,30 @@ impl DynamoStore {
                     .build(),
             );
         }
-        self.transact(items).await
+        for _ in 0..KEPT_RUNS_ATTEMPTS {
+            let kept = self.kept_runs_update(record, revision).await?;
+            let with_kept = kept.is_some();
+            let mut transaction = items.clone();
+            transaction.extend(kept);
+            match self.transact_items(transaction).await {
+                Ok(()) => return Ok(()),
+                Err(Cancelled::Condition {
+                    first_failed: 0, ..
+                }) => {
+                    return Err(StoreError::Conflict);
+                }
+                Err(Cancelled::Condition { .. }) if with_kept => {
+                    tokio::time::sleep(std::time::Duration::from_millis(jitter_ms())).await;
+                }
+                Err(Cancelled::Condition { error, .. } | Cancelled::Other(error)) => {
+                    return Err(error);
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the recent runs of {} kept changing under concurrent writes",
+            record.repo()
+        )))
     }
 }
 
@@ -196,7 +253,7 @@ impl<R: ItemCodec> RecordStore<R> for DynamoStore {
             .expression_attribute_names("#pk", PARTITION_KEY)
             .build()
             .map_err(|e| StoreError::Failed(e.to_string()))?;
-        self.write_with_counters(put, record, counters).await
+        self.write_with_counters(put, record, 1, counters).await
     }
 
     async fn advance(
@@ -205,7 +262,8 @@ impl<R: ItemCodec> RecordStore<R> for DynamoStore {
         expected: &Stored<R>,
         counters: &CounterDelta,
     ) -> Result<(), StoreError> {
-        let item = self.full_item(record, expected.counted_on, expected.revision + 1);
+        let revision = expected.revision + 1;
+        let item = self.full_item(record, expected.counted_on, revision);
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
@@ -217,7 +275,8 @@ impl<R: ItemCodec> RecordStore<R> for DynamoStore {
             )
             .build()
             .map_err(|e| StoreError::Failed(e.to_string()))?;
-        self.write_with_counters(put, record, counters).await
+        self.write_with_counters(put, record, revision, counters)
+            .await
     }
 
     async fn get(&self, like: &R) -> Result<Option<Stored<R>>, StoreError> {

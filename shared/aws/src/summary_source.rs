@@ -1,5 +1,6 @@
 //! Reading summaries: one query per day of the window (all projects of that day, or a group's,
-//! or one project's counters), and the newest runs of a project from the by-time index.
+//! or one project's counters), the kept recent runs of all projects (`recent_runs_item`), and,
+//! for a repo with none kept, its newest runs from the by-time index.
 
 use crate::build_item::{Item, text};
 use crate::errors::store_error;
@@ -7,9 +8,10 @@ use crate::record_store::{DynamoStore, ItemCodec};
 use aws_sdk_dynamodb::types::AttributeValue;
 use buildlore_core::keys;
 use buildlore_core::ports::StoreError;
-use buildlore_core::record::Record;
 use buildlore_core::runs::Pipeline;
-use buildlore_core::summary::{DayCounters, ProjectScope, RecentRun, SummarySource};
+use buildlore_core::summary::{
+    DayCounters, KeptRecentRuns, KeptRun, ProjectScope, RecentRun, SummarySource,
+};
 use buildlore_core::table::{BY_REPO_TIME, PARTITION_KEY, SORT_KEY};
 use buildlore_core::{Build, RepoPath};
 use chrono::NaiveDate;
@@ -110,44 +112,55 @@ impl SummarySource for DynamoStore {
         Ok(all)
     }
 
+    async fn kept_recent_runs(
+        &self,
+        repos: &[RepoPath],
+    ) -> Result<BTreeMap<RepoPath, Vec<RecentRun>>, StoreError> {
+        self.read_kept_runs(repos).await
+    }
+
     async fn recent_runs(
         &self,
         repo: &RepoPath,
         limit: usize,
     ) -> Result<Vec<RecentRun>, StoreError> {
+        let mut runs = KeptRecentRuns::new(self.history_runs(repo, limit).await?).runs();
+        runs.truncate(limit);
+        Ok(runs)
+    }
+}
+
+fn revision_of(item: &Item) -> Result<u64, StoreError> {
+    match item.get("revision") {
+        Some(AttributeValue::N(n)) => n
+            .parse()
+            .map_err(|_| StoreError::Corrupt("run item has a bad `revision`".into())),
+        // Not a record written through the record store: any kept state is newer.
+        _ => Ok(0),
+    }
+}
+
+impl DynamoStore {
+    /// The newest `limit` pipelines and newest `limit` builds of a repo from the by-time
+    /// index (two queries), with the revisions of their records.
+    pub(crate) async fn history_runs(
+        &self,
+        repo: &RepoPath,
+        limit: usize,
+    ) -> Result<Vec<KeptRun>, StoreError> {
         let mut runs = Vec::new();
         for item in self.newest(keys::pipelines_by_repo(repo), limit).await? {
-            let pipeline = Pipeline::from_item(&item)?;
-            runs.push(RecentRun {
-                kind: Pipeline::KIND,
-                id: pipeline.pipeline_id,
-                provider: Some(pipeline.provider),
-                git_ref: pipeline.git_ref,
-                sha: pipeline.sha,
-                status: pipeline.status,
-                created_at: pipeline.first_seen,
-                duration_ms: pipeline.duration_ms,
-                url: pipeline.url,
-                project_id: pipeline.project_id,
+            runs.push(KeptRun {
+                run: RecentRun::of_pipeline(&Pipeline::from_item(&item)?),
+                revision: revision_of(&item)?,
             });
         }
         for item in self.newest(keys::builds_by_repo(repo), limit).await? {
-            let build = Build::from_item(&item)?;
-            runs.push(RecentRun {
-                kind: Build::KIND,
-                id: build.build_id,
-                provider: None,
-                git_ref: Some(build.branch),
-                sha: build.commit,
-                status: build.status,
-                created_at: build.timestamp,
-                duration_ms: build.duration_ms,
-                url: None,
-                project_id: None,
+            runs.push(KeptRun {
+                run: RecentRun::of_build(&Build::from_item(&item)?),
+                revision: revision_of(&item)?,
             });
         }
-        runs.sort_by_key(|run| std::cmp::Reverse(run.created_at));
-        runs.truncate(limit);
         Ok(runs)
     }
 }

@@ -183,6 +183,10 @@ impl Record for Build {
     fn decide(&self, stored: &Self) -> Decision<Self> {
         decide_by_status(stored, self, || self.merged_onto(stored))
     }
+
+    fn recent_run(&self) -> Option<crate::summary::RecentRun> {
+        Some(crate::summary::RecentRun::of_build(self))
+    }
 }
 
 impl Serialize for Build {

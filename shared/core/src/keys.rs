@@ -149,6 +149,9 @@ pub const ACTIONS_PARTITION: &str = "ACTIONS";
 /// A repository's opt-ins (merge request comments, automatic retry), in its partition.
 pub const REPO_SETTINGS_SORT_KEY: &str = "SETTINGS";
 
+/// A repository's newest pipelines and builds as the summary lists them, in its partition.
+pub const RECENT_RUNS_SORT_KEY: &str = "RECENT_RUNS";
+
 /// The automatic retry of one job, taken at most once.
 pub fn auto_retry_marker(provider: &str, repo: &RepoPath, job_id: &str) -> String {
     format!("AUTORETRY#{provider}#{repo}#{job_id}")

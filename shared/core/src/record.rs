@@ -26,6 +26,11 @@ pub trait Record: Clone + Send + Sync + 'static {
     fn contribution(&self) -> Contribution;
     /// How this report applies to the stored record.
     fn decide(&self, stored: &Self) -> Decision<Self>;
+    /// How the record shows in its repo's recent runs; `None` for records that are not runs
+    /// of a project (jobs).
+    fn recent_run(&self) -> Option<crate::summary::RecentRun> {
+        None
+    }
 }
 
 /// What to do with a report of a record that is already stored.
@@ -78,16 +83,17 @@ pub struct Stored<R> {
 }
 
 pub trait RecordStore<R: Record>: Send + Sync {
-    /// Stores a record that must not exist yet, with its counters, atomically.
-    /// `Conflict` if it already exists.
+    /// Stores a record that must not exist yet, with its counters (and its repo's kept recent
+    /// runs, for a run), atomically. `Conflict` if it already exists.
     fn insert(
         &self,
         record: &R,
         counters: &CounterDelta,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Replaces the stored record if it is still at `expected.revision`, with its counters,
-    /// atomically. `Conflict` if it changed meanwhile.
+    /// Replaces the stored record if it is still at `expected.revision`, with its counters
+    /// (and its repo's kept recent runs, for a run), atomically. `Conflict` if it changed
+    /// meanwhile.
     fn advance(
         &self,
         record: &R,

@@ -292,7 +292,7 @@ impl Job {
 /// Pipelines and jobs follow the same lifecycle rules; only their identity and the counters
 /// they feed differ.
 macro_rules! provider_record {
-    ($type:ty, $kind:literal, $id:ident, $family:expr) => {
+    ($type:ty, $kind:literal, $id:ident, $family:expr, $recent:expr) => {
         impl Record for $type {
             const KIND: &'static str = $kind;
 
@@ -332,6 +332,11 @@ macro_rules! provider_record {
                     other => other,
                 }
             }
+
+            fn recent_run(&self) -> Option<crate::summary::RecentRun> {
+                let recent: fn(&Self) -> Option<crate::summary::RecentRun> = $recent;
+                recent(self)
+            }
         }
 
         impl $type {
@@ -346,8 +351,14 @@ macro_rules! provider_record {
     };
 }
 
-provider_record!(Pipeline, "pipeline", pipeline_id, CounterFamily::Runs);
-provider_record!(Job, "job", job_id, CounterFamily::Jobs);
+provider_record!(
+    Pipeline,
+    "pipeline",
+    pipeline_id,
+    CounterFamily::Runs,
+    |pipeline| Some(crate::summary::RecentRun::of_pipeline(pipeline))
+);
+provider_record!(Job, "job", job_id, CounterFamily::Jobs, |_| None);
 
 /// The latest of the given times, or `fallback` when there is none.
 pub fn latest(times: &[Option<DateTime<Utc>>], fallback: DateTime<Utc>) -> DateTime<Utc> {

@@ -1,13 +1,19 @@
 //! Pipeline summaries (gitlab-summary's `/api/pipelines/summary`) computed from the per-project,
 //! per-day counters alone: the items read are bounded by projects × days in the window,
-//! whatever the history holds. Builds and pipelines count alike as a project's runs.
+//! whatever the history holds. Builds and pipelines count alike as a project's runs. Each
+//! project's recent runs come from one small item kept per repo by every record write
+//! ([`KeptRecentRuns`]), read for all projects at once.
 
+use crate::Build;
 use crate::counters::{DURATION_COUNT, DURATION_SUM_MS, TOTAL, status_counter};
+use crate::record::Record;
 use crate::repo::RepoPath;
+use crate::runs::Pipeline;
 use crate::status::BuildStatus;
 use crate::time::InvalidTime;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -50,6 +56,113 @@ pub struct RecentRun {
     pub project_id: Option<String>,
 }
 
+impl RecentRun {
+    pub fn of_pipeline(pipeline: &Pipeline) -> Self {
+        RecentRun {
+            kind: Pipeline::KIND,
+            id: pipeline.pipeline_id.clone(),
+            provider: Some(pipeline.provider.clone()),
+            git_ref: pipeline.git_ref.clone(),
+            sha: pipeline.sha.clone(),
+            status: pipeline.status,
+            created_at: pipeline.first_seen,
+            duration_ms: pipeline.duration_ms,
+            url: pipeline.url.clone(),
+            project_id: pipeline.project_id.clone(),
+        }
+    }
+
+    pub fn of_build(build: &Build) -> Self {
+        RecentRun {
+            kind: Build::KIND,
+            id: build.build_id.clone(),
+            provider: None,
+            git_ref: Some(build.branch.clone()),
+            sha: build.commit.clone(),
+            status: build.status,
+            created_at: build.timestamp,
+            duration_ms: build.duration_ms,
+            url: None,
+            project_id: None,
+        }
+    }
+
+    /// Whether both describe the same pipeline or build (in any state).
+    fn same_run(&self, other: &RecentRun) -> bool {
+        self.kind == other.kind && self.provider == other.provider && self.id == other.id
+    }
+}
+
+/// The order runs are listed in: newest first; at the same time pipelines before builds, then
+/// by provider and id, descending (the order the by-time index gives).
+fn newest_first(a: &RecentRun, b: &RecentRun) -> Ordering {
+    let pipelines_first = |run: &RecentRun| run.kind != Pipeline::KIND;
+    b.created_at
+        .cmp(&a.created_at)
+        .then_with(|| pipelines_first(a).cmp(&pipelines_first(b)))
+        .then_with(|| (&b.provider, &b.id).cmp(&(&a.provider, &a.id)))
+}
+
+/// A run kept in its repo's recent runs, with the revision of the record it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptRun {
+    pub run: RecentRun,
+    pub revision: u64,
+}
+
+/// A repo's newest runs as kept beside its records, so a summary reads one small item per
+/// project instead of querying its history: at most [`RECENT_RUNS`], newest first.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct KeptRecentRuns {
+    runs: Vec<KeptRun>,
+}
+
+impl KeptRecentRuns {
+    /// Kept runs in any order (as stored); the list is put in order and bounded.
+    pub fn new(mut runs: Vec<KeptRun>) -> Self {
+        // The newest revision of a run first, so it is the one kept.
+        runs.sort_by(|a, b| newest_first(&a.run, &b.run).then(b.revision.cmp(&a.revision)));
+        runs.dedup_by(|later, earlier| later.run.same_run(&earlier.run));
+        runs.truncate(RECENT_RUNS);
+        KeptRecentRuns { runs }
+    }
+
+    pub fn kept(&self) -> &[KeptRun] {
+        &self.runs
+    }
+
+    pub fn runs(&self) -> Vec<RecentRun> {
+        self.runs.iter().map(|kept| kept.run.clone()).collect()
+    }
+
+    /// Applies a record's state at `revision`: a newer revision of a kept run replaces it, a
+    /// run newer than the oldest kept one enters (pushing the oldest out). Returns whether
+    /// anything changed: an older or the same revision, or a run older than every kept one
+    /// (when the list is full), changes nothing, whatever order reports arrive in.
+    pub fn apply(&mut self, run: RecentRun, revision: u64) -> bool {
+        if let Some(kept) = self.runs.iter_mut().find(|kept| kept.run.same_run(&run)) {
+            if kept.revision >= revision {
+                return false;
+            }
+            *kept = KeptRun { run, revision };
+        } else {
+            let full = self.runs.len() >= RECENT_RUNS;
+            if full
+                && self
+                    .runs
+                    .last()
+                    .is_some_and(|oldest| newest_first(&run, &oldest.run) != Ordering::Less)
+            {
+                return false;
+            }
+            self.runs.push(KeptRun { run, revision });
+        }
+        self.runs.sort_by(|a, b| newest_first(&a.run, &b.run));
+        self.runs.truncate(RECENT_RUNS);
+        true
+    }
+}
+
 pub trait SummarySource: Send + Sync {
     /// Counters of the projects in `scope` on each of `days`.
     fn day_counters(
@@ -58,7 +171,15 @@ pub trait SummarySource: Send + Sync {
         scope: &ProjectScope,
     ) -> impl Future<Output = Result<Vec<DayCounters>, crate::ports::StoreError>> + Send;
 
-    /// The newest runs (pipelines and builds) of one project, newest first.
+    /// The kept recent runs ([`KeptRecentRuns`]) of each of `repos` that has them, newest
+    /// first. A repo with no runs recorded since they are kept is absent from the answer.
+    fn kept_recent_runs(
+        &self,
+        repos: &[RepoPath],
+    ) -> impl Future<Output = Result<BTreeMap<RepoPath, Vec<RecentRun>>, crate::ports::StoreError>> + Send;
+
+    /// The newest runs (pipelines and builds) of one project, newest first, from its history
+    /// (index queries): for repos with nothing kept.
     fn recent_runs(
         &self,
         repo: &RepoPath,
@@ -234,10 +355,21 @@ pub async fn pipeline_summary<S: SummarySource>(
         .day_counters(&days_between(since, now), scope)
         .await?;
     let mut summary = summarise(since, &counters);
-    for project in &mut summary.projects {
-        let repo = RepoPath::parse(&project.project_name)
-            .map_err(|e| crate::ports::StoreError::Corrupt(e.to_string()))?;
-        let mut recent = source.recent_runs(&repo, RECENT_RUNS).await?;
+    let repos = summary
+        .projects
+        .iter()
+        .map(|project| {
+            RepoPath::parse(&project.project_name)
+                .map_err(|e| crate::ports::StoreError::Corrupt(e.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut kept = source.kept_recent_runs(&repos).await?;
+    for (project, repo) in summary.projects.iter_mut().zip(&repos) {
+        // Repos recorded only before recent runs were kept: their history, as before.
+        let mut recent = match kept.remove(repo) {
+            Some(runs) => runs,
+            None => source.recent_runs(repo, RECENT_RUNS).await?,
+        };
         if let Some(id) = recent.iter().find_map(|run| run.project_id.clone()) {
             project.project_id = ProjectId::of(&id);
         }
@@ -321,6 +453,85 @@ mod tests {
         assert_eq!(
             serde_json::json!(ProjectId::of("g/app")),
             serde_json::json!("g/app")
+        );
+    }
+
+    fn run(kind: &'static str, id: &str, minute: u32, status: BuildStatus) -> RecentRun {
+        RecentRun {
+            kind,
+            id: id.to_string(),
+            provider: (kind == Pipeline::KIND).then(|| "gitlab".to_string()),
+            git_ref: Some("main".into()),
+            sha: None,
+            status,
+            created_at: DateTime::parse_from_rfc3339(&format!("2026-11-20T10:{minute:02}:00Z"))
+                .unwrap()
+                .with_timezone(&Utc),
+            duration_ms: None,
+            url: None,
+            project_id: None,
+        }
+    }
+
+    fn ids(kept: &KeptRecentRuns) -> Vec<(String, BuildStatus)> {
+        kept.runs().into_iter().map(|r| (r.id, r.status)).collect()
+    }
+
+    #[test]
+    fn kept_runs_hold_the_newest_runs_in_their_latest_state_whatever_the_order() {
+        use BuildStatus::{Running, Success};
+        let reports = [
+            (run("pipeline", "p1", 1, Running), 1),
+            (run("build", "b2", 2, Success), 1),
+            (run("pipeline", "p1", 1, Success), 2),
+            (run("pipeline", "p3", 3, Running), 1),
+            (run("build", "b4", 4, Success), 1),
+            (run("build", "b5", 5, Success), 1),
+            (run("pipeline", "p6", 6, Success), 1),
+            (run("pipeline", "p3", 3, Success), 2),
+            (run("build", "b0", 0, Success), 1),
+        ];
+        let mut forward = KeptRecentRuns::default();
+        for (run, revision) in reports.iter().cloned() {
+            forward.apply(run, revision);
+        }
+        let expected = vec![
+            ("p6".to_string(), Success),
+            ("b5".to_string(), Success),
+            ("b4".to_string(), Success),
+            ("p3".to_string(), Success),
+            ("b2".to_string(), Success),
+        ];
+        assert_eq!(ids(&forward), expected);
+        // Any order of the same writes gives the same list: an older revision never
+        // replaces a newer one, and a run older than everything kept is not let in.
+        let mut backward = KeptRecentRuns::default();
+        for (run, revision) in reports.iter().rev().cloned() {
+            backward.apply(run, revision);
+        }
+        assert_eq!(ids(&backward), expected);
+        assert!(!backward.apply(run("pipeline", "p3", 3, Running), 1));
+        assert!(!backward.apply(run("build", "b0", 0, Success), 1));
+        assert!(backward.apply(run("build", "b7", 7, Running), 1));
+        assert_eq!(backward.kept().len(), RECENT_RUNS);
+        // Same time: pipelines before builds, as the history's index lists them.
+        let tied = KeptRecentRuns::new(vec![
+            KeptRun {
+                run: run("build", "b", 9, Success),
+                revision: 1,
+            },
+            KeptRun {
+                run: run("pipeline", "p", 9, Success),
+                revision: 1,
+            },
+            KeptRun {
+                run: run("pipeline", "p", 9, Running),
+                revision: 0,
+            },
+        ]);
+        assert_eq!(
+            ids(&tied),
+            vec![("p".to_string(), Success), ("b".to_string(), Success)]
         );
     }
 
