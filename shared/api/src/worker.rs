@@ -17,8 +17,9 @@ use buildlore_core::merge_request_comment::{
 };
 use buildlore_core::notify::{
     DeliverNotificationError, NOTIFICATION_KIND, NotificationQueue, QueuedNotification, announce,
-    deliver_notification, recurring_failure_event,
+    deliver_notification, recurring_failure_event, recurring_marker,
 };
+use buildlore_core::ports::Markers;
 use buildlore_core::provider_actions::CommentError;
 use buildlore_core::system_prompt::analysis_settings;
 use buildlore_core::trace::{TraceKey, TraceStore};
@@ -253,10 +254,19 @@ async fn announce_if_recurring(state: &AppState, analysis: &JobAnalysis) {
         )
     });
     let announced = match recurring_failure_event(&state.store, analysis, job_url).await {
-        Ok(Some(event)) => announce(&state.store, queue, vec![event], chrono::Utc::now())
-            .await
-            .map(|_| ())
-            .map_err(|error| error.to_string()),
+        Ok(Some(event)) => {
+            let queued = announce(&state.store, queue, vec![event], chrono::Utc::now()).await;
+            if queued.is_err()
+                && let Some(fingerprint) = &analysis.fingerprint
+            {
+                // Not announced after all: a later occurrence tries again.
+                let marker = recurring_marker(&analysis.repo, fingerprint);
+                if let Err(error) = state.store.clear_marker(&marker).await {
+                    tracing::warn!(%error, "a recurring failure's marker was not cleared");
+                }
+            }
+            queued.map(|_| ()).map_err(|error| error.to_string())
+        }
         Ok(None) => Ok(()),
         Err(error) => Err(error.to_string()),
     };

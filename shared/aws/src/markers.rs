@@ -25,8 +25,14 @@ impl Markers for DynamoStore {
             .item(SORT_KEY, AttributeValue::S(MARKER_SORT_KEY.into()))
             .item("entity", AttributeValue::S("marker".into()))
             .item(TTL_ATTRIBUTE, AttributeValue::N(expires.to_string()))
-            .condition_expression("attribute_not_exists(#pk)")
+            // An expired marker counts as unset: DynamoDB's TTL deletes items days late.
+            .condition_expression("attribute_not_exists(#pk) OR #ttl < :now")
             .expression_attribute_names("#pk", PARTITION_KEY)
+            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+            .expression_attribute_values(
+                ":now",
+                AttributeValue::N(Utc::now().timestamp().to_string()),
+            )
             .send()
             .await;
         written(result)
@@ -55,7 +61,13 @@ impl Markers for DynamoStore {
             .send()
             .await
             .map_err(store_error)?;
-        Ok(output.item.is_some())
+        let now = Utc::now().timestamp();
+        Ok(output.item.is_some_and(|item| {
+            item.get(TTL_ATTRIBUTE)
+                .and_then(|value| value.as_n().ok())
+                .and_then(|expires| expires.parse::<i64>().ok())
+                .is_none_or(|expires| expires >= now)
+        }))
     }
 }
 

@@ -108,7 +108,11 @@ impl BackfillRequest {
             }
             _ => return Err(BackfillRequestError::Target),
         };
-        let since = text("since").unwrap_or("7d");
+        let since = match object.get("since") {
+            None | Some(Value::Null) => "7d",
+            Some(Value::String(since)) => since.trim(),
+            Some(_) => return Err(BackfillRequestError::Since),
+        };
         let days = since
             .strip_suffix('d')
             .and_then(|days| days.parse::<i64>().ok())
@@ -351,6 +355,19 @@ where
             },
         ),
     };
+    // Counted once, before the steps it leads to are queued (so `pending` never reaches 0
+    // while they are), by whichever delivery of this step marks it counted first.
+    delta.pending = i64::try_from(children.len()).unwrap_or(i64::MAX) - 1;
+    let counted_marker = format!("{done_marker}#COUNTED");
+    if store
+        .set_marker(&counted_marker, Duration::days(STEP_MEMORY_DAYS))
+        .await?
+        && let Err(error) = store.add_progress(&message.backfill_id, &delta, now).await
+    {
+        // Not counted after all: the redelivered step counts it.
+        store.clear_marker(&counted_marker).await?;
+        return Err(error.into());
+    }
     for step in &children {
         let child = BackfillMessage {
             kind: BACKFILL_MESSAGE_KIND.into(),
@@ -361,16 +378,10 @@ where
         };
         queue.send_step(&child, 0).await?;
     }
-    delta.pending = i64::try_from(children.len()).unwrap_or(i64::MAX) - 1;
-    // Counted by the delivery that marks the step done, only.
-    if store
+    // Done: a later delivery of this message does nothing.
+    store
         .set_marker(&done_marker, Duration::days(STEP_MEMORY_DAYS))
-        .await?
-    {
-        store
-            .add_progress(&message.backfill_id, &delta, now)
-            .await?;
-    }
+        .await?;
     Ok(())
 }
 
@@ -577,6 +588,10 @@ mod tests {
             ),
             (
                 json!({"provider": "gitlab", "project": "a/b", "since": "week"}),
+                BackfillRequestError::Since,
+            ),
+            (
+                json!({"provider": "gitlab", "project": "a/b", "since": 7}),
                 BackfillRequestError::Since,
             ),
         ] {

@@ -121,6 +121,13 @@ pub async fn refresh_merge_request_comment<S: CommentStore, C: ReviewComments>(
         number,
     };
     let kept = store.kept_comment(provider, repo, number).await?;
+    if kept
+        .as_ref()
+        .is_some_and(|kept| is_older(pipeline_id, &kept.pipeline_id))
+    {
+        // A late analysis of an earlier pipeline: the comment speaks of a newer one.
+        return Ok(CommentOutcome::NothingToSay);
+    }
     let passing = pipeline.status == BuildStatus::Success;
     let body = if passing {
         // A comment is never started to say all is well.
@@ -143,38 +150,66 @@ pub async fn refresh_merge_request_comment<S: CommentStore, C: ReviewComments>(
         pipeline_id: pipeline_id.to_string(),
         passing,
     };
-    if let Some(kept) = kept {
-        match comments
-            .update_comment(&thread, &kept.comment_id, &body)
-            .await
-        {
-            Ok(posted) => {
-                let updated = keep(posted);
-                store.keep_comment(provider, repo, number, &updated).await?;
-                return Ok(CommentOutcome::Updated(updated));
+    let update =
+        async |kept: KeptComment| -> Result<Option<CommentOutcome>, MergeRequestCommentError> {
+            match comments
+                .update_comment(&thread, &kept.comment_id, &body)
+                .await
+            {
+                Ok(posted) => {
+                    let updated = keep(posted);
+                    store.keep_comment(provider, repo, number, &updated).await?;
+                    Ok(Some(CommentOutcome::Updated(updated)))
+                }
+                // Deleted by someone: a new one is posted.
+                Err(CommentError::NotFound) => Ok(None),
+                Err(error) => Err(error.into()),
             }
-            // Deleted by someone: a new one is posted below.
-            Err(CommentError::NotFound) => {}
-            Err(error) => return Err(error.into()),
-        }
+        };
+    if let Some(kept) = kept
+        && let Some(updated) = update(kept).await?
+    {
+        return Ok(updated);
     }
-    // Of concurrent writers, exactly one posts the first comment.
-    let lock = format!("MRCOMMENT#{provider}#{repo}#{number}#{pipeline_id}");
+    // Of concurrent writers, exactly one posts the merge request's first comment; the lock
+    // expires, so a writer that died holding it blocks the comment for minutes only.
+    let lock = format!("MRCOMMENT#{provider}#{repo}#{number}");
     if !store
         .set_marker(&lock, chrono::Duration::minutes(CREATING_LOCK_MINUTES))
         .await?
     {
         return Err(MergeRequestCommentError::Busy);
     }
+    // Another writer may have posted it between the read above and the lock.
+    if let Some(kept) = store.kept_comment(provider, repo, number).await?
+        && let Some(updated) = update(kept).await?
+    {
+        store.clear_marker(&lock).await?;
+        return Ok(updated);
+    }
     let created = match comments.create_comment(&thread, &body).await {
         Ok(posted) => keep(posted),
+        // The provider may have posted it (a timeout, a 5xx): the lock stays until it expires
+        // rather than let a retry post a second comment at once.
+        Err(error @ (CommentError::Unavailable(_) | CommentError::RateLimited(_))) => {
+            return Err(error.into());
+        }
         Err(error) => {
             store.clear_marker(&lock).await?;
             return Err(error.into());
         }
     };
     store.keep_comment(provider, repo, number, &created).await?;
+    store.clear_marker(&lock).await?;
     Ok(CommentOutcome::Created(created))
+}
+
+/// Whether pipeline `id` is older than `than` (provider pipeline ids count up).
+fn is_older(id: &str, than: &str) -> bool {
+    match (id.parse::<u64>(), than.parse::<u64>()) {
+        (Ok(id), Ok(than)) => id < than,
+        _ => false,
+    }
 }
 
 /// The finished analyses of the pipeline's failed jobs, in the pipeline's job order.

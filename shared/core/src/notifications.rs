@@ -193,13 +193,23 @@ pub enum TargetFormat {
 }
 
 /// An admin-configured receiver.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct NotificationTarget {
     /// HTTPS only (the sender refuses anything else unless told to allow a test's loopback).
     pub url: String,
     pub format: TargetFormat,
     /// Signs our requests when set; Slack's URLs are secret themselves and need none.
     pub secret: Option<Vec<u8>>,
+}
+
+/// Debug output names the target's format only: its URL and secret are secrets.
+impl std::fmt::Debug for NotificationTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NotificationTarget")
+            .field("format", &self.format)
+            .field("signed", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// The request body for a target of this format.

@@ -25,13 +25,20 @@ const ANNOUNCED_MEMORY_DAYS: i64 = 90;
 
 /// A receiver as stored: its id names it in queued messages (which never carry its URL or
 /// secret).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredTarget {
     pub id: String,
     pub url: String,
     pub format: TargetFormat,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+}
+
+/// Debug output shows what a listing shows: never the URL's path or the secret.
+impl std::fmt::Debug for StoredTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoredTarget({})", self.shown())
+    }
 }
 
 impl StoredTarget {
@@ -81,6 +88,8 @@ pub enum TargetsError {
     Format(usize),
     #[error("targets[{0}]: `secret` must be a string of 16 to 256 characters")]
     Secret(usize),
+    #[error("targets[{0}]: the same URL is listed twice")]
+    Duplicate(usize),
 }
 
 /// Reads `{"targets": [...]}`; every target valid, or none is taken. `loopback_http` admits
@@ -93,7 +102,7 @@ pub fn parse_targets(body: &Value, loopback_http: bool) -> Result<Vec<StoredTarg
     if targets.len() > MAX_TARGETS {
         return Err(TargetsError::TooMany);
     }
-    targets
+    let parsed: Vec<StoredTarget> = targets
         .iter()
         .enumerate()
         .map(|(index, target)| {
@@ -122,14 +131,23 @@ pub fn parse_targets(body: &Value, loopback_http: bool) -> Result<Vec<StoredTarg
                 secret,
             })
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    for (index, target) in parsed.iter().enumerate() {
+        if parsed[..index]
+            .iter()
+            .any(|earlier| earlier.url == target.url)
+        {
+            return Err(TargetsError::Duplicate(index));
+        }
+    }
+    Ok(parsed)
 }
 
 fn valid_url(url: &str, loopback_http: bool) -> bool {
     let rest = match url.strip_prefix("https://") {
         Some(rest) => rest,
         None if loopback_http => match url.strip_prefix("http://") {
-            Some(rest) if rest.starts_with("127.0.0.1") || rest.starts_with("localhost") => rest,
+            Some(rest) if is_loopback_authority(rest) => rest,
             _ => return false,
         },
         None => return false,
@@ -139,6 +157,13 @@ fn valid_url(url: &str, loopback_http: bool) -> bool {
         && !authority.contains('@')
         && url.len() <= 2048
         && !url.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// `127.0.0.1[:port]` or `localhost[:port]`, exactly.
+fn is_loopback_authority(rest: &str) -> bool {
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.split(':').next().unwrap_or_default();
+    matches!(host, "127.0.0.1" | "localhost")
 }
 
 fn target_id(url: &str) -> String {
@@ -343,6 +368,11 @@ pub trait FailureCounts: Send + Sync {
     ) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }
 
+/// The marker of a recurring failure already announced.
+pub fn recurring_marker(repo: &RepoPath, fingerprint: &str) -> String {
+    format!("ANNOUNCED#recurring#{repo}#{fingerprint}")
+}
+
 /// The event of a failure that starts recurring: announced once, at its second occurrence
 /// (concurrent analyses of it announce it once between them).
 pub async fn recurring_failure_event<S: FailureCounts + Markers>(
@@ -357,7 +387,7 @@ pub async fn recurring_failure_event<S: FailureCounts + Markers>(
     if occurrences < RECURRING_AT {
         return Ok(None);
     }
-    let announced = format!("ANNOUNCED#recurring#{}#{fingerprint}", analysis.repo);
+    let announced = recurring_marker(&analysis.repo, fingerprint);
     if !store
         .set_marker(&announced, Duration::days(ANNOUNCED_MEMORY_DAYS))
         .await?
@@ -424,6 +454,14 @@ mod tests {
         let loopback = json!({"targets": [{"url": "http://127.0.0.1:9/hook"}]});
         assert_eq!(parse_targets(&loopback, false), Err(TargetsError::Url(0)));
         assert!(parse_targets(&loopback, true).is_ok());
+        let lookalike = json!({"targets": [{"url": "http://127.0.0.1.evil.example/hook"}]});
+        assert_eq!(parse_targets(&lookalike, true), Err(TargetsError::Url(0)));
+        let twice =
+            json!({"targets": [{"url": "https://x.example/a"}, {"url": "https://x.example/a"}]});
+        assert_eq!(
+            parse_targets(&twice, false),
+            Err(TargetsError::Duplicate(1))
+        );
         let eleven: Vec<Value> = (0..11)
             .map(|n| json!({"url": format!("https://x{n}.example")}))
             .collect();

@@ -188,11 +188,15 @@ async fn note<S: AnalysisStore>(
         reason: decision.reason().to_string(),
         new_job_id,
     };
-    // Read again: a follow-up answered meanwhile stays.
+    // Read again: a follow-up answered meanwhile stays, and so does a retry another delivery
+    // of the same message made (its note is the true one).
     let mut annotated = store
         .get_analysis(&analysis.provider, &analysis.repo, &analysis.job_id)
         .await?
         .unwrap_or_else(|| analysis.clone());
+    if let Some(retried) = annotated.auto_retry.as_ref().filter(|kept| kept.retried) {
+        return Ok(retried.clone());
+    }
     annotated.auto_retry = Some(note.clone());
     store.put_analysis(&annotated).await?;
     Ok(note)

@@ -55,7 +55,7 @@ impl AvatarClient {
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| AvatarError::Upstream(e.to_string()))?;
+            .map_err(|e| AvatarError::Upstream(crate::without_url(e)))?;
         Ok(AvatarClient {
             http,
             hosts,

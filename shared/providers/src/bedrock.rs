@@ -38,7 +38,7 @@ impl BedrockConverse {
             .timeout(config.timeout)
             .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| LlmError::Permanent(e.to_string()))?;
+            .map_err(|e| LlmError::Permanent(crate::without_url(e)))?;
         Ok(BedrockConverse {
             http,
             config,

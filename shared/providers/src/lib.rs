@@ -103,6 +103,12 @@ pub struct Fetched {
 pub const TRUNCATION_MARKER: &[u8] =
     b"\n[buildlore: log truncated here; it is longer than the configured limit]\n";
 
+/// A client error as words, without the URL it was about: a Slack webhook's path or a signed
+/// log-download URL is a secret, and these words reach logs and answers.
+pub(crate) fn without_url(error: reqwest::Error) -> String {
+    error.without_url().to_string()
+}
+
 /// Makes rustls use ring (no C toolchain, the same on x86_64 and arm64) for every HTTPS
 /// client in the process. Calling it again is harmless.
 pub fn install_crypto() {
@@ -124,7 +130,7 @@ impl ProviderClient {
             .read_timeout(config.read_timeout)
             .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| FetchError::Unavailable(e.to_string()))?;
+            .map_err(|e| FetchError::Unavailable(crate::without_url(e)))?;
         Ok(ProviderClient { http, config })
     }
 
@@ -387,7 +393,7 @@ pub async fn json_capped(
         return Err(format!("the answer is longer than {cap} bytes"));
     }
     let mut body = Vec::new();
-    while let Some(piece) = response.chunk().await.map_err(|e| e.to_string())? {
+    while let Some(piece) = response.chunk().await.map_err(crate::without_url)? {
         if body.len() + piece.len() > cap {
             return Err(format!("the answer is longer than {cap} bytes"));
         }

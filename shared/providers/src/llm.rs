@@ -70,7 +70,7 @@ impl OpenAiCompatible {
             .timeout(config.timeout)
             .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| LlmError::Permanent(e.to_string()))?;
+            .map_err(|e| LlmError::Permanent(crate::without_url(e)))?;
         Ok(OpenAiCompatible { http, config })
     }
 

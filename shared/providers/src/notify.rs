@@ -38,7 +38,7 @@ impl WebhookNotifier {
             .timeout(config.timeout)
             .user_agent(concat!("buildlore/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| NotifyError::Unavailable(e.to_string()))?;
+            .map_err(|e| NotifyError::Unavailable(crate::without_url(e)))?;
         Ok(WebhookNotifier { http, config })
     }
 

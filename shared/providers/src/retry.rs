@@ -94,7 +94,7 @@ where
                 tokio::time::sleep(backoff(attempt)).await;
                 continue;
             }
-            Err(error) => return Err(RetryFailure::Unavailable(error.to_string())),
+            Err(error) => return Err(RetryFailure::Unavailable(crate::without_url(error))),
         };
         let status = response.status();
         let limited = is_rate_limited(status, response.headers());

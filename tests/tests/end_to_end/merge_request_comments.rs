@@ -251,6 +251,47 @@ async fn one_comment_per_merge_request_posted_updated_and_passing_again() {
         .await;
     run_queued(&stack).await;
     assert_eq!(fake.calls().len(), 3);
+    // A late refresh of the older failing pipeline leaves the comment about the newer one.
+    let repo = RepoPath::parse(REPO).unwrap();
+    let late = refresh_merge_request_comment(
+        &stack.state.store,
+        stack.state.forge().unwrap(),
+        "gitlab",
+        &repo,
+        "32",
+        "https://buildlore.example.com",
+    )
+    .await
+    .unwrap();
+    assert_eq!(late, CommentOutcome::NothingToSay);
+    assert_eq!(fake.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn an_expired_marker_is_unset_before_the_table_deletes_it() {
+    use buildlore_core::ports::Markers;
+    let stack = TestStack::new().await;
+    let store = &stack.state.store;
+    assert!(
+        store
+            .set_marker("LOCK#a", chrono::Duration::seconds(-5))
+            .await
+            .unwrap()
+    );
+    assert!(!store.has_marker("LOCK#a").await.unwrap());
+    assert!(
+        store
+            .set_marker("LOCK#a", chrono::Duration::minutes(5))
+            .await
+            .unwrap()
+    );
+    assert!(store.has_marker("LOCK#a").await.unwrap());
+    assert!(
+        !store
+            .set_marker("LOCK#a", chrono::Duration::minutes(5))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]

@@ -113,7 +113,7 @@ async fn respond(
         Delivered::Processed { results, records } => {
             super::test_reports::fetch_gitlab_reports(state, &records).await;
             queue_comment_refreshes(state, &records.pipelines).await;
-            announce_branch_colours(state, &records).await;
+            announce_branch_colours(state, &records, &results).await;
             Json(json!({"status": "processed", "results": results_json(&results)})).into_response()
         }
     };
@@ -167,25 +167,38 @@ async fn queue_comment_refreshes(state: &AppState, pipelines: &[buildlore_core::
 /// A default branch that turned red or green again is announced to the notification targets
 /// (queued: the delivery does not wait on a receiver). Best effort: the delivery is recorded
 /// either way.
-async fn announce_branch_colours(state: &AppState, records: &buildlore_core::webhooks::Normalised) {
+async fn announce_branch_colours(
+    state: &AppState,
+    records: &buildlore_core::webhooks::Normalised,
+    results: &[RecordResult],
+) {
     use buildlore_core::notify::{announce, branch_events};
+    use buildlore_core::record::Record;
+    use buildlore_core::runs::Pipeline;
     let Some(queue) = state.analysis_queue.as_ref() else {
         return;
     };
+    // Only pipelines this delivery changed: a stale or repeated report is not news.
+    let changed: Vec<Pipeline> = records
+        .pipelines
+        .iter()
+        .filter(|pipeline| {
+            results.iter().any(|result| {
+                result.kind == Pipeline::KIND
+                    && result.id == pipeline.id()
+                    && matches!(result.applied, Applied::Recorded { outcome, .. } if outcome != "unchanged")
+            })
+        })
+        .cloned()
+        .collect();
     let default_branches = &state.config.test_reports.flaky.default_branches;
-    let announced = match branch_events(
-        &state.store,
-        &records.pipelines,
-        &records.jobs,
-        default_branches,
-    )
-    .await
-    {
-        Ok(events) => announce(&state.store, queue, events, chrono::Utc::now())
-            .await
-            .map_err(|error| error.to_string()),
-        Err(error) => Err(error.to_string()),
-    };
+    let announced =
+        match branch_events(&state.store, &changed, &records.jobs, default_branches).await {
+            Ok(events) => announce(&state.store, queue, events, chrono::Utc::now())
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
     if let Err(error) = announced {
         tracing::warn!(%error, "a branch's change of colour was not announced");
     }
