@@ -165,7 +165,7 @@ async fn ingest(count: usize, concurrency: usize, repos: usize) -> Result<(), Bo
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
-        let _ = axum::serve(listener, function_app(routes::Function::ALL, state)).await;
+        let _ = axum::serve(listener, function_app(routes::table::ALL, state)).await;
     });
 
     let http = reqwest::Client::builder()

@@ -90,7 +90,7 @@ pub async fn run(megabytes: usize) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, function_app(routes::Function::ALL, state)).await;
+        let _ = axum::serve(listener, function_app(routes::table::ALL, state)).await;
     });
     let http = reqwest::Client::new();
     println!(

@@ -192,7 +192,7 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     tokio::spawn(async move {
-        let _ = axum::serve(listener, function_app(&[routes::Function::Ingest], state)).await;
+        let _ = axum::serve(listener, function_app(&[routes::table::INGEST], state)).await;
     });
     let http = reqwest::Client::new();
     let green = generate_report(tests, megabytes * 1024 * 1024, &[]);

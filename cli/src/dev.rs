@@ -71,7 +71,7 @@ pub async fn run(args: DevArgs) -> Result<(), BoxError> {
         body: Duration::from_secs(args.body_timeout_seconds.max(1)),
     };
     tokio::select! {
-        served = serve(listener, function_app(routes::Function::ALL, state), timeouts) => served?,
+        served = serve(listener, function_app(routes::table::ALL, state), timeouts) => served?,
         () = shutdown_signal() => {}
     }
     Ok(())

@@ -125,7 +125,7 @@ impl TestStack {
         }
         adjust(&mut config);
         let state = AppState::new(config, clients.clone());
-        let app = function_app(routes::Function::ALL, state.clone());
+        let app = function_app(routes::table::ALL, state.clone());
         TestStack {
             state,
             app,

@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), buildlore_api::lambda::BoxError> {
-    buildlore_api::lambda::serve_streaming(buildlore_api::routes::Function::Events).await
+    buildlore_api::lambda::serve_streaming(buildlore_api::routes::table::EVENTS).await
 }

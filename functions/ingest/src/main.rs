@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), buildlore_api::lambda::BoxError> {
-    buildlore_api::lambda::serve(buildlore_api::routes::Function::Ingest).await
+    buildlore_api::lambda::serve(buildlore_api::routes::table::INGEST).await
 }

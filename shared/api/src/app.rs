@@ -2,7 +2,7 @@
 //! unknown routes and methods, and one log span per request.
 
 use crate::error::ApiError;
-use crate::routes::Function;
+use crate::routes::table::RouteSet;
 use crate::state::AppState;
 use axum::Router;
 use axum::extract::Request;
@@ -11,10 +11,10 @@ use axum::response::Response;
 use std::time::Instant;
 use tracing::Instrument;
 
-/// The service of the routes `functions` serve (see [`crate::routes::table`]).
-pub fn function_app(functions: &[Function], state: AppState) -> Router {
+/// The service of the routes of `sets` (see [`crate::routes::table`]).
+pub fn function_app(sets: &[RouteSet], state: AppState) -> Router {
     let cors = cors_layer(&state.config.cors_allowed_origins);
-    let app = crate::routes::table::router(functions, &state)
+    let app = crate::routes::table::router(sets, &state)
         .fallback(|request: Request| async move {
             ApiError::not_found(format!(
                 "no route for {} {}",

@@ -63,7 +63,7 @@ pub fn document() -> Value {
         let entry = paths
             .entry(operation.documented_path())
             .or_insert_with(|| json!({}));
-        entry[operation.verb.name()] = operation_body(&operation);
+        entry[operation.verb.name()] = operation_body(operation);
     }
     json!({
         "openapi": "3.1.0",

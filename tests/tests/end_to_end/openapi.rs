@@ -56,7 +56,7 @@ async fn every_route_is_served_behind_the_scope_the_table_gives_it() {
     let stack = TestStack::new().await;
     let table = table();
     assert!(table.len() >= 40, "{}", table.len());
-    for route in &table {
+    for route in table {
         let name = format!("{} {}", route.verb.name(), route.path);
         let (status, error) = answer(&stack, route, None).await;
         assert!(

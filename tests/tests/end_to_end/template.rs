@@ -402,7 +402,7 @@ fn api_gateway_sends_each_route_to_the_function_that_serves_it() {
             })
             .collect();
         let served: Vec<_> = table()
-            .into_iter()
+            .iter()
             .filter(|route| route.served_by == ServedBy::Only(function))
             .collect();
         for route in &served {
