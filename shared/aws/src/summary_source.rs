@@ -18,27 +18,6 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 impl DynamoStore {
-    async fn query_all(
-        &self,
-        request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = request
-                .clone()
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(store_error)?;
-            items.extend(page.items.unwrap_or_default());
-            start = page.last_evaluated_key;
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
-    }
-
     async fn newest(&self, partition: String, limit: usize) -> Result<Vec<Item>, StoreError> {
         let output = self
             .client()
@@ -105,7 +84,7 @@ impl SummarySource for DynamoStore {
                         AttributeValue::S(keys::counters_sort_key(repo)),
                     ),
             };
-            for item in self.query_all(request).await? {
+            for item in crate::pages::every_item(request).await? {
                 all.push(day_counters_of(&item, *day)?);
             }
         }
@@ -230,7 +209,7 @@ impl buildlore_core::details::DetailsSource for DynamoStore {
                 ":pk",
                 AttributeValue::S(keys::jobs_of_pipeline(provider, repo, pipeline_id)),
             );
-        self.query_all(request)
+        crate::pages::every_item(request)
             .await?
             .iter()
             .map(buildlore_core::runs::Job::from_item)
@@ -258,7 +237,7 @@ impl DynamoStore {
                 ":since",
                 AttributeValue::S(buildlore_core::time::sortable(since)),
             );
-        self.query_all(request).await
+        crate::pages::every_item(request).await
     }
 }
 
